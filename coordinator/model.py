@@ -1,0 +1,221 @@
+"""Plain data shared by the coordinator, the agent and the status document.
+
+Role: the vocabulary of the system -- what a pod looks like to the coordinator, what a Memgraph
+instance reports, the cluster record kept in the Lease, the policy, the snapshot one reconcile cycle
+decides on, and the actions the planner returns.
+
+Must never: do I/O, import a client library, or hold behaviour beyond small derived properties.
+Snapshots are frozen dataclasses so one cycle cannot change what it decided on.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Role(enum.StrEnum):
+    """Replication role as `SHOW REPLICATION ROLE` reports it (reference 2.1)."""
+
+    MAIN = "main"
+    REPLICA = "replica"
+
+
+class ReplicaMode(enum.StrEnum):
+    """`sync_mode` of a registered replica (reference 1.1, 2.2); values as SHOW REPLICAS prints them."""
+
+    SYNC = "sync"
+    ASYNC = "async"
+    STRICT_SYNC = "strict_sync"
+
+    @property
+    def keyword(self) -> str:
+        """The keyword used in `REGISTER REPLICA name <KEYWORD> TO ...`."""
+        return self.value.upper()
+
+
+class ReplicaStatus(enum.StrEnum):
+    """Per-database replica state shown in `data_info.memgraph.status` (reference 3.1)."""
+
+    READY = "ready"
+    REPLICATING = "replicating"
+    RECOVERY = "recovery"
+    INVALID = "invalid"
+    DIVERGED = "diverged"
+    UNKNOWN = "unknown"  # data_info was {} (unreachable at REGISTER, reference 1.4) or unparsable
+
+
+@dataclass(frozen=True)
+class ReplicaInfo:
+    """One row of `SHOW REPLICAS` on a MAIN (reference 2.2; legacy columns 2.3 map onto it)."""
+
+    name: str
+    socket_address: str
+    mode: ReplicaMode
+    status: ReplicaStatus
+    ts: int = 0
+    behind: int = 0
+
+    @property
+    def healthy(self) -> bool:
+        """Ready or shipping right now: counts as an in-sync replica."""
+        return self.status in (ReplicaStatus.READY, ReplicaStatus.REPLICATING)
+
+
+@dataclass(frozen=True)
+class StorageInfo:
+    """Data volume used to order instances at bootstrap (reference Appendix)."""
+
+    vertex_count: int = 0
+    edge_count: int = 0
+
+
+@dataclass(frozen=True)
+class InstanceState:
+    """What one pod's Memgraph told us this cycle. `reachable=False` is a fact, not an error."""
+
+    reachable: bool
+    role: Role | None = None
+    replicas: tuple[ReplicaInfo, ...] = ()
+    storage: StorageInfo | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class PodView:
+    """A pod of the StatefulSet as the API server shows it (watch cache)."""
+
+    name: str
+    ordinal: int
+    ip: str = ""
+    uid: str = ""
+    ready: bool = False
+    phase: str = ""
+    terminating: bool = False  # metadata.deletionTimestamp is set
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def label(self, key: str) -> str | None:
+        for k, v in self.labels:
+            if k == key:
+                return v
+        return None
+
+
+@dataclass(frozen=True)
+class ClusterRecord:
+    """The leader's decisions, kept as annotations of the Lease (DESIGN: the cluster record).
+
+    `main` is the designated MAIN pod name ("" before bootstrap). `generation` is bumped on every change
+    of MAIN. `diverged` lists pods known to hold history the MAIN never had (I4).
+    """
+
+    main: str = ""
+    sync_replica: str = ""
+    generation: int = 0
+    paused: bool = False
+    diverged: tuple[str, ...] = ()
+    last_failover: str = ""  # free text "memgraph-0->memgraph-1 at <iso> in 5.2s"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Knobs from settings that change decisions."""
+
+    sync_mode: ReplicaMode = ReplicaMode.STRICT_SYNC
+    failover_after_s: float = 5.0
+    allow_async_failover: bool = False
+    replication_port: int = 10000
+    headless_service: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one reconcile cycle decides on. Built by observe, consumed by the planner.
+
+    `expected_pods` is the StatefulSet's desired replica count; `pods` holds the pods the watch shows;
+    `instances` maps a pod name to its Memgraph state this cycle. `main_unreachable_s` maps a pod name to
+    how long (monotonic seconds) it has been unreachable over Bolt, as tracked by observe.
+    """
+
+    now: float
+    expected_pods: int
+    pods: tuple[PodView, ...]
+    instances: dict[str, InstanceState] = field(default_factory=dict)
+    unreachable_for_s: dict[str, float] = field(default_factory=dict)
+    last_ready_replicas: tuple[str, ...] = ()  # replicas READY at the previous observation of the MAIN
+    leader: str = ""
+
+    def pod(self, name: str) -> PodView | None:
+        for p in self.pods:
+            if p.name == name:
+                return p
+        return None
+
+
+def replica_name(pod_name: str) -> str:
+    """Replica name for a pod: `-` replaced by `_` (DESIGN: replication policy)."""
+    return pod_name.replace("-", "_")
+
+
+def pod_ordinal(pod_name: str) -> int:
+    """Ordinal of a StatefulSet pod name (`memgraph-2` -> 2); -1 when it has none."""
+    head, _, tail = pod_name.rpartition("-")
+    return int(tail) if head and tail.isdigit() else -1
+
+
+# ---- actions: what the planner asks the executor to do, in order -----------------------------
+
+
+@dataclass(frozen=True)
+class Promote:
+    pod: str
+
+
+@dataclass(frozen=True)
+class Demote:
+    pod: str
+
+
+@dataclass(frozen=True)
+class RegisterReplica:
+    main: str
+    replica_pod: str
+    mode: ReplicaMode
+    address: str  # "<pod>.<headless>:<port>"
+
+    @property
+    def name(self) -> str:
+        return replica_name(self.replica_pod)
+
+
+@dataclass(frozen=True)
+class DropReplica:
+    main: str
+    name: str
+
+
+@dataclass(frozen=True)
+class SetLabels:
+    """Set (value str) or remove (value None) labels on a pod."""
+
+    pod: str
+    labels: tuple[tuple[str, str | None], ...]
+
+
+@dataclass(frozen=True)
+class WriteRecord:
+    record: ClusterRecord
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    reason: str
+    message: str
+    pod: str = ""
+    warning: bool = False
+
+
+Action = Promote | Demote | RegisterReplica | DropReplica | SetLabels | WriteRecord | EmitEvent
+
+ROLE_LABEL = "memgraph-ha.io/role"
+LEADER_LABEL = "memgraph-ha.io/leader"

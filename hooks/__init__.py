@@ -1,0 +1,1 @@
+"""Lifecycle hooks that run in the memgraph container (standard library only)."""

@@ -1,0 +1,1 @@
+"""sim/memgraph package."""

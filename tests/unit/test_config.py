@@ -1,0 +1,287 @@
+"""agent.config: defaults, validation messages naming the variable, several problems at once, secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.config import ConfigError, Settings, exit_on_error, load_settings
+from coordinator.model import Policy, ReplicaMode
+
+REQUIRED = {
+    "POD_NAME": "memgraph-1",
+    "POD_NAMESPACE": "db",
+    "POD_UID": "0b1c2d3e-uid",
+    "POD_IP": "10.1.2.3",
+    "HA_STATEFULSET": "memgraph",
+    "HA_POD_SELECTOR": "app.kubernetes.io/name=memgraph",
+    "HA_HEADLESS_SERVICE": "memgraph-headless",
+}
+
+
+def env(**overrides: str) -> dict[str, str]:
+    out = dict(REQUIRED)
+    out.update(overrides)
+    return out
+
+
+def problems_of(e: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_settings(e)
+    return info.value.problems
+
+
+def test_required_values_are_read_verbatim() -> None:
+    s = load_settings(env())
+    assert (s.pod_name, s.pod_namespace, s.pod_uid, s.pod_ip) == (
+        "memgraph-1",
+        "db",
+        "0b1c2d3e-uid",
+        "10.1.2.3",
+    )
+    assert (s.statefulset, s.pod_selector, s.headless_service) == (
+        "memgraph",
+        "app.kubernetes.io/name=memgraph",
+        "memgraph-headless",
+    )
+
+
+def test_defaults_match_the_design_table() -> None:
+    s = load_settings(env())
+    assert s.memgraph_host == "127.0.0.1"
+    assert s.memgraph_bolt_port == 7687
+    assert s.memgraph_user == "" and s.memgraph_password == ""
+    assert s.memgraph_replication_port == 10000
+    assert s.lease_name == "memgraph-ha"
+    assert (s.lease_duration_s, s.renew_deadline_s, s.retry_period_s) == (15.0, 10.0, 2.0)
+    assert s.reconcile_interval_s == 2.0
+    assert s.failover_after_s == 5.0
+    assert s.sync_mode is ReplicaMode.STRICT_SYNC
+    assert s.allow_async_failover is False
+    assert s.prestop_budget_s == 600.0
+    assert s.drain_s == 5.0
+    assert s.log_dir == "/var/log/memgraph"
+    assert s.log_format == "logfmt"
+    assert s.log_level == "INFO"
+    assert s.api_token is None
+    assert s.agent_bind == "0.0.0.0" and s.agent_port == 8080
+    assert s.kubeconfig is None
+
+
+def test_every_optional_variable_overrides_its_default() -> None:
+    s = load_settings(
+        env(
+            MEMGRAPH_HOST="127.0.0.7",
+            MEMGRAPH_BOLT_PORT="17687",
+            MEMGRAPH_USER="ha",
+            MEMGRAPH_PASSWORD=" pa ss ",
+            MEMGRAPH_REPLICATION_PORT="20000",
+            HA_LEASE_NAME="custom-lease",
+            HA_LEASE_DURATION_SECONDS="3",
+            HA_RENEW_DEADLINE_SECONDS="2",
+            HA_RETRY_PERIOD_SECONDS="0.5",
+            HA_RECONCILE_INTERVAL_SECONDS="0.25",
+            HA_FAILOVER_AFTER_SECONDS="1.5",
+            HA_SYNC_MODE="async",
+            HA_ALLOW_ASYNC_FAILOVER="TRUE",
+            HA_PRESTOP_BUDGET_SECONDS="30",
+            HA_DRAIN_SECONDS="0",
+            HA_LOG_DIR="/tmp/x",
+            HA_LOG_FORMAT="JSON",
+            HA_LOG_LEVEL="debug",
+            HA_API_TOKEN="tok-123",
+            AGENT_BIND="127.0.0.7",
+            AGENT_PORT="18080",
+            KUBECONFIG="/tmp/kubeconfig",
+        )
+    )
+    assert (s.memgraph_host, s.memgraph_bolt_port, s.memgraph_replication_port) == ("127.0.0.7", 17687, 20000)
+    assert (s.memgraph_user, s.memgraph_password) == ("ha", " pa ss ")
+    assert s.lease_name == "custom-lease"
+    assert (s.lease_duration_s, s.renew_deadline_s, s.retry_period_s) == (3.0, 2.0, 0.5)
+    assert (s.reconcile_interval_s, s.failover_after_s) == (0.25, 1.5)
+    assert s.sync_mode is ReplicaMode.ASYNC and s.allow_async_failover is True
+    assert (s.prestop_budget_s, s.drain_s, s.log_dir) == (30.0, 0.0, "/tmp/x")
+    assert (s.log_format, s.log_level, s.api_token) == ("json", "DEBUG", "tok-123")
+    assert (s.agent_bind, s.agent_port, s.kubeconfig) == ("127.0.0.7", 18080, "/tmp/kubeconfig")
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_missing_required_variable_is_named(name: str) -> None:
+    e = env()
+    del e[name]
+    assert problems_of(e) == [f"{name}: required, not set"]
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_blank_required_variable_counts_as_missing(name: str) -> None:
+    assert problems_of(env(**{name: "  "})) == [f"{name}: required, not set"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("MEMGRAPH_BOLT_PORT", "0", "MEMGRAPH_BOLT_PORT: expected a port number 1-65535, got '0'"),
+        ("MEMGRAPH_BOLT_PORT", "65536", "MEMGRAPH_BOLT_PORT: expected a port number 1-65535, got '65536'"),
+        (
+            "MEMGRAPH_REPLICATION_PORT",
+            "ten",
+            "MEMGRAPH_REPLICATION_PORT: expected a port number 1-65535, got 'ten'",
+        ),
+        ("AGENT_PORT", "-1", "AGENT_PORT: expected a port number 1-65535, got '-1'"),
+        (
+            "HA_LEASE_DURATION_SECONDS",
+            "0",
+            "HA_LEASE_DURATION_SECONDS: expected a positive number of seconds, got '0'",
+        ),
+        (
+            "HA_RENEW_DEADLINE_SECONDS",
+            "x",
+            "HA_RENEW_DEADLINE_SECONDS: expected a positive number of seconds, got 'x'",
+        ),
+        (
+            "HA_RETRY_PERIOD_SECONDS",
+            "-2",
+            "HA_RETRY_PERIOD_SECONDS: expected a positive number of seconds, got '-2'",
+        ),
+        (
+            "HA_RECONCILE_INTERVAL_SECONDS",
+            "nan",
+            "HA_RECONCILE_INTERVAL_SECONDS: expected a positive number of seconds, got 'nan'",
+        ),
+        (
+            "HA_FAILOVER_AFTER_SECONDS",
+            "inf",
+            "HA_FAILOVER_AFTER_SECONDS: expected a positive number of seconds, got 'inf'",
+        ),
+        (
+            "HA_PRESTOP_BUDGET_SECONDS",
+            "0",
+            "HA_PRESTOP_BUDGET_SECONDS: expected a positive number of seconds, got '0'",
+        ),
+        ("HA_DRAIN_SECONDS", "-1", "HA_DRAIN_SECONDS: expected a number of seconds >= 0, got '-1'"),
+        ("HA_SYNC_MODE", "FOO", "HA_SYNC_MODE: expected one of STRICT_SYNC, SYNC, ASYNC, got 'FOO'"),
+        (
+            "HA_ALLOW_ASYNC_FAILOVER",
+            "yes",
+            "HA_ALLOW_ASYNC_FAILOVER: expected true or false (or 1/0), got 'yes'",
+        ),
+        ("HA_LOG_FORMAT", "text", "HA_LOG_FORMAT: expected one of logfmt, json, got 'text'"),
+        (
+            "HA_LOG_LEVEL",
+            "loud",
+            "HA_LOG_LEVEL: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'loud'",
+        ),
+        ("POD_IP", "not-an-ip", "POD_IP: expected an IP address, got 'not-an-ip'"),
+    ],
+)
+def test_bad_value_message_names_the_variable_and_the_value(name: str, value: str, expected: str) -> None:
+    assert problems_of(env(**{name: value})) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("True", True), ("1", True), ("FALSE", False), ("0", False)]
+)
+def test_booleans_accept_true_false_and_1_0_in_any_case(raw: str, expected: bool) -> None:
+    assert load_settings(env(HA_ALLOW_ASYNC_FAILOVER=raw)).allow_async_failover is expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "mode"), [("STRICT_SYNC", ReplicaMode.STRICT_SYNC), ("sync", ReplicaMode.SYNC)]
+)
+def test_sync_mode_is_case_insensitive(raw: str, mode: ReplicaMode) -> None:
+    assert load_settings(env(HA_SYNC_MODE=raw)).sync_mode is mode
+
+
+def test_renew_deadline_must_be_shorter_than_lease_duration() -> None:
+    assert problems_of(
+        env(HA_LEASE_DURATION_SECONDS="10", HA_RENEW_DEADLINE_SECONDS="10", HA_RETRY_PERIOD_SECONDS="1")
+    ) == ["HA_RENEW_DEADLINE_SECONDS: must be less than HA_LEASE_DURATION_SECONDS (10 >= 10)"]
+
+
+def test_retry_period_must_be_shorter_than_renew_deadline() -> None:
+    assert problems_of(env(HA_RETRY_PERIOD_SECONDS="10")) == [
+        "HA_RETRY_PERIOD_SECONDS: must be less than HA_RENEW_DEADLINE_SECONDS (10 >= 10)"
+    ]
+
+
+def test_unparsable_timing_is_not_also_reported_as_an_ordering_problem() -> None:
+    assert problems_of(env(HA_RENEW_DEADLINE_SECONDS="soon", HA_LEASE_DURATION_SECONDS="5")) == [
+        "HA_RENEW_DEADLINE_SECONDS: expected a positive number of seconds, got 'soon'"
+    ]
+
+
+def test_several_problems_are_reported_together_in_one_error() -> None:
+    e = env(HA_SYNC_MODE="FOO", AGENT_PORT="0")
+    del e["POD_NAME"]
+    del e["HA_POD_SELECTOR"]
+    with pytest.raises(ConfigError) as info:
+        load_settings(e)
+    assert info.value.problems == [
+        "POD_NAME: required, not set",
+        "HA_POD_SELECTOR: required, not set",
+        "HA_SYNC_MODE: expected one of STRICT_SYNC, SYNC, ASYNC, got 'FOO'",
+        "AGENT_PORT: expected a port number 1-65535, got '0'",
+    ]
+    assert str(info.value) == "; ".join(info.value.problems)
+
+
+def test_lease_name_defaults_to_statefulset_ha_and_can_be_set() -> None:
+    assert load_settings(env(HA_STATEFULSET="graph")).lease_name == "graph-ha"
+    assert load_settings(env(HA_LEASE_NAME="other")).lease_name == "other"
+
+
+def test_empty_optional_values_fall_back_to_defaults() -> None:
+    s = load_settings(env(MEMGRAPH_BOLT_PORT="", HA_API_TOKEN="", KUBECONFIG="", HA_LOG_FORMAT=""))
+    assert (s.memgraph_bolt_port, s.api_token, s.kubeconfig, s.log_format) == (7687, None, None, "logfmt")
+
+
+def test_policy_carries_the_decision_knobs() -> None:
+    s = load_settings(
+        env(
+            HA_SYNC_MODE="SYNC",
+            HA_FAILOVER_AFTER_SECONDS="7",
+            HA_ALLOW_ASYNC_FAILOVER="1",
+            MEMGRAPH_REPLICATION_PORT="10001",
+        )
+    )
+    assert s.policy() == Policy(
+        sync_mode=ReplicaMode.SYNC,
+        failover_after_s=7.0,
+        allow_async_failover=True,
+        replication_port=10001,
+        headless_service="memgraph-headless",
+    )
+
+
+def test_repr_and_str_hide_password_and_token() -> None:
+    s = load_settings(env(MEMGRAPH_USER="ha", MEMGRAPH_PASSWORD="s3cr3t-pw", HA_API_TOKEN="t0k3n-value"))
+    for text in (repr(s), str(s), f"{s}", repr([s])):
+        assert "s3cr3t-pw" not in text and "t0k3n-value" not in text
+        assert "memgraph_password='***'" in text and "api_token='***'" in text
+        assert "memgraph_user='ha'" in text
+
+
+def test_settings_are_frozen() -> None:
+    s = load_settings(env())
+    with pytest.raises(AttributeError):
+        s.pod_name = "other"  # type: ignore[misc]
+    assert isinstance(s, Settings)
+
+
+def test_exit_on_error_prints_config_error_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    e = env(HA_SYNC_MODE="FOO")
+    with pytest.raises(SystemExit) as info:
+        exit_on_error(e)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "config error: HA_SYNC_MODE: expected one of STRICT_SYNC, SYNC, ASYNC, got 'FOO'\n"
+
+
+def test_exit_on_error_never_prints_the_password(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        exit_on_error(env(MEMGRAPH_PASSWORD="s3cr3t-pw", AGENT_PORT="x"))
+    assert "s3cr3t-pw" not in capsys.readouterr().err
+
+
+def test_exit_on_error_returns_settings_when_valid() -> None:
+    assert exit_on_error(env()).pod_name == "memgraph-1"

@@ -1,0 +1,340 @@
+"""The agent's HTTP API (Flask): probes, local state, cluster status, preStop, switchover, pause, metrics.
+
+Role: the HTTP layer only. It validates requests, checks access (loopback for preStop, a bearer token
+for the mutating operator routes), forwards cluster-wide requests from a non-leader to the leader, makes
+a repeated preStop join the one in progress, and turns every error into JSON
+`{"error": ..., "detail": ...}` with a proper status code (DESIGN "Agent HTTP API"). The work itself is
+done by an `AgentServices` object that the agent process supplies.
+
+Must never: make `/health` or `/ready` depend on the API server or the leader (DESIGN I7, "Start and
+termination order"; here they only report what the services say), answer 500 for bad input, log a
+token, or call the network without a timeout.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+import flask
+import requests
+from werkzeug.exceptions import HTTPException
+
+from agent.metrics import CONTENT_TYPE, AgentMetrics
+
+log = logging.getLogger(__name__)
+
+FORWARD_HEADER = "X-Memgraph-HA-Forwarded-By"
+STATUS_FORWARD_TIMEOUT_S = 2.0
+SWITCHOVER_FORWARD_TIMEOUT_S = (2.0, 120.0)  # connect, read: the leader holds the call during the switchover
+DEFAULT_PRESTOP_BUDGET_S = 600.0
+MAX_BODY_BYTES = 64 * 1024
+Result = tuple[int, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PrestopRequest:
+    """Body of `POST /api/v1/prestop` as the hook sends it."""
+
+    pod: str
+    uid: str = ""
+    budget_s: float = DEFAULT_PRESTOP_BUDGET_S
+
+
+class AgentServices(Protocol):
+    """What the HTTP layer needs from the agent process.
+
+    `health()` says whether the agent's loops ran recently; it must not depend on Memgraph or the API
+    server. `ready()` says whether the local Memgraph answers and this pod is not a rogue MAIN; it must
+    never fail because the API server or the leader is unreachable (I7). `prestop()` blocks up to
+    `budget_s` and answers 200 `{"outcome", "safe_to_stop", "new_main", "detail"}` or 202/409/503
+    `{"retry_after_s"}`; the API layer already makes concurrent calls join one run (see `PrestopJoin`).
+    `switchover`, `pause` and `resume` are only called on the leader.
+    """
+
+    @property
+    def pod_name(self) -> str: ...
+
+    def health(self) -> tuple[bool, str]: ...
+
+    def ready(self) -> tuple[bool, str]: ...
+
+    def local_state(self) -> dict[str, Any]: ...
+
+    def is_leader(self) -> bool: ...
+
+    def leader_url(self) -> str | None: ...
+
+    def cluster_status(self) -> dict[str, Any]: ...
+
+    def prestop(self, request: PrestopRequest) -> Result: ...
+
+    def switchover(self, to: str | None) -> Result: ...
+
+    def pause(self) -> Result: ...
+
+    def resume(self) -> Result: ...
+
+    def known_pods(self) -> set[str]: ...
+
+    def api_token(self) -> str | None: ...
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, a short slug and a human detail."""
+
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(f"{status} {error}: {detail}")
+        self.status, self.error, self.detail = status, error, detail
+
+
+@dataclass
+class _Flight:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Result = (503, {"retry_after_s": 1})
+
+
+class PrestopJoin:
+    """Idempotent preStop (hooks are delivered at least once, reference B.2): one run at a time.
+
+    A call that arrives while a run is in progress waits for that run's result (bounded by its own budget)
+    instead of starting another. A confirmed result (200) is remembered per pod UID and answered again at
+    once; other results are not remembered, so the hook's retry runs the services' prestop again.
+    """
+
+    def __init__(self, run: Callable[[PrestopRequest], Result], on_result: Callable[[Result], None]) -> None:
+        self._run, self._on_result = run, on_result
+        self._lock = threading.Lock()
+        self._flight: _Flight | None = None
+        self._confirmed: dict[str, Result] = {}
+        self._waiters = 0
+
+    @property
+    def waiters(self) -> int:
+        """Calls waiting right now for the run in progress."""
+        with self._lock:
+            return self._waiters
+
+    def call(self, req: PrestopRequest) -> tuple[Result, bool]:
+        """Return (result, joined): joined is True when this call did not run the services' prestop."""
+        with self._lock:
+            if req.uid in self._confirmed:
+                return self._confirmed[req.uid], True
+            flight, owner = self._flight, self._flight is None
+            if flight is None:
+                flight = self._flight = _Flight()
+            else:
+                self._waiters += 1
+        if not owner:
+            try:
+                if flight.done.wait(timeout=max(0.0, req.budget_s)):
+                    return flight.result, True
+                return (202, {"retry_after_s": 1, "detail": "hand-over in progress"}), True
+            finally:
+                with self._lock:
+                    self._waiters -= 1
+        result: Result = (500, {"error": "internal", "detail": "prestop failed; see the agent log"})
+        try:
+            result = self._run(req)
+        except Exception:
+            log.exception("prestop handler raised; answering 500")
+        finally:
+            with self._lock:
+                self._flight = None
+                if result[0] == 200:
+                    self._confirmed[req.uid] = result
+            flight.result = result
+            flight.done.set()
+        self._on_result(result)
+        return result, False
+
+
+def _is_loopback(addr: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address((addr or "").split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def _json_body(required: bool) -> dict[str, Any]:
+    raw = flask.request.get_data(cache=True)
+    if not raw.strip():
+        if required:
+            raise ApiError(400, "bad-request", "a JSON object body is required")
+        return {}
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad-json", f"body is not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ApiError(400, "bad-json", "body must be a JSON object")
+    return doc
+
+
+def _prestop_request(doc: dict[str, Any], own_pod: str) -> PrestopRequest:
+    pod, uid = doc.get("pod", own_pod), doc.get("uid", "")
+    budget = doc.get("budget_s", DEFAULT_PRESTOP_BUDGET_S)
+    if not isinstance(pod, str) or not isinstance(uid, str):
+        raise ApiError(400, "bad-request", "pod and uid must be strings")
+    if isinstance(budget, bool) or not isinstance(budget, int | float) or not 0 < budget <= 86400:
+        raise ApiError(400, "bad-request", "budget_s must be a number of seconds in (0, 86400]")
+    if pod != own_pod:
+        raise ApiError(400, "wrong-pod", f"this agent serves {own_pod}, not {pod}")
+    return PrestopRequest(pod=pod, uid=uid, budget_s=float(budget))
+
+
+def _reply(result: Result) -> flask.Response:
+    status, doc = result
+    return flask.make_response(flask.jsonify(doc), status)
+
+
+def _error(status: int, error: str, detail: str) -> flask.Response:
+    return _reply((status, {"error": error, "detail": detail}))
+
+
+class _Routes:
+    """Route handlers bound to one services object (kept as methods so each fits on a screen)."""
+
+    def __init__(self, services: AgentServices, metrics: AgentMetrics) -> None:
+        self.s, self.metrics = services, metrics
+        self.join = PrestopJoin(services.prestop, self._count_prestop)
+
+    def _count_prestop(self, result: Result) -> None:
+        status, doc = result
+        self.metrics.prestop(str(doc.get("outcome") or f"http-{status}"))
+
+    def probe(self, check: Callable[[], tuple[bool, str]], name: str) -> flask.Response:
+        try:
+            ok, detail = check()
+        except Exception as exc:
+            log.exception("%s check raised; reporting not ok", name)
+            ok, detail = False, f"{name} check raised {type(exc).__name__}"
+        body = {"status": "ok" if ok else "failing", "pod": self.s.pod_name, "detail": detail}
+        return _reply((200 if ok else 503, body))
+
+    def exposition(self) -> flask.Response:
+        return flask.Response(self.metrics.exposition(), content_type=CONTENT_TYPE)
+
+    def local(self) -> flask.Response:
+        return _reply((200, {"pod": self.s.pod_name, **self.s.local_state()}))
+
+    def status(self) -> flask.Response:
+        if self.s.is_leader():
+            return _reply((200, {**self.s.cluster_status(), "answered_by": self.s.pod_name}))
+        return self.forward("GET", "/api/v1/status", None, STATUS_FORWARD_TIMEOUT_S)
+
+    def prestop(self) -> flask.Response:
+        if not _is_loopback(flask.request.remote_addr):
+            raise ApiError(403, "forbidden", "prestop is accepted from loopback only")
+        req = _prestop_request(_json_body(required=False), self.s.pod_name)
+        log.info("prestop requested pod=%s uid=%s budget_s=%.1f", req.pod, req.uid, req.budget_s)
+        result, joined = self.join.call(req)
+        outcome = result[1].get("outcome")
+        log.info("prestop answered status=%s outcome=%s joined=%s", result[0], outcome, joined)
+        return _reply(result)
+
+    def switchover(self) -> flask.Response:
+        self.authorize()
+        doc = _json_body(required=False)
+        to = doc.get("to")
+        if to is not None and not isinstance(to, str):
+            raise ApiError(400, "bad-request", "'to' must be a pod name")
+        if to is not None and to not in self.s.known_pods():
+            raise ApiError(404, "unknown-pod", f"{to} is not a pod of this cluster")
+        if not self.s.is_leader():
+            return self.forward("POST", "/api/v1/switchover", doc, SWITCHOVER_FORWARD_TIMEOUT_S)
+        log.info("switchover requested to=%s", to or "-")
+        status, body = self.s.switchover(to)
+        return _reply((status, {**body, "answered_by": self.s.pod_name}))
+
+    def pause_or_resume(self, which: str) -> flask.Response:
+        self.authorize()
+        _json_body(required=False)
+        if not self.s.is_leader():
+            return self.forward("POST", f"/api/v1/{which}", {}, STATUS_FORWARD_TIMEOUT_S)
+        log.info("%s requested", which)
+        status, body = self.s.pause() if which == "pause" else self.s.resume()
+        return _reply((status, {**body, "answered_by": self.s.pod_name}))
+
+    def authorize(self) -> None:
+        token = self.s.api_token()
+        if not token:
+            raise ApiError(403, "disabled", "operator routes are disabled: no API token is configured")
+        scheme, _, given = flask.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
+
+    def forward(self, method: str, path: str, body: dict[str, Any] | None, timeout: Any) -> flask.Response:
+        """Ask the leader; add `via`. One hop only: a forwarded request is never forwarded again."""
+        if flask.request.headers.get(FORWARD_HEADER):
+            raise ApiError(503, "not-leader", f"{self.s.pod_name} does not lead (forwarded request)")
+        url = self.s.leader_url()
+        if not url:
+            raise ApiError(503, "no-leader", "no leader is known right now; retry shortly")
+        headers = {FORWARD_HEADER: self.s.pod_name}
+        if "Authorization" in flask.request.headers:
+            headers["Authorization"] = flask.request.headers["Authorization"]
+        try:
+            target = url.rstrip("/") + path
+            resp = requests.request(method, target, json=body, headers=headers, timeout=timeout)
+        except requests.RequestException as exc:
+            log.warning("forward to leader failed url=%s error=%s", url, type(exc).__name__)
+            raise ApiError(503, "leader-unreachable", f"{type(exc).__name__} calling the leader") from exc
+        try:
+            doc = resp.json()
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise ApiError(502, "bad-leader-answer", f"the leader answered {resp.status_code} without JSON")
+        doc.setdefault("answered_by", urlparse(url).hostname or url)
+        doc["via"] = self.s.pod_name
+        return _reply((resp.status_code, doc))
+
+
+def _install_error_handlers(app: flask.Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> flask.Response:
+        return _error(exc.status, exc.error, exc.detail)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> flask.Response:
+        resp = _error(exc.code or 500, (exc.name or "error").lower().replace(" ", "-"), exc.description or "")
+        for key, value in exc.get_headers():
+            if key.lower() != "content-type":
+                resp.headers[key] = value  # e.g. Allow on a 405
+        return resp
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> flask.Response:
+        log.exception("unexpected error on %s %s", flask.request.method, flask.request.path)
+        return _error(500, "internal", f"unexpected {type(exc).__name__}; see the agent log")
+
+
+def create_app(services: AgentServices, metrics: AgentMetrics | None = None) -> flask.Flask:
+    """Build the Flask app for one agent. `metrics` defaults to a fresh AgentMetrics."""
+    app = flask.Flask("memgraph_ha_agent", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    routes = _Routes(services, metrics or AgentMetrics())
+    app.extensions["memgraph_ha_prestop_join"] = routes.join
+    _install_error_handlers(app)
+    add = app.add_url_rule
+    add("/health", "health", lambda: routes.probe(services.health, "health"), methods=["GET"])
+    add("/ready", "ready", lambda: routes.probe(services.ready, "ready"), methods=["GET"])
+    add("/api/v1/local", "local", routes.local, methods=["GET"])
+    add("/api/v1/status", "status", routes.status, methods=["GET"])
+    add("/api/v1/prestop", "prestop", routes.prestop, methods=["POST"])
+    add("/api/v1/switchover", "switchover", routes.switchover, methods=["POST"])
+    add("/api/v1/pause", "pause", lambda: routes.pause_or_resume("pause"), methods=["POST"])
+    add("/api/v1/resume", "resume", lambda: routes.pause_or_resume("resume"), methods=["POST"])
+    add("/metrics", "metrics", routes.exposition, methods=["GET"])
+    return app

@@ -1,0 +1,359 @@
+"""agent/api.py through Flask's test client with a fake AgentServices: every route, auth, loopback,
+errors as JSON, forwarding to the leader (with `responses`), preStop idempotency and metrics."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+import responses
+
+from agent.api import FORWARD_HEADER
+
+AUTH = {"Authorization": "Bearer s3cret-token"}
+LEADER = "http://memgraph-0.memgraph-headless:8080"
+
+
+def error_of(resp) -> tuple[int, str]:
+    doc = resp.get_json()
+    assert resp.content_type == "application/json"
+    assert set(doc) == {"error", "detail"} and doc["detail"], doc
+    return resp.status_code, doc["error"]
+
+
+# ---- probes and local state ------------------------------------------------------------------------
+
+
+def test_health_reports_ok_and_failing(client, services):
+    resp = client.get("/health")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"status": "ok", "pod": "memgraph-1", "detail": "loops ran 0.4s ago"}
+    services.healthy = (False, "reconcile loop silent for 31s")
+    resp = client.get("/health")
+    assert resp.status_code == 503
+    assert resp.get_json()["detail"] == "reconcile loop silent for 31s"
+
+
+def test_ready_reports_services_verdict(client, services):
+    assert client.get("/ready").status_code == 200
+    services.is_ready = (False, "rogue MAIN: record names memgraph-0")
+    resp = client.get("/ready")
+    assert resp.status_code == 503
+    assert resp.get_json()["status"] == "failing"
+
+
+def test_ready_check_that_raises_is_not_ready_not_500(client, services, monkeypatch):
+    monkeypatch.setattr(services, "ready", lambda: 1 / 0)
+    resp = client.get("/ready")
+    assert resp.status_code == 503
+    assert resp.get_json()["detail"] == "ready check raised ZeroDivisionError"
+
+
+def test_ready_does_not_consult_leader_or_cluster(client, services, monkeypatch):
+    def boom():
+        raise AssertionError("readiness must not depend on the leader (I7)")
+
+    monkeypatch.setattr(services, "leader_url", boom)
+    monkeypatch.setattr(services, "cluster_status", boom)
+    assert client.get("/ready").status_code == 200
+    assert client.get("/health").status_code == 200
+
+
+def test_local_state_includes_the_pod(client):
+    resp = client.get("/api/v1/local")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"pod": "memgraph-1", "role": "replica", "replica_status": "ready"}
+
+
+def test_unexpected_exception_is_500_json_and_logged(client, services, caplog):
+    services.local_raises = True
+    resp = client.get("/api/v1/local")
+    assert error_of(resp) == (500, "internal")
+    assert "state not built yet" not in resp.get_data(as_text=True)
+    assert any("unexpected error on GET /api/v1/local" in r.getMessage() for r in caplog.records)
+
+
+# ---- errors ----------------------------------------------------------------------------------------
+
+
+def test_unknown_route_is_404_json(client):
+    assert error_of(client.get("/api/v2/nothing")) == (404, "not-found")
+
+
+def test_wrong_method_is_405_json_with_allow(client):
+    resp = client.delete("/api/v1/status")
+    assert error_of(resp) == (405, "method-not-allowed")
+    assert "GET" in resp.headers["Allow"]
+    assert error_of(client.get("/api/v1/prestop"))[0] == 405
+
+
+def test_oversized_body_is_413_json(client):
+    resp = client.post("/api/v1/prestop", data=b"{" + b" " * 70000 + b"}", content_type="application/json")
+    assert error_of(resp) == (413, "request-entity-too-large")
+
+
+# ---- status and forwarding --------------------------------------------------------------------------
+
+
+def test_status_on_the_leader_answers_itself(client):
+    resp = client.get("/api/v1/status")
+    assert resp.status_code == 200
+    doc = resp.get_json()
+    assert doc["main"] == "memgraph-0" and doc["answered_by"] == "memgraph-1"
+    assert "via" not in doc
+
+
+@responses.activate
+def test_status_on_a_non_leader_is_forwarded_with_via(client, services):
+    services.leader = False
+    responses.get(f"{LEADER}/api/v1/status", json={"main": "memgraph-0", "answered_by": "memgraph-0"})
+    resp = client.get("/api/v1/status")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"main": "memgraph-0", "answered_by": "memgraph-0", "via": "memgraph-1"}
+    call = responses.calls[0].request
+    assert call.headers[FORWARD_HEADER] == "memgraph-1"
+    assert call.req_kwargs["timeout"] == 2.0  # type: ignore[attr-defined]
+
+
+@responses.activate
+def test_forwarded_answer_without_answered_by_names_the_leader_host(client, services):
+    services.leader = False
+    responses.get(f"{LEADER}/api/v1/status", json={"main": "memgraph-0"})
+    assert client.get("/api/v1/status").get_json()["answered_by"] == "memgraph-0.memgraph-headless"
+
+
+@responses.activate
+def test_status_when_leader_is_down_is_503_json(client, services):
+    services.leader = False
+    responses.get(f"{LEADER}/api/v1/status", body=requests.ConnectionError("refused"))
+    assert error_of(client.get("/api/v1/status")) == (503, "leader-unreachable")
+
+
+@responses.activate
+def test_status_when_leader_times_out_is_503_json(client, services):
+    services.leader = False
+    responses.get(f"{LEADER}/api/v1/status", body=requests.ReadTimeout("slow"))
+    assert error_of(client.get("/api/v1/status")) == (503, "leader-unreachable")
+
+
+@responses.activate
+def test_status_when_leader_answers_garbage_is_502_json(client, services):
+    services.leader = False
+    responses.get(f"{LEADER}/api/v1/status", body="<html>proxy error</html>", status=200)
+    assert error_of(client.get("/api/v1/status")) == (502, "bad-leader-answer")
+
+
+def test_status_without_a_known_leader_is_503_json(client, services):
+    services.leader, services.leader_base = False, None
+    assert error_of(client.get("/api/v1/status")) == (503, "no-leader")
+
+
+def test_forwarded_request_reaching_a_non_leader_is_not_forwarded_again(client, services):
+    services.leader = False
+    resp = client.get("/api/v1/status", headers={FORWARD_HEADER: "memgraph-2"})
+    assert error_of(resp) == (503, "not-leader")
+
+
+# ---- operator routes: auth, validation, forwarding ----------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/v1/switchover", "/api/v1/pause", "/api/v1/resume"])
+def test_operator_routes_auth_matrix(client, services, path):
+    assert error_of(client.post(path, headers={"Authorization": "Bearer wrong"})) == (401, "unauthorized")
+    assert error_of(client.post(path)) == (401, "unauthorized")
+    basic = {"Authorization": "Basic s3cret-token"}
+    assert error_of(client.post(path, headers=basic)) == (401, "unauthorized")
+    resp = client.post(path, headers=AUTH)
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["answered_by"] == "memgraph-1"
+    services.token = None
+    assert error_of(client.post(path, headers=AUTH)) == (403, "disabled")
+
+
+def test_switchover_runs_on_the_leader_with_target(client, services):
+    resp = client.post("/api/v1/switchover", json={"to": "memgraph-2"}, headers=AUTH)
+    assert resp.status_code == 200
+    assert resp.get_json()["new_main"] == "memgraph-2"
+    assert client.post("/api/v1/switchover", headers=AUTH).status_code == 200
+    assert services.switchover_calls == ["memgraph-2", None]
+
+
+def test_switchover_to_unknown_pod_is_404(client, services):
+    resp = client.post("/api/v1/switchover", json={"to": "memgraph-9"}, headers=AUTH)
+    assert error_of(resp) == (404, "unknown-pod")
+    assert services.switchover_calls == []
+
+
+@pytest.mark.parametrize("data", [b"{not json", b"[1, 2]", b'"memgraph-2"', b'{"to": 3}'])
+def test_switchover_bad_body_is_400(client, services, data):
+    resp = client.post("/api/v1/switchover", data=data, content_type="application/json", headers=AUTH)
+    assert error_of(resp)[0] == 400
+    assert services.switchover_calls == []
+
+
+def test_bad_token_is_checked_before_the_body(client):
+    resp = client.post("/api/v1/switchover", data=b"{not json", headers={"Authorization": "Bearer x"})
+    assert error_of(resp) == (401, "unauthorized")
+
+
+@responses.activate
+def test_switchover_on_a_non_leader_is_forwarded_with_the_token(client, services):
+    services.leader = False
+    responses.post(f"{LEADER}/api/v1/switchover", status=409,
+                   json={"error": "no-safe-target", "detail": "memgraph-2 is 7 behind",
+                         "answered_by": "memgraph-0"})
+    resp = client.post("/api/v1/switchover", json={"to": "memgraph-2"}, headers=AUTH)
+    assert resp.status_code == 409
+    assert resp.get_json()["via"] == "memgraph-1"
+    sent = responses.calls[0].request
+    assert sent.headers["Authorization"] == "Bearer s3cret-token"
+    assert sent.body == b'{"to": "memgraph-2"}'
+    assert services.switchover_calls == []
+
+
+@responses.activate
+def test_pause_on_a_non_leader_is_forwarded_and_leader_down_is_503(client, services):
+    services.leader = False
+    responses.post(f"{LEADER}/api/v1/pause", json={"paused": True, "answered_by": "memgraph-0"})
+    resp = client.post("/api/v1/pause", headers=AUTH)
+    assert resp.get_json() == {"paused": True, "answered_by": "memgraph-0", "via": "memgraph-1"}
+    responses.post(f"{LEADER}/api/v1/resume", body=requests.ConnectionError("down"))
+    assert error_of(client.post("/api/v1/resume", headers=AUTH)) == (503, "leader-unreachable")
+    assert services.paused == []
+
+
+def test_pause_and_resume_on_the_leader_call_the_services(client, services):
+    assert client.post("/api/v1/pause", headers=AUTH).get_json()["paused"] is True
+    assert client.post("/api/v1/resume", headers=AUTH).get_json()["paused"] is False
+    assert services.paused == [True, False]
+
+
+# ---- prestop ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("addr", ["127.0.0.1", "127.3.2.1", "::1", "::ffff:127.0.0.1"])
+def test_prestop_accepted_from_loopback(local_client, addr):
+    resp = local_client(addr).post("/api/v1/prestop", json={"pod": "memgraph-1", "uid": "u1", "budget_s": 30})
+    assert resp.status_code == 200
+    assert resp.get_json()["safe_to_stop"] is True
+
+
+@pytest.mark.parametrize("addr", ["10.0.0.5", "192.168.1.1", "::ffff:10.0.0.5", "fe80::1", "garbage", ""])
+def test_prestop_refused_from_elsewhere(local_client, services, addr):
+    resp = local_client(addr).post("/api/v1/prestop", json={"pod": "memgraph-1"})
+    assert error_of(resp) == (403, "forbidden")
+    assert services.prestop_calls == []
+
+
+@pytest.mark.parametrize(("data", "error"), [
+    (b"{oops", "bad-json"),
+    (b"[]", "bad-json"),
+    (b'{"pod": "memgraph-1", "budget_s": -1}', "bad-request"),
+    (b'{"pod": "memgraph-1", "budget_s": true}', "bad-request"),
+    (b'{"pod": 7}', "bad-request"),
+    (b'{"pod": "memgraph-2"}', "wrong-pod"),
+])
+def test_prestop_bad_body_is_400(client, services, data, error):
+    resp = client.post("/api/v1/prestop", data=data, content_type="application/json")
+    assert error_of(resp) == (400, error)
+    assert services.prestop_calls == []
+
+
+def test_prestop_passes_a_typed_request(client, services):
+    client.post("/api/v1/prestop", json={"pod": "memgraph-1", "uid": "u-9", "budget_s": 42.5})
+    req = services.prestop_calls[0]
+    assert (req.pod, req.uid, req.budget_s) == ("memgraph-1", "u-9", 42.5)
+
+
+def _wait_for(predicate, what: str, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_concurrent_prestops_join_one_run(app, services):
+    services.prestop_gate = threading.Event()
+    services.prestop_results = [(503, {"retry_after_s": 2, "detail": "target not caught up"})]
+    join = app.extensions["memgraph_ha_prestop_join"]
+    answers: list = []
+
+    def call() -> None:
+        resp = app.test_client().post("/api/v1/prestop", json={"pod": "memgraph-1", "uid": "u1"})
+        answers.append((resp.status_code, resp.get_json()))
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    try:
+        threads[0].start()
+        assert services.prestop_entered.wait(5)
+        threads[1].start()
+        _wait_for(lambda: join.waiters == 1, "the second call to join")
+    finally:
+        services.prestop_gate.set()
+        for t in threads:
+            t.join(10)
+    assert len(services.prestop_calls) == 1  # the services ran once for both calls
+    assert answers == [(503, {"retry_after_s": 2, "detail": "target not caught up"})] * 2
+    # a non-final answer is not remembered: the hook's retry runs the services again
+    services.prestop_gate = None
+    resp = app.test_client().post("/api/v1/prestop", json={"pod": "memgraph-1", "uid": "u1"})
+    assert resp.status_code == 200
+    assert len(services.prestop_calls) == 2
+
+
+def test_confirmed_prestop_is_answered_again_without_rerun(client, services):
+    first = client.post("/api/v1/prestop", json={"pod": "memgraph-1", "uid": "u1"})
+    second = client.post("/api/v1/prestop", json={"pod": "memgraph-1", "uid": "u1"})
+    assert first.get_json() == second.get_json()
+    assert len(services.prestop_calls) == 1
+
+
+def test_joined_call_whose_budget_ends_first_gets_202(app, services):
+    services.prestop_gate = threading.Event()
+    first: list = []
+    t = threading.Thread(target=lambda: first.append(
+        app.test_client().post("/api/v1/prestop", json={"pod": "memgraph-1"}).status_code))
+    try:
+        t.start()
+        assert services.prestop_entered.wait(5)
+        resp = app.test_client().post("/api/v1/prestop", json={"pod": "memgraph-1", "budget_s": 0.2})
+        assert resp.status_code == 202
+        assert resp.get_json()["retry_after_s"] == 1
+    finally:
+        services.prestop_gate.set()
+        t.join(10)
+    assert first == [200]
+    assert len(services.prestop_calls) == 1
+
+
+def test_prestop_handler_that_raises_is_500_and_can_run_again(client, services, caplog):
+    services.prestop_raises = RuntimeError("kube api gone")
+    resp = client.post("/api/v1/prestop", json={"pod": "memgraph-1", "uid": "u1"})
+    assert error_of(resp) == (500, "internal")
+    assert "kube api gone" not in resp.get_data(as_text=True)
+    assert any("prestop handler raised" in r.getMessage() for r in caplog.records)
+    services.prestop_raises = None
+    assert client.post("/api/v1/prestop", json={"pod": "memgraph-1", "uid": "u1"}).status_code == 200
+    assert len(services.prestop_calls) == 2
+
+
+# ---- metrics ----------------------------------------------------------------------------------------------
+
+
+def test_metrics_exposition_has_every_name_and_counts_prestop_outcomes(client):
+    client.post("/api/v1/prestop", json={"pod": "memgraph-1", "uid": "a"})
+    resp = client.get("/metrics")
+    assert resp.status_code == 200
+    assert resp.content_type.startswith("text/plain")
+    text = resp.get_data(as_text=True)
+    for name in ("memgraph_ha_role", "memgraph_ha_leader", "memgraph_ha_replicas",
+                 "memgraph_ha_replica_behind",
+                 "memgraph_ha_failovers_total", "memgraph_ha_switchovers_total",
+                 "memgraph_ha_switchover_duration_seconds", "memgraph_ha_reconcile_duration_seconds",
+                 "memgraph_ha_prestop_outcomes_total", "memgraph_ha_lease_transitions_total"):
+        assert f"# TYPE {name} " in text, name
+    assert 'memgraph_ha_prestop_outcomes_total{outcome="switchover-done"} 1.0' in text

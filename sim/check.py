@@ -1,0 +1,379 @@
+"""The invariant checker: judges a recorded `Timeline` against the contract I1-I7 (DESIGN.md).
+
+Role: `check(timeline, bounds) -> Report`, one `CheckResult` per invariant with pass/fail and the
+evidence (which ids were lost, at which instant two MAINs were seen, which hook overran), a per-run
+JSON report file, and the `Sampler` that records role/label samples while a scenario runs.
+
+What the sampler can see: for every pod, once per round, Memgraph's `SHOW REPLICATION ROLE` (None
+when unreachable), the pod's role label and Ready condition, and optionally the replica names a MAIN
+lists in `SHOW REPLICAS`. What it cannot see: anything between two rounds, the order of events inside
+one round (pods and fields are read one after another, not atomically), which MAIN a replica actually
+accepts (the main UUID, reference memgraph-replication.md 3.3/4.2), and the role of an unreachable pod.
+Hence the lag rule used by I1 and I2: a condition seen in `lag_rounds` consecutive rounds (default one
+sampling period) is sampling skew; seen in more consecutive rounds, it is a violation.
+
+Must never: do I/O other than writing the report file and calling the sampler's callables, or
+relax a check silently (every allowance is written into the evidence).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sim.timeline import DivergenceReport, RoleSample, Timeline, write_pauses
+
+log = logging.getLogger(__name__)
+
+MAIN = "main"
+REPLICA = "replica"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The bounds a run is judged by."""
+
+    lag_rounds: int = 1  # consecutive rounds a bad I1/I2 condition may be seen (sampling skew)
+    convergence_s: float = 60.0  # I5: fault stop -> 1 MAIN + ready replicas
+    prestop_slack_s: float = 2.0  # I6: hook may exceed its budget by this much (process start, log flush)
+    outage_pause_s: float = 1.0  # I7: longest write pause allowed inside an outage window
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    summary: str
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    results: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    def result(self, name: str) -> CheckResult:
+        for r in self.results:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def to_json(self) -> str:
+        return json.dumps({"ok": self.ok, "results": [dataclasses.asdict(r) for r in self.results]}, indent=1)
+
+
+def write_report(report: Report, timeline: Timeline, directory: Path, run_name: str) -> Path:
+    """Write `<run_name>.report.json` (verdicts) and `<run_name>.timeline.json` (the facts) to `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{run_name}.timeline.json").write_text(timeline.to_json())
+    path = directory / f"{run_name}.report.json"
+    path.write_text(report.to_json())
+    return path
+
+
+def check(timeline: Timeline, bounds: Bounds | None = None) -> Report:
+    b = bounds or Bounds()
+    checks: list[Callable[[Timeline, Bounds], CheckResult]] = [
+        check_i1, check_i2, check_i3, check_i4, check_i5, check_i6, check_i7,
+    ]
+    return Report(tuple(c(timeline, b) for c in checks))
+
+
+# ---- I1 / I2: conditions over rounds of samples ---------------------------------------------------
+
+
+def _persistent(rounds: list[list[RoleSample]], keys_of: Callable[[list[RoleSample]], set[str]],
+                lag_rounds: int) -> list[str]:
+    """Keys seen in more than `lag_rounds` consecutive rounds, with the instant their run began."""
+    found: list[str] = []
+    run: dict[str, tuple[float, int]] = {}
+    for rnd in rounds:
+        keys = keys_of(rnd)
+        t = min(s.t for s in rnd)
+        run = {k: (run[k][0], run[k][1] + 1) if k in run else (t, 1) for k in keys}
+        for k, (t0, n) in run.items():
+            if n == lag_rounds + 1:
+                found.append(f"{k} from t={t0:.3f} (seen in >{lag_rounds} consecutive rounds)")
+    return found
+
+
+def _i1_keys(rnd: list[RoleSample]) -> set[str]:
+    labelled = [s for s in rnd if s.label == MAIN]
+    keys = {f"role=main on {s.pod}, which is a REPLICA" for s in labelled if s.role == REPLICA}
+    both = sorted(s.pod for s in labelled if s.role == MAIN)
+    if len(both) >= 2:
+        keys.add(f"two MAINs both labelled role=main: {', '.join(both)}")
+    return keys
+
+
+def check_i1(tl: Timeline, b: Bounds) -> CheckResult:
+    """I1 one writer. Rule: at most one pod is MAIN and labelled role=main, and role=main never sits on a
+    reachable REPLICA, except for `lag_rounds` consecutive rounds (sampling skew). An unreachable pod's
+    label is not judged: no write can be acknowledged by it."""
+    rounds = tl.rounds()
+    if not rounds:
+        return CheckResult("I1", False, "no role samples recorded")
+    bad = _persistent(rounds, _i1_keys, b.lag_rounds)
+    if bad:
+        return CheckResult("I1", False, f"{len(bad)} one-writer violation(s)", tuple(bad))
+    return CheckResult("I1", True, f"one writer in all {len(rounds)} rounds")
+
+
+def _i2_keys(rnd: list[RoleSample]) -> set[str]:
+    mains = [s for s in rnd if s.role == MAIN]
+    unfenced = sorted(s.pod for s in mains if s.label == MAIN)
+    replicas = [s.pod for s in rnd if s.role == REPLICA]
+    keys = set()
+    if len(unfenced) >= 2 and replicas:
+        keys.add(f"unfenced MAINs {', '.join(unfenced)} while {', '.join(sorted(replicas))} are replicas")
+    owners: dict[str, list[str]] = {}
+    for s in mains:
+        for name in s.replicas:
+            owners.setdefault(name, []).append(s.pod)
+    for name, pods in owners.items():
+        if len(pods) >= 2:
+            keys.add(f"replica {name} registered on MAINs {', '.join(sorted(pods))}")
+    return keys
+
+
+def check_i2(tl: Timeline, b: Bounds) -> CheckResult:
+    """I2 (observable part): no round (beyond the lag) with two reachable unfenced MAINs (fenced = role
+    label removed) while a pod is a replica, nor a replica name listed by two MAINs' SHOW REPLICAS."""
+    rounds = tl.rounds()
+    if not rounds:
+        return CheckResult("I2", False, "no role samples recorded")
+    bad = _persistent(rounds, _i2_keys, b.lag_rounds)
+    if bad:
+        return CheckResult("I2", False, f"{len(bad)} replica-ownership violation(s)", tuple(bad))
+    return CheckResult("I2", True, f"one owner per replica in all {len(rounds)} rounds (as far as sampled)")
+
+
+# ---- I3 / I4: the data --------------------------------------------------------------------------
+
+
+def _short(ids: Iterable[str], n: int = 20) -> str:
+    items = sorted(ids, key=lambda i: (len(i), i))
+    return ", ".join(items[:n]) + (f" (+{len(items) - n} more)" if len(items) > n else "")
+
+
+def check_i3(tl: Timeline, b: Bounds) -> CheckResult:
+    """I3 no acknowledged write lost: every acked id is on the final MAIN and on every ready replica.
+    Loss is allowed only for ids acked before a failover marked lossy (non-ready or ASYNC target)."""
+    if tl.final is None or not tl.final.main:
+        return CheckResult("I3", False, "no final MAIN recorded")
+    acked = {a.id: a.t_end for a in tl.attempts if a.acked}
+    lossy = [f for f in tl.failovers if f.lossy]
+    allowed_until = max((f.t for f in lossy), default=None)
+    evidence, allowed = [], []
+    for pod in [tl.final.main, *tl.final.ready_replicas]:
+        have = set(tl.final.ids_by_pod.get(pod, ()))
+        lost = set(acked) - have
+        excused = {i for i in lost if allowed_until is not None and acked[i] <= allowed_until}
+        if lost - excused:
+            evidence.append(f"{pod} lacks {len(lost - excused)} acked id(s): {_short(lost - excused)}")
+        if excused:
+            allowed.append(f"{pod} lacks {len(excused)} id(s) acked before lossy failover: {_short(excused)}")
+    if evidence:
+        return CheckResult("I3", False, "acknowledged writes lost", tuple(evidence + allowed))
+    note = f"; loss allowed by {len(lossy)} lossy failover(s)" if allowed else ""
+    return CheckResult("I3", True, f"all {len(acked)} acked ids on {tl.final.main} and "
+                       f"{len(tl.final.ready_replicas)} ready replica(s){note}", tuple(allowed))
+
+
+def check_i4(tl: Timeline, b: Bounds) -> CheckResult:
+    """I4 no divergence created: divergence reported only on pods where it was injected or that were
+    diverged at the start; no pod outside that set holds ids the final MAIN lacks; and the ids a diverged
+    pod held are still on it or in its quarantine (never deleted)."""
+    known = set(tl.injected_divergence) | set(tl.diverged_at_start)
+    evidence = [f"divergence reported on {r.pod} at t={r.t:.3f} via {r.source}: {r.detail}"
+                for r in tl.divergence_reports if r.pod not in known]
+    if tl.final is not None and tl.final.main:
+        on_main = set(tl.final.ids_by_pod.get(tl.final.main, ()))
+        for pod, ids in sorted(tl.final.ids_by_pod.items()):
+            extra = set(ids) - on_main
+            if pod not in known and extra:
+                evidence.append(f"{pod} holds {len(extra)} id(s) the MAIN lacks: {_short(extra)}")
+    for pod, before in sorted(tl.diverged_ids_before.items()):
+        kept: set[str] = set()
+        if tl.final is not None:
+            kept = set(tl.final.ids_by_pod.get(pod, ())) | set(tl.final.quarantined.get(pod, ()))
+        deleted = set(before) - kept
+        if deleted:
+            evidence.append(f"{pod} lost {len(deleted)} id(s) of its diverged history: {_short(deleted)}")
+    if evidence:
+        return CheckResult("I4", False, "divergence created or diverged data deleted", tuple(evidence))
+    return CheckResult("I4", True, f"divergence only where known ({', '.join(sorted(known)) or 'none'})")
+
+
+# ---- I5 / I6 / I7 -------------------------------------------------------------------------------
+
+
+def _converged(rnd: list[RoleSample], pods: Sequence[str]) -> bool:
+    seen = {s.pod: s for s in rnd}
+    if pods and set(seen) != set(pods):
+        return False
+    mains = [s for s in seen.values() if s.role == MAIN and s.label == MAIN and s.ready]
+    rest = [s for s in seen.values() if s not in mains]
+    return len(mains) == 1 and all(s.role == REPLICA and s.ready and s.label != MAIN for s in rest)
+
+
+def check_i5(tl: Timeline, b: Bounds) -> CheckResult:
+    """I5 convergence: from the first round at or after the fault stop in which 1 MAIN (labelled, ready)
+    and all other pods ready replicas are seen, and stay so to the last round, within the bound."""
+    if tl.fault_stop_t is None:
+        return CheckResult("I5", False, "no fault stop time recorded")
+    after = [r for r in tl.rounds() if min(s.t for s in r) >= tl.fault_stop_t]
+    conv_t: float | None = None
+    for rnd in after:
+        if not _converged(rnd, tl.pods):
+            conv_t = None  # not stable yet: convergence counts from the last unbroken run
+        elif conv_t is None:
+            conv_t = min(s.t for s in rnd)
+    source = "samples"
+    if conv_t is None and not after and tl.converged_t is not None:
+        conv_t, source = tl.converged_t, "cluster"
+    if conv_t is None:
+        last = after[-1] if after else []
+        state = ", ".join(f"{s.pod}={s.role}/{s.label}/{'ready' if s.ready else 'unready'}" for s in last)
+        return CheckResult("I5", False, "not converged by the end of the run", (f"last round: {state}",))
+    took = conv_t - tl.fault_stop_t
+    ok = took <= b.convergence_s
+    return CheckResult("I5", ok, f"converged {took:.2f}s after the fault stopped ({source}); "
+                       f"bound {b.convergence_s:.1f}s")
+
+
+def check_i6(tl: Timeline, b: Bounds) -> CheckResult:
+    """I6 bounded, traceable preStop: every hook run has START and END and lasted <= budget + slack."""
+    evidence = []
+    for r in tl.prestops:
+        if r.start_wall is None:
+            evidence.append(f"{r.pod}: record without START in {r.path}")
+        elif r.end_wall is None:
+            evidence.append(f"{r.pod}: hook started and never wrote END in {r.path}")
+        elif (r.duration_s or 0.0) > r.budget_s + b.prestop_slack_s:
+            evidence.append(f"{r.pod}: hook overran: {r.duration_s:.2f}s > budget {r.budget_s:.1f}s"
+                            f" + {b.prestop_slack_s:.1f}s in {r.path}")
+    if evidence:
+        return CheckResult("I6", False, "preStop unbounded or untraceable", tuple(evidence))
+    longest = max((r.duration_s or 0.0 for r in tl.prestops), default=0.0)
+    return CheckResult("I6", True, f"{len(tl.prestops)} hook run(s), longest {longest:.2f}s")
+
+
+def _main_at(rounds: list[list[RoleSample]], t: float) -> str | None:
+    before = [r for r in rounds if min(s.t for s in r) <= t]
+    if not before:
+        return None
+    mains = [s.pod for s in before[-1] if s.role == MAIN and s.label == MAIN and s.ready]
+    return mains[0] if len(mains) == 1 else None
+
+
+def check_i7(tl: Timeline, b: Bounds) -> CheckResult:
+    """I7 control plane not in the write path: inside every outage window whose MAIN was healthy, no
+    write pause longer than the bound, and the MAIN seen before the window is not demoted, unlabelled or
+    NotReady."""
+    windows = [w for w in tl.outages if w.main_healthy]
+    if not windows:
+        return CheckResult("I7", True, "no outage window with a healthy MAIN in this run")
+    rounds = tl.rounds()
+    pauses = write_pauses(tl.attempts, 0.0)
+    last_t = max((a.t_end for a in tl.attempts), default=0.0)
+    evidence = []
+    for w in windows:
+        acks_in = [a for a in tl.attempts if a.acked and w.start <= a.t_end <= w.end]
+        for p in pauses:
+            inside = min(p.end, w.end) - max(p.start, w.start)
+            if inside > b.outage_pause_s:
+                evidence.append(f"{w.kind} outage [{w.start:.3f}, {w.end:.3f}]: write pause {inside:.2f}s "
+                                f"inside it (ack {p.last_id} on {p.before} -> {p.first_id} on {p.after})")
+        if not acks_in and min(w.end, last_t) - w.start > b.outage_pause_s:
+            evidence.append(f"{w.kind} outage [{w.start:.3f}, {w.end:.3f}]: no write acknowledged inside it")
+        main = _main_at(rounds, w.start)
+        for rnd in rounds:
+            s = next((s for s in rnd if s.pod == main), None)
+            healthy = s is not None and s.role == MAIN and s.label == MAIN and s.ready
+            if s is not None and w.start <= s.t <= w.end and not healthy:
+                evidence.append(f"{w.kind} outage: MAIN {main} at t={s.t:.3f} was role={s.role} "
+                                f"label={s.label} ready={s.ready}")
+                break
+    if evidence:
+        return CheckResult("I7", False, "writes stalled or MAIN disturbed during an outage", tuple(evidence))
+    return CheckResult("I7", True, f"writes went on through {len(windows)} outage window(s)")
+
+
+# ---- the sampler ----------------------------------------------------------------------------------
+
+RolesFn = Callable[[], dict[str, tuple]]  # pod -> (role|None, label|None, ready[, replica names])
+DivergedFn = Callable[[], Iterable[tuple[str, str]]]  # -> (pod, detail) for every pod reported diverged
+
+
+class Sampler:
+    """Polls `roles()` (and `diverged()`) every `period_s` on a thread into `timeline`, bounded by
+    `max_rounds` and `max_duration_s`. A failing callable is logged and its round skipped."""
+
+    def __init__(self, timeline: Timeline, roles: RolesFn, period_s: float = 0.2,
+                 diverged: DivergedFn | None = None, max_rounds: int = 100_000,
+                 max_duration_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._tl = timeline
+        self._tl.sample_period_s = period_s
+        self._roles, self._diverged = roles, diverged
+        self._period, self._max_rounds, self._max_s, self._clock = period_s, max_rounds, max_duration_s, clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
+        self._round = 0
+        self._reported: set[str] = set()
+
+    def start(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.warning("event=sampler_stop_timeout bound_s=%.1f", timeout_s)
+
+    def sample_once(self) -> None:
+        t = self._clock()
+        try:
+            seen = self._roles()
+        except Exception as exc:
+            log.warning("event=sample_failed error=%s detail=%s", type(exc).__name__, exc)
+            return
+        for pod, v in sorted(seen.items()):
+            replicas = tuple(v[3]) if len(v) > 3 and v[3] else ()
+            self._tl.samples.append(RoleSample(t, self._round, pod, v[0], v[1], bool(v[2]), replicas))
+        self._round += 1
+        self._sample_divergence(t)
+
+    def _sample_divergence(self, t: float) -> None:
+        if self._diverged is None:
+            return
+        try:
+            reports = list(self._diverged())
+        except Exception as exc:
+            log.warning("event=divergence_poll_failed error=%s detail=%s", type(exc).__name__, exc)
+            return
+        for pod, detail in reports:
+            if pod not in self._reported:
+                self._reported.add(pod)
+                self._tl.divergence_reports.append(DivergenceReport(t, pod, "sampler", detail))
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        next_t = started
+        while not self._stop.is_set() and self._round < self._max_rounds:
+            if time.monotonic() - started > self._max_s:
+                log.warning("event=sampler_bound_reached max_duration_s=%.0f", self._max_s)
+                return
+            self.sample_once()
+            next_t = max(next_t + self._period, time.monotonic())
+            self._stop.wait(max(0.0, next_t - time.monotonic()))

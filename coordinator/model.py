@@ -79,6 +79,14 @@ class InstanceState:
     replicas: tuple[ReplicaInfo, ...] = ()
     storage: StorageInfo | None = None
     error: str = ""
+    # Text of the last failed `REGISTER REPLICA` of this pod on the MAIN (set by the executor through
+    # observe; "" when none). `Error: 3` means the pod holds history the MAIN never had (reference 1.3).
+    register_error: str = ""
+
+    @property
+    def empty(self) -> bool:
+        """Observed with no data at all (SHOW STORAGE INFO: 0 vertices, 0 edges); unknown is not empty."""
+        return self.storage is not None and self.storage.vertex_count + self.storage.edge_count == 0
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,11 @@ class ClusterRecord:
     paused: bool = False
     diverged: tuple[str, ...] = ()
     last_failover: str = ""  # free text "memgraph-0->memgraph-1 at <iso> in 5.2s"
+    sync_mode: str = ""  # ReplicaMode value the sync replica is registered with ("" when none designated)
+    last_failover_from: str = ""
+    last_failover_to: str = ""
+    last_failover_at: float = 0.0  # Snapshot.now of the cycle that decided the failover
+    last_failover_duration_s: float = 0.0  # how long the old MAIN had been unreachable when promoting
 
 
 @dataclass(frozen=True)
@@ -144,6 +157,10 @@ class Snapshot:
     unreachable_for_s: dict[str, float] = field(default_factory=dict)
     last_ready_replicas: tuple[str, ...] = ()  # replicas READY at the previous observation of the MAIN
     leader: str = ""
+    # pod name -> replica `ts` in the last SHOW REPLICAS of the record's MAIN (orders ASYNC candidates)
+    last_replica_ts: dict[str, int] = field(default_factory=dict)
+    # "memgraph-0->memgraph-1" while a switchover procedure runs; the planner then leaves the cluster alone
+    switchover_in_progress: str = ""
 
     def pod(self, name: str) -> PodView | None:
         for p in self.pods:
@@ -215,7 +232,17 @@ class EmitEvent:
     warning: bool = False
 
 
-Action = Promote | Demote | RegisterReplica | DropReplica | SetLabels | WriteRecord | EmitEvent
+@dataclass(frozen=True)
+class RequestSwitchover:
+    """Ask the switchover procedure to hand the MAIN role away from `from_pod` (e.g. it is terminating)."""
+
+    from_pod: str
+    reason: str
+
+
+Action = (
+    Promote | Demote | RegisterReplica | DropReplica | SetLabels | WriteRecord | EmitEvent | RequestSwitchover
+)
 
 ROLE_LABEL = "memgraph-ha.io/role"
 LEADER_LABEL = "memgraph-ha.io/leader"

@@ -1,0 +1,132 @@
+"""Steady-state replication rules: who is registered on the MAIN, in which mode, which is the sync replica.
+
+Role: with the record's MAIN reachable and MAIN (and no rule before it owning the cycle), compute the
+DROP/REGISTER actions and the sync-replica designation, and return the cycle's verdict.
+
+Must never: do I/O, REGISTER while a pod could be a hidden MAIN (I2) except re-registering in a new
+mode a replica this MAIN already owns, re-register a diverged pod (I4), or leave a dead STRICT_SYNC
+replica registered when that stops the MAIN from committing (reference section 5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from coordinator.model import (
+    Action,
+    DropReplica,
+    EmitEvent,
+    RegisterReplica,
+    ReplicaMode,
+    pod_ordinal,
+    replica_name,
+)
+from coordinator.rules import ALIVE_STATUSES, Plan, View, is_divergence_error, replica_address
+
+
+def _alive_sync(view: View, name: str) -> bool:
+    row = view.row(name)
+    return view.live_replica(name) and row is not None and row.status in ALIVE_STATUSES
+
+
+def designate_sync(view: View) -> str:
+    """Keep the sync replica while it is alive; otherwise the lowest-ordinal READY replica; "" if none."""
+    current = view.record.sync_replica
+    if current and current != view.record.main and _alive_sync(view, current):
+        return current
+    ready = [p for p in view.replica_pods() if view.ready_replica(p) and p != current]
+    return ready[0] if ready else ""
+
+
+def _stale_rows(view: View) -> list[Action]:
+    """Prior art 001 issue 7 and scale-down: rows for no pod of the StatefulSet, or a diverged one, go."""
+    known = {replica_name(p): p for p in view.expected}
+    drops: list[Action] = []
+    for name in sorted(view.main_rows):
+        pod = known.get(name)
+        if pod is None or pod == view.record.main or pod in view.diverged:
+            drops.append(DropReplica(view.record.main, name))
+    return drops
+
+
+def _pod_actions(
+    view: View, plan: Plan, sync: str, blocker: str
+) -> tuple[list[Action], list[Action], list[str]]:
+    """(drops that restore commits, re-mode drops then registers with events, pods held by the block)."""
+    main = view.record.main
+    urgent: list[Action] = []
+    drops: list[Action] = []
+    registers: list[Action] = []
+    pending: list[str] = []
+    for pod in view.replica_pods():
+        if pod in view.diverged:
+            continue
+        row, live = view.row(pod), view.live_replica(pod)
+        mode, addr = view.desired_mode(pod, sync), replica_address(view.policy, pod)
+        if row is not None and row.mode == mode and row.socket_address == addr:
+            continue
+        if row is not None and not live:
+            if row.mode == ReplicaMode.STRICT_SYNC and mode != ReplicaMode.STRICT_SYNC:
+                urgent.append(DropReplica(main, row.name))  # a dead STRICT_SYNC replica stops every commit
+            continue
+        if not live:
+            continue
+        if blocker and (row is None or not row.healthy):
+            pending.append(pod)
+            continue
+        if row is not None:  # wrong mode/address; re-registering a replica this MAIN owns moves no ownership
+            drops.append(DropReplica(main, row.name))
+        registers.append(RegisterReplica(main, pod, mode, addr))
+        registers.append(EmitEvent("ReplicaRegistered", f"{pod} registered {mode.value} on {main}", pod))
+        obs = view.obs(pod)
+        if obs is not None and obs.register_error and not is_divergence_error(obs.register_error):
+            msg = f"REGISTER of {pod} on {main} failed: {obs.register_error}"
+            plan.key_event(f"regfail:{pod}:{obs.register_error}", "RegistrationFailed", msg, pod)
+    return urgent, drops + registers, pending
+
+
+def reconcile_replication(view: View, plan: Plan) -> str:
+    """Every non-MAIN pod registered once with the right mode; one designated sync replica (DESIGN policy)."""
+    main = view.record.main
+    current, mode = view.record.sync_replica, view.policy.sync_mode
+    sync = designate_sync(view)
+    blocker, reason = view.register_block()
+    stale = _stale_rows(view)
+    urgent, changes, pending = _pod_actions(view, plan, sync, blocker)
+    plan.actions.extend(stale + urgent + changes)
+    if sync != current or (sync and view.record.sync_mode != mode.value):
+        plan.write_record(replace(plan.record, sync_replica=sync, sync_mode=mode.value if sync else ""))
+    replicas = view.replica_pods()
+    ready = sum(view.ready_replica(p) for p in replicas)
+    plan.degraded = bool(replicas) and not sync
+    status = f"{main} is MAIN, {ready}/{len(replicas)} replicas ready"
+    tail = f"; blocked registering {', '.join(pending)}: {reason}" if pending else ""
+    if pending:
+        plan.blocked_by = blocker
+    if current and not sync:
+        plan.key_event(f"degraded:{current}", "SyncReplicaDegraded",
+                       f"sync replica {current} not ready and no other replica ready", current)
+        dropped = " dropped its STRICT_SYNC registration so the MAIN can commit;" if urgent else ""
+        return f"degraded: sync replica {current} not ready, no other replica ready;{dropped} {status}{tail}"
+    if current and sync != current:
+        return f"resync: sync replica {current} not ready, designating {sync} ({mode.value}); {status}{tail}"
+    what = ", ".join(_say(a) for a in plan.actions if isinstance(a, (DropReplica, RegisterReplica)))
+    if sync != current:
+        return f"designate: {sync} as sync replica ({mode.value}); {what or 'record updated'}; {status}{tail}"
+    if what:
+        return f"replicas: {what}; {status}{tail}"
+    if plan.notes:
+        return f"diverged: {'; '.join(plan.notes)}; {status}{tail}"
+    if pending:
+        return f"blocked: {reason}; not registering {', '.join(pending)} ({status})"
+    degraded = "; degraded: no sync replica" if plan.degraded else ""
+    return f"no action: {status}{degraded}"
+
+
+def _say(action: DropReplica | RegisterReplica) -> str:
+    if isinstance(action, DropReplica):
+        return f"drop {action.name}"
+    return f"register {action.replica_pod} as {action.mode.value}"
+
+
+__all__ = ["designate_sync", "pod_ordinal", "reconcile_replication"]

@@ -1,0 +1,183 @@
+"""Derived views and small predicates the planner's rules are written in.
+
+Role: turn one Snapshot + ClusterRecord + Policy into the questions the rules ask ("is this pod a
+registrable replica?", "which pod blocks registration?", "what is this replica's desired address?"),
+and hold the mutable plan a single `decide` call builds.
+
+Must never: do I/O, read a clock (`snapshot.now` is the clock), or keep state between calls. Everything
+here is pure and shared only with `coordinator.planner`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from coordinator.model import (
+    Action,
+    ClusterRecord,
+    EmitEvent,
+    InstanceState,
+    PodView,
+    Policy,
+    ReplicaInfo,
+    ReplicaMode,
+    ReplicaStatus,
+    Role,
+    Snapshot,
+    WriteRecord,
+    pod_ordinal,
+    replica_name,
+)
+
+# REGISTER REPLICA answered `Error: 3` (CONNECTION_FAILED): the replica's history is not in the MAIN's
+# (reference 1.3 and 4.1). The legacy log text is accepted too.
+_DIVERGENCE_MARKERS = ("error: 3", "diverged", "acted as the main instance")
+
+# A sync replica in one of these states is alive (maybe catching up) and keeps its designation.
+ALIVE_STATUSES = (ReplicaStatus.READY, ReplicaStatus.REPLICATING, ReplicaStatus.RECOVERY)
+
+
+def is_divergence_error(text: str) -> bool:
+    """True when a REGISTER error text means the replica diverged from the MAIN (I4)."""
+    low = text.lower()
+    return any(marker in low for marker in _DIVERGENCE_MARKERS)
+
+
+def replica_address(policy: Policy, pod: str) -> str:
+    """`<pod>.<headless-service>:<port>` (DESIGN: replication policy)."""
+    host = f"{pod}.{policy.headless_service}" if policy.headless_service else pod
+    return f"{host}:{policy.replication_port}"
+
+
+def statefulset_prefix(snapshot: Snapshot, record: ClusterRecord) -> str:
+    """The StatefulSet name, read off any pod name (`memgraph-2` -> `memgraph`)."""
+    for name in [record.main, *(p.name for p in snapshot.pods), *snapshot.instances]:
+        head, _, tail = name.rpartition("-")
+        if head and tail.isdigit():
+            return head
+    return ""
+
+
+@dataclass(frozen=True)
+class View:
+    """One cycle's facts, indexed for the rules. `diverged` already holds this cycle's findings."""
+
+    snapshot: Snapshot
+    record: ClusterRecord
+    policy: Policy
+    expected: tuple[str, ...]  # pod names of ordinals 0..expected_pods-1
+    diverged: frozenset[str]
+    main_rows: dict[str, ReplicaInfo]  # SHOW REPLICAS of the record's MAIN, by replica name
+
+    @staticmethod
+    def build(snapshot: Snapshot, record: ClusterRecord, policy: Policy) -> View:
+        prefix = statefulset_prefix(snapshot, record)
+        expected = tuple(f"{prefix}-{i}" for i in range(snapshot.expected_pods)) if prefix else ()
+        main_obs = snapshot.instances.get(record.main)
+        rows: dict[str, ReplicaInfo] = {}
+        if record.main and main_obs is not None and main_obs.reachable and main_obs.role == Role.MAIN:
+            rows = {r.name: r for r in main_obs.replicas}
+        return View(snapshot, record, policy, expected, frozenset(record.diverged), rows)
+
+    def with_diverged(self, diverged: frozenset[str]) -> View:
+        return replace(self, diverged=diverged)
+
+    # ---- per pod facts ---------------------------------------------------------------------
+    def pod(self, name: str) -> PodView | None:
+        return self.snapshot.pod(name)
+
+    def obs(self, name: str) -> InstanceState | None:
+        return self.snapshot.instances.get(name)
+
+    def reachable(self, name: str) -> bool:
+        obs = self.obs(name)
+        return obs is not None and obs.reachable
+
+    def role(self, name: str) -> Role | None:
+        obs = self.obs(name)
+        return obs.role if obs is not None and obs.reachable else None
+
+    def terminating(self, name: str) -> bool:
+        pod = self.pod(name)
+        return pod is not None and pod.terminating
+
+    def main_rows_of(self, name: str) -> tuple[ReplicaInfo, ...]:
+        """SHOW REPLICAS of any pod observed as a MAIN (empty otherwise)."""
+        obs = self.obs(name)
+        return obs.replicas if obs is not None and obs.reachable and obs.role == Role.MAIN else ()
+
+    def row(self, name: str) -> ReplicaInfo | None:
+        return self.main_rows.get(replica_name(name))
+
+    def main_ok(self) -> bool:
+        """The record's MAIN is reachable and reports MAIN."""
+        return bool(self.record.main) and self.role(self.record.main) == Role.MAIN
+
+    def live_replica(self, name: str) -> bool:
+        """A pod of the StatefulSet that is here, not leaving, reachable, a REPLICA and not diverged."""
+        return (
+            name in self.expected
+            and self.pod(name) is not None
+            and not self.terminating(name)
+            and self.role(name) == Role.REPLICA
+            and name not in self.diverged
+        )
+
+    def ready_replica(self, name: str) -> bool:
+        """A live replica the MAIN shows ready (or shipping right now)."""
+        row = self.row(name)
+        return self.live_replica(name) and row is not None and row.healthy
+
+    def replica_pods(self) -> list[str]:
+        """Expected pods other than the record's MAIN, by ordinal."""
+        return sorted((p for p in self.expected if p != self.record.main), key=pod_ordinal)
+
+    def rogue_mains(self) -> list[str]:
+        """Pods (any ordinal) that report MAIN while the record names another pod (I2)."""
+        names = {p.name for p in self.snapshot.pods} | set(self.snapshot.instances)
+        rogues = [n for n in names if n != self.record.main and self.role(n) == Role.MAIN]
+        return sorted(rogues, key=pod_ordinal)
+
+    def register_block(self) -> tuple[str, str]:
+        """(pod, reason) when a REGISTER is unsafe because a pod could be a hidden MAIN; ("", "") if safe.
+
+        Prior art 001 issue 2: "POD COUNT MISMATCH: Skipping registration for this replica for safety".
+        """
+        present = {p.name for p in self.snapshot.pods}
+        for name in self.expected:
+            if name not in present:
+                seen = f"{len(self.snapshot.pods)}/{len(self.expected)} pods"
+                return name, f"{name} missing from observation ({seen})"
+        for name in self.expected:
+            if not self.reachable(name):
+                return name, f"{name} unreachable"
+        return "", ""
+
+    def desired_mode(self, name: str, sync: str) -> ReplicaMode:
+        return self.policy.sync_mode if name == sync else ReplicaMode.ASYNC
+
+
+@dataclass
+class Plan:
+    """What one `decide` call has chosen so far. Local to the call; never shared between calls."""
+
+    record: ClusterRecord
+    actions: list[Action] = field(default_factory=list)
+    keyed_events: dict[str, EmitEvent] = field(default_factory=dict)  # emitted once while the key holds
+    verdict: str = ""
+    blocked_by: str = ""
+    degraded: bool = False
+    withhold_main_label: bool = False
+    drop_main_label: bool = False  # failover decided: the old MAIN loses its role label first
+    notes: list[str] = field(default_factory=list)  # findings a verdict should mention
+    after: list[Action] = field(default_factory=list)  # events that must follow the record write
+
+    def write_record(self, record: ClusterRecord) -> None:
+        self.record = record
+        self.actions.append(WriteRecord(record))
+
+    def event(self, reason: str, message: str, pod: str = "", warning: bool = False) -> None:
+        self.actions.append(EmitEvent(reason, message, pod, warning))
+
+    def key_event(self, key: str, reason: str, message: str, pod: str = "", warning: bool = True) -> None:
+        self.keyed_events[key] = EmitEvent(reason, message, pod, warning)

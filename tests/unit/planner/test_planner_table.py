@@ -1,0 +1,337 @@
+"""The planner as a table: one named case per situation, asserting the exact verdict, the actions that
+change Memgraph or the record (in order), the Events, and where it matters the labels.
+
+Each prior-art incident (reference prior-art/001) has a case here whose safe outcome is asserted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pytest
+
+from coordinator.model import (
+    LEADER_LABEL,
+    ROLE_LABEL,
+    Action,
+    ClusterRecord,
+    Demote,
+    DropReplica,
+    Policy,
+    Promote,
+    ReplicaMode,
+    RequestSwitchover,
+    SetLabels,
+    Snapshot,
+    WriteRecord,
+)
+from coordinator.planner import PlannerMemory, decide
+from tests.unit.planner.builders import (
+    LEADER,
+    POLICY,
+    core,
+    down,
+    events,
+    healthy,
+    label_actions,
+    main,
+    name,
+    rec,
+    reg,
+    replica,
+    row,
+    snap,
+)
+
+ERROR_3 = "Couldn't register replica memgraph_2. Error: 3"
+STRICT = "strict_sync"
+SYNC_POLICY = replace(POLICY, sync_mode=ReplicaMode.SYNC)
+
+
+def drop(i: int) -> DropReplica:
+    return DropReplica(name(0), f"memgraph_{i}")
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    snapshot: Snapshot
+    record: ClusterRecord
+    verdict: str
+    core: list[Action]
+    events: tuple[str, ...] = ()
+    policy: Policy = POLICY
+    labels: list[SetLabels] | None = None  # None: not asserted
+    blocked_by: str = ""
+
+
+def _failed_over(old: int, new: int, after: float, gen: int = 4, now: float = 1000.0) -> ClusterRecord:
+    return replace(
+        rec(new, None, gen),
+        last_failover=f"memgraph-{old}->memgraph-{new} at {now:.3f} after {after:.1f}s",
+        last_failover_from=name(old), last_failover_to=name(new), last_failover_at=now,
+        last_failover_duration_s=after,
+    )
+
+
+CASES = [
+    # ---- steady state ---------------------------------------------------------------------------
+    Case("steady_state_converged_cluster_needs_nothing", healthy(), rec(),
+         "no action: memgraph-0 is MAIN, 2/2 replicas ready", [], labels=[]),
+    Case("replica_stuck_invalid_with_behind_0_is_not_ready_and_not_reregistered",
+         snap({0: main(row(1, STRICT), row(2, status="invalid", behind=0)), 1: replica(), 2: replica()}),
+         rec(),
+         "no action: memgraph-0 is MAIN, 1/2 replicas ready", []),
+    Case("wrong_mode_is_dropped_and_reregistered",
+         snap({0: main(row(1, STRICT), row(2, "sync")), 1: replica(), 2: replica()}), rec(),
+         "replicas: drop memgraph_2, register memgraph-2 as async; memgraph-0 is MAIN, 2/2 replicas ready",
+         [drop(2), reg(0, 2)], ("ReplicaRegistered",)),
+    Case("wrong_address_is_dropped_and_reregistered",
+         snap({0: main(row(1, STRICT), row(2, address="10.0.0.7:10000")), 1: replica(), 2: replica()}), rec(),
+         "replicas: drop memgraph_2, register memgraph-2 as async; memgraph-0 is MAIN, 2/2 replicas ready",
+         [drop(2), reg(0, 2)], ("ReplicaRegistered",)),
+    Case("scale_down_drops_the_row_of_the_removed_pod",
+         snap({0: main(row(1, STRICT), row(2)), 1: replica()}, expected=2), rec(),
+         "replicas: drop memgraph_2; memgraph-0 is MAIN, 1/1 replicas ready",
+         [drop(2)]),
+    Case("row_matching_no_pod_is_dropped",
+         snap({0: main(row(1, STRICT), row(2), replace(row(7), name="old_name")), 1: replica(),
+               2: replica()}),
+         rec(), "replicas: drop old_name; memgraph-0 is MAIN, 2/2 replicas ready",
+         [DropReplica(name(0), "old_name")]),
+    Case("unregistered_replica_is_registered_async",
+         snap({0: main(row(1, STRICT)), 1: replica(), 2: replica()}), rec(),
+         "replicas: register memgraph-2 as async; memgraph-0 is MAIN, 1/2 replicas ready",
+         [reg(0, 2)], ("ReplicaRegistered",)),
+    Case("first_ready_replica_becomes_the_strict_sync_replica",
+         snap({0: main(row(1), row(2)), 1: replica(), 2: replica()}), rec(0, None, 1),
+         "designate: memgraph-1 as sync replica (strict_sync); drop memgraph_1, register memgraph-1"
+         " as strict_sync;"
+         " memgraph-0 is MAIN, 2/2 replicas ready",
+         [drop(1), reg(0, 1, STRICT), WriteRecord(rec(0, 1, 1))], ("ReplicaRegistered",)),
+    Case("sync_mode_SYNC_policy_registers_the_sync_replica_as_sync",
+         snap({0: main(row(1, STRICT), row(2)), 1: replica(), 2: replica()}), rec(),
+         "replicas: drop memgraph_1, register memgraph-1 as sync; memgraph-0 is MAIN, 2/2 replicas ready",
+         [drop(1), reg(0, 1, "sync"), WriteRecord(rec(mode="sync"))],
+         ("ReplicaRegistered",), policy=SYNC_POLICY),
+    # ---- STRICT_SYNC availability (reference section 5) -------------------------------------------
+    Case("strict_sync_replica_down_with_another_ready_moves_the_designation",
+         snap({0: main(row(1, STRICT, "invalid", behind=-3), row(2)), 1: down(), 2: replica()},
+              unreachable={1: 3.0}),
+         rec(),
+         "resync: sync replica memgraph-1 not ready, designating memgraph-2 (strict_sync);"
+         " memgraph-0 is MAIN, 1/2 replicas ready",
+         [drop(1), drop(2), reg(0, 2, STRICT),
+          WriteRecord(rec(sync=2))], ("ReplicaRegistered",)),
+    Case("strict_sync_replica_down_alone_is_dropped_so_the_main_can_commit",
+         snap({0: main(row(1, STRICT, "invalid", behind=-3), row(2, status="invalid")), 1: down(),
+               2: replica()},
+              unreachable={1: 3.0}),
+         rec(),
+         "degraded: sync replica memgraph-1 not ready, no other replica ready; dropped its STRICT_SYNC"
+         " registration so the MAIN can commit; memgraph-0 is MAIN, 0/2 replicas ready",
+         [drop(1), WriteRecord(rec(sync=None))], ("SyncReplicaDegraded",)),
+    Case("sync_replica_down_alone_in_SYNC_mode_stays_registered_and_is_reported_degraded",
+         snap({0: main(row(1, "sync", "invalid"), row(2, status="invalid")), 1: down(), 2: replica()},
+              unreachable={1: 3.0}),
+         rec(mode="sync"),
+         "degraded: sync replica memgraph-1 not ready, no other replica ready; memgraph-0 is MAIN,"
+         " 0/2 replicas ready",
+         [WriteRecord(rec(sync=None))], ("SyncReplicaDegraded",), policy=SYNC_POLICY),
+    Case("sync_replica_stuck_invalid_with_behind_0_is_replaced",
+         snap({0: main(row(1, STRICT, "invalid", behind=0), row(2)), 1: replica(), 2: replica()}), rec(),
+         "resync: sync replica memgraph-1 not ready, designating memgraph-2 (strict_sync);"
+         " memgraph-0 is MAIN, 1/2 replicas ready",
+         [drop(1), drop(2), reg(0, 1), reg(0, 2, STRICT),
+          WriteRecord(rec(sync=2))], ("ReplicaRegistered", "ReplicaRegistered")),
+    Case("sync_replica_in_recovery_keeps_its_designation",
+         snap({0: main(row(1, STRICT, "recovery", behind=-40), row(2)), 1: replica(), 2: replica()}), rec(),
+         "no action: memgraph-0 is MAIN, 1/2 replicas ready", []),
+    # ---- dual MAIN and hidden MAINs (I2, prior art 001 issue 2) -----------------------------------
+    Case("two_mains_at_once_block_every_registration",
+         snap({0: main(row(1, STRICT)), 1: replica(), 2: main()}), rec(),
+         "blocked: memgraph-2 reports MAIN but the record names memgraph-0 (dual MAIN)", [],
+         ("DualMainBlocked",), blocked_by="memgraph-2",
+         labels=[SetLabels(name(2), ((ROLE_LABEL, None),))]),
+    Case("pod_missing_from_observation_blocks_registration",
+         snap({0: main(), 1: replica()}), rec(0, None, 1),
+         "blocked: memgraph-2 missing from observation (2/3 pods); not registering memgraph-1"
+         " (memgraph-0 is MAIN, 0/2 replicas ready)",
+         [], blocked_by="memgraph-2"),
+    Case("unreachable_pod_blocks_registration",
+         snap({0: main(), 1: replica(), 2: down()}, unreachable={2: 1.0}), rec(0, None, 1),
+         "blocked: memgraph-2 unreachable; not registering memgraph-1 (memgraph-0 is MAIN, 0/2"
+         " replicas ready)",
+         [], blocked_by="memgraph-2"),
+    Case("unreachable_pod_does_not_block_remoding_a_replica_this_main_owns",
+         snap({0: main(row(1, STRICT, "invalid"), row(2)), 1: down(), 2: replica()}, unreachable={1: 9.0}),
+         rec(),
+         "resync: sync replica memgraph-1 not ready, designating memgraph-2 (strict_sync);"
+         " memgraph-0 is MAIN, 1/2 replicas ready",
+         [drop(1), drop(2), reg(0, 2, STRICT),
+          WriteRecord(rec(sync=2))], ("ReplicaRegistered",)),
+    # ---- bootstrap ------------------------------------------------------------------------------
+    Case("bootstrap_waits_until_every_pod_is_observed",
+         snap({0: main(data=0), 1: main(data=0)}), ClusterRecord(),
+         "waiting: bootstrap needs all 3 pods reachable, memgraph-2 missing from observation (2/3 pods)", [],
+         blocked_by="memgraph-2"),
+    Case("bootstrap_picks_the_most_data_and_writes_the_record_before_demoting",
+         snap({0: main(data=5), 1: main(data=9), 2: main(data=2)}), ClusterRecord(),
+         "bootstrap: memgraph-1 chosen as MAIN (most data)",
+         [WriteRecord(ClusterRecord(main=name(1), generation=1)), Demote(name(0)), Demote(name(2))],
+         ("Promoted", "Demoted", "Demoted")),
+    Case("bootstrap_breaks_a_data_tie_by_lowest_ordinal",
+         snap({0: main(data=1), 1: main(data=7), 2: main(data=7)}), ClusterRecord(),
+         "bootstrap: memgraph-1 chosen as MAIN (most data, then lowest ordinal)",
+         [WriteRecord(ClusterRecord(main=name(1), generation=1)), Demote(name(0)), Demote(name(2))],
+         ("Promoted", "Demoted", "Demoted")),
+    Case("bootstrap_of_empty_instances_picks_ordinal_0",
+         snap({0: main(data=0), 1: main(data=0), 2: main(data=0)}), ClusterRecord(),
+         "bootstrap: memgraph-0 chosen as MAIN (lowest ordinal)",
+         [WriteRecord(ClusterRecord(main=name(0), generation=1)), Demote(name(1)), Demote(name(2))],
+         ("Promoted", "Demoted", "Demoted")),
+    Case("lost_record_adopts_the_only_main",
+         snap({0: replica(), 1: main(row(0), row(2)), 2: replica()}), ClusterRecord(),
+         "adopt: no MAIN in the record, memgraph-1 is the only MAIN; recording it",
+         [WriteRecord(ClusterRecord(main=name(1), generation=1))]),
+    # ---- failover -------------------------------------------------------------------------------
+    Case("failover_waits_just_before_failover_after",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 4.9}), rec(),
+         "waiting: memgraph-0 unreachable 4.9s < failoverAfter 5s", [], blocked_by="memgraph-0"),
+    Case("failover_promotes_the_sync_replica_at_failover_after",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 5.0},
+              labels={0: {ROLE_LABEL: "main", LEADER_LABEL: "true"}}),
+         rec(),
+         "failover: memgraph-0 unreachable 5.0s, promoting sync replica memgraph-1",
+         [Promote(name(1)), WriteRecord(_failed_over(0, 1, 5.0))], ("FailoverStarted", "Promoted"),
+         labels=[SetLabels(name(0), ((ROLE_LABEL, None),))]),
+    Case("no_failover_while_the_main_pod_is_ready",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 30.0},
+              labels={0: {ROLE_LABEL: "main", LEADER_LABEL: "true"}},
+              force_ready=(0,)),
+         rec(),
+         "waiting: memgraph-0 unreachable 30.0s but its pod is Ready (no"
+         " failover)", [], blocked_by="memgraph-0",
+         labels=[]),
+    Case("replica_invalid_during_main_termination_is_not_promoted",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 8.0}, terminating=(0,), last_ready=()),
+         rec(),
+         "waiting: memgraph-0 unreachable 8.0s, no failover candidate (sync replica memgraph-1 was"
+         " not ready at"
+         " the last observation, allowAsyncFailover is off)",
+         [], ("NoFailoverCandidate",), blocked_by="memgraph-0"),
+    Case("async_failover_refused_by_default",
+         snap({0: down(), 1: down(), 2: replica()}, unreachable={0: 6.0, 1: 6.0}, last_ready=(2,)), rec(),
+         "waiting: memgraph-0 unreachable 6.0s, no failover candidate (sync replica memgraph-1 is"
+         " not a reachable"
+         " replica, allowAsyncFailover is off)",
+         [], ("NoFailoverCandidate",), blocked_by="memgraph-0"),
+    Case("async_failover_allowed_promotes_the_most_advanced_ready_replica",
+         snap({0: down(), 1: down(), 2: replica(), 3: replica()}, expected=4, unreachable={0: 6.0, 1: 6.0},
+              last_ready=(2, 3), last_ts={2: 40, 3: 52}),
+         rec(),
+         "failover: memgraph-0 unreachable 6.0s, promoting ASYNC replica (may lose writes) memgraph-3",
+         [Promote(name(3)), WriteRecord(_failed_over(0, 3, 6.0))], ("FailoverStarted", "Promoted"),
+         policy=replace(POLICY, allow_async_failover=True)),
+    Case("new_pod_starting_as_main_while_failover_is_pending_is_neither_promoted_nor_given_replicas",
+         snap({0: down(), 1: replica(), 2: main(data=0)}, unreachable={0: 2.1}, labels={2: {}}), rec(),
+         "waiting: memgraph-0 unreachable 2.1s < failoverAfter 5s; memgraph-2 reports MAIN (its"
+         " guard demotes it)",
+         [], ("DualMainBlocked",), blocked_by="memgraph-0", labels=[]),
+    Case("failover_with_a_default_main_pod_around_still_promotes_only_the_sync_replica",
+         snap({0: down(), 1: replica(), 2: main(data=0)}, unreachable={0: 5.5}, labels={2: {}}), rec(),
+         "failover: memgraph-0 unreachable 5.5s, promoting sync replica memgraph-1",
+         [Promote(name(1)), WriteRecord(_failed_over(0, 1, 5.5))],
+         ("FailoverStarted", "Promoted", "DualMainBlocked")),
+    Case("diverged_sync_replica_is_never_a_failover_candidate",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 9.0}), rec(diverged=(1,)),
+         "waiting: memgraph-0 unreachable 9.0s, no failover candidate (sync replica memgraph-1 is"
+         " not a reachable"
+         " replica, allowAsyncFailover is off)",
+         [], ("NoFailoverCandidate",), blocked_by="memgraph-0"),
+    Case("record_main_reporting_replica_with_no_other_main_is_promoted_again",
+         snap({0: replica(), 1: replica(), 2: replica()}), rec(),
+         "restore: memgraph-0 is named by the record but reports REPLICA and no MAIN exists; promoting it",
+         [Promote(name(0))], ("Promoted",), blocked_by="memgraph-0"),
+    Case("record_main_recreated_empty_while_replicas_hold_data_gets_no_replicas_and_no_route",
+         snap({0: main(data=0), 1: replica(data=500), 2: replica(data=500)}), rec(),
+         "blocked: memgraph-0 (record's MAIN) holds no data but memgraph-1 does; not registering or routing",
+         [], ("EmptyMainBlocked",), blocked_by="memgraph-0",
+         labels=[SetLabels(name(0), ((ROLE_LABEL, None),))]),
+    # ---- divergence (I4, prior art 001 issue 7) ---------------------------------------------------
+    Case("register_error_3_marks_the_replica_diverged_instead_of_retrying",
+         snap({0: main(row(1, STRICT)), 1: replica(), 2: replica(data=49, register_error=ERROR_3)}), rec(),
+         "diverged: memgraph-2 marked diverged; memgraph-0 is MAIN, 1/2 replicas ready",
+         [WriteRecord(rec(diverged=(2,)))], ("ReplicaDiverged",),
+         labels=[SetLabels(name(2), ((ROLE_LABEL, None),))]),
+    Case("replica_shown_diverged_on_the_main_is_marked_and_its_row_dropped",
+         snap({0: main(row(1, STRICT), row(2, status="diverged", behind=-3657)), 1: replica(), 2: replica()}),
+         rec(),
+         "replicas: drop memgraph_2; memgraph-0 is MAIN, 1/2 replicas ready",
+         [WriteRecord(rec(diverged=(2,))), drop(2)], ("ReplicaDiverged",)),
+    Case("known_diverged_replica_is_left_alone_without_a_new_event",
+         snap({0: main(row(1, STRICT)), 1: replica(), 2: replica(data=49, register_error=ERROR_3)},
+              labels={2: {}}),
+         rec(diverged=(2,)),
+         "no action: memgraph-0 is MAIN, 1/2 replicas ready", [], labels=[]),
+    Case("diverged_pod_observed_empty_is_cleared_and_registered",
+         snap({0: main(row(1, STRICT)), 1: replica(), 2: replica(data=0, register_error=ERROR_3)}),
+         rec(diverged=(2,)),
+         "replicas: register memgraph-2 as async; memgraph-0 is MAIN, 1/2 replicas ready",
+         [WriteRecord(rec()), reg(0, 2)], ("ReplicaRegistered",)),
+    # ---- terminating MAIN, pause, procedure --------------------------------------------------------
+    Case("terminating_main_requests_a_switchover_and_loses_its_route_first",
+         healthy(terminating=(0,)), rec(),
+         "switchover: memgraph-0 is terminating, requesting a hand-over",
+         [RequestSwitchover(name(0), "pod terminating")], ("Switchover",),
+         labels=[SetLabels(name(0), ((ROLE_LABEL, None),))]),
+    Case("pause_reports_what_it_would_do_and_does_nothing",
+         snap({0: main(row(1, STRICT)), 1: replica(), 2: replica()}), rec(paused=True),
+         "paused: would register memgraph-2 as async (replicas: register memgraph-2 as async;"
+         " memgraph-0 is MAIN, 1/2 replicas ready)", [], labels=[]),
+    Case("pause_with_wrong_labels_fixes_no_labels",
+         healthy(labels={1: {ROLE_LABEL: "main"}}), rec(paused=True),
+         "paused: would relabel memgraph-1 (labels: memgraph-0 is MAIN, 2/2 replicas ready; relabel"
+         " memgraph-1)",
+         [], labels=[]),
+    Case("running_switchover_procedure_owns_the_cycle",
+         healthy(switchover="memgraph-0->memgraph-1", labels={0: {}}), rec(),
+         "waiting: switchover in progress (memgraph-0->memgraph-1)", [], labels=[]),
+    # ---- labels ---------------------------------------------------------------------------------
+    Case("labels_follow_roles_and_the_leader_label_moves",
+         healthy(leader="memgraph-1",
+                 labels={0: {LEADER_LABEL: "true"}, 1: {ROLE_LABEL: "main"}, 2: {ROLE_LABEL: "replica"}}),
+         rec(),
+         "labels: memgraph-0 is MAIN, 2/2 replicas ready; relabel memgraph-1, relabel memgraph-0",
+         [], ("LeaderElected",),
+         labels=[SetLabels(name(1), ((ROLE_LABEL, "replica"), (LEADER_LABEL, "true"))),
+                 SetLabels(name(0), ((ROLE_LABEL, "main"), (LEADER_LABEL, None)))]),
+    Case("unreachable_replica_loses_its_role_label",
+         snap({0: main(row(1, STRICT), row(2, status="invalid")), 1: replica(), 2: down()},
+              unreachable={2: 4.0},
+              labels={2: {ROLE_LABEL: "replica"}}),
+         rec(),
+         "labels: memgraph-0 is MAIN, 1/2 replicas ready; relabel memgraph-2", [],
+         labels=[SetLabels(name(2), ((ROLE_LABEL, None),))]),
+    Case("unreachable_main_keeps_its_route_until_failover_is_decided",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 1.0},
+              labels={0: {ROLE_LABEL: "main", LEADER_LABEL: "true"}}),
+         rec(),
+         "waiting: memgraph-0 unreachable 1.0s < failoverAfter 5s", [], blocked_by="memgraph-0", labels=[]),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_planner_case(case: Case) -> None:
+    decision = decide(case.snapshot, case.record, case.policy, PlannerMemory(leader=LEADER))
+    assert decision.verdict == case.verdict
+    assert core(decision.actions) == case.core
+    assert events(decision.actions) == list(case.events)
+    assert decision.blocked_by == case.blocked_by
+    if case.labels is not None:
+        assert label_actions(decision.actions) == case.labels
+
+
+def test_table_has_at_least_30_named_cases() -> None:
+    assert len(CASES) >= 30
+    assert len({c.id for c in CASES}) == len(CASES)

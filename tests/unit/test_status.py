@@ -1,0 +1,100 @@
+"""The status document (/api/v1/status): fields, types, legacy fields, and that docs/api.md matches it."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from coordinator.planner import PlannerMemory, decide
+from coordinator.status import build_status
+from tests.unit.planner.builders import POLICY, down, healthy, main, rec, replica, row, snap
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+
+
+def _status(s: Any, record: Any, **kw: Any) -> dict[str, Any]:
+    decision = decide(s, record, POLICY, PlannerMemory(leader="memgraph-0"))
+    return build_status(s, record, decision, "memgraph-0", kw or None)
+
+
+def test_healthy_cluster_document_names_main_sync_and_every_pod() -> None:
+    doc = _status(healthy(), rec())
+    c = doc["cluster"]
+    assert (c["main"], c["sync_replica"], c["sync_mode"], c["generation"], c["leader"]) == (
+        "memgraph-0", "memgraph-1", "strict_sync", 3, "memgraph-0")
+    flags = (c["healthy"], c["degraded"], c["paused"], c["problems"], c["last_failover"])
+    assert flags == (True, False, False, [], None)
+    assert c["verdict"] == "no action: memgraph-0 is MAIN, 2/2 replicas ready"
+    assert [p["name"] for p in doc["pods"]] == ["memgraph-0", "memgraph-1", "memgraph-2"]
+    assert doc["pods"][0]["replica"] is None and doc["pods"][0]["role"] == "main"
+    assert doc["pods"][1]["replica"] == {"mode": "strict_sync", "status": "ready", "ts": 10, "behind": 0}
+    assert json.loads(json.dumps(doc)) == doc
+
+
+def test_legacy_fields_of_the_earlier_controller_are_present() -> None:
+    doc = _status(healthy(), rec())
+    assert doc["current_sync_replica"] == "memgraph-1"
+    assert doc["sync_replica_healthy"] is True
+    assert [p["is_sync_replica"] for p in doc["pods"]] == [False, True, False]
+
+
+def test_sync_replica_down_makes_the_document_unhealthy_and_degraded() -> None:
+    s = snap({0: main(row(1, "strict_sync", "invalid", behind=-3), row(2, status="invalid")), 1: down(),
+              2: replica()}, unreachable={1: 3.0})
+    doc = _status(s, rec())
+    assert doc["sync_replica_healthy"] is False
+    assert doc["cluster"]["healthy"] is False
+    assert doc["cluster"]["degraded"] is True
+    assert doc["cluster"]["verdict"].startswith("degraded: sync replica memgraph-1 not ready")
+    pod1 = doc["pods"][1]
+    assert (pod1["memgraph_reachable"], pod1["role"], pod1["error"]) == (False, None, "connection refused")
+
+
+def test_last_failover_carries_its_duration() -> None:
+    record = replace(rec(1, None, 4), last_failover="memgraph-0->memgraph-1 at 50.000 after 5.2s",
+                     last_failover_from="memgraph-0", last_failover_to="memgraph-1", last_failover_at=50.0,
+                     last_failover_duration_s=5.2)
+    doc = _status(snap({0: replica(), 1: main(row(0), row(2)), 2: replica()}), record)
+    assert doc["cluster"]["last_failover"] == {
+        "from": "memgraph-0", "to": "memgraph-1", "at": 50.0, "duration_s": 5.2,
+        "text": "memgraph-0->memgraph-1 at 50.000 after 5.2s"}
+
+
+def test_diverged_and_terminating_pods_are_flagged() -> None:
+    s = snap({0: main(row(1, "strict_sync"), row(2, status="diverged")), 1: replica(), 2: replica()},
+             terminating=(1,))
+    doc = _status(s, rec())
+    assert [p["diverged"] for p in doc["pods"]] == [False, False, True]
+    assert [p["terminating"] for p in doc["pods"]] == [False, True, False]
+    assert doc["cluster"]["diverged"] == ["memgraph-2"]
+
+
+def test_status_before_the_first_decision_says_starting() -> None:
+    doc = build_status(healthy(), rec(), None, "memgraph-0", None)
+    assert doc["cluster"]["verdict"] == "starting"
+    assert doc["cluster"]["blocked_by"] is None
+
+
+def test_extra_fields_are_added_but_never_override_the_document() -> None:
+    doc = _status(healthy(), rec(), version="1.2.3", cluster="spoofed")
+    assert doc["version"] == "1.2.3"
+    assert isinstance(doc["cluster"], dict)
+
+
+def _doc_example() -> dict[str, Any]:
+    blocks = re.findall(r"```json\n(.*?)```", DOC.read_text(), re.S)
+    assert blocks, "docs/api.md has no json example"
+    return json.loads(blocks[0])
+
+
+def test_docs_api_example_has_exactly_the_fields_build_status_produces() -> None:
+    real = _status(healthy(), rec())
+    example = _doc_example()
+    assert set(example) == set(real)
+    assert set(example["cluster"]) == set(real["cluster"])
+    assert set(example["pods"][0]) == set(real["pods"][0])
+    replica_entry = next(p["replica"] for p in example["pods"] if p["replica"] is not None)
+    assert set(replica_entry) == {"mode", "status", "ts", "behind"}

@@ -1,0 +1,128 @@
+{{/*
+The HA agent container. Rendered under initContainers with restartPolicy: Always (native sidecar,
+stopped only after Memgraph exits) or under containers with its own bounded preStop wait.
+Its probes hit only the agent's own HTTP server: never Memgraph, never the API server
+(DESIGN "Start and termination order"), or the pod could not start and an API outage would become a
+write outage.
+*/}}
+{{- define "memgraph.agentContainer" -}}
+{{- $ha := .Values.haAgent -}}
+- name: agent
+  image: {{ include "memgraph.agentImage" . | quote }}
+  imagePullPolicy: {{ $ha.image.pullPolicy }}
+  {{- if $ha.nativeSidecar }}
+  restartPolicy: Always
+  {{- end }}
+  ports:
+    - name: agent-http
+      containerPort: {{ $ha.port }}
+      protocol: TCP
+  env:
+    {{- include "memgraph.downwardEnv" . | nindent 4 }}
+    - name: MEMGRAPH_HOST
+      value: "127.0.0.1"
+    - name: MEMGRAPH_BOLT_PORT
+      value: {{ .Values.service.boltPort | quote }}
+    - name: MEMGRAPH_REPLICATION_PORT
+      value: {{ $ha.replicationPort | quote }}
+    {{- with (include "memgraph.secretEnv" .) }}
+    {{- . | trim | nindent 4 }}
+    {{- end }}
+    - name: HA_STATEFULSET
+      value: {{ include "memgraph.fullname" . | quote }}
+    - name: HA_POD_SELECTOR
+      value: {{ include "memgraph.selectorString" . | quote }}
+    - name: HA_HEADLESS_SERVICE
+      value: {{ include "memgraph.headlessServiceName" . | quote }}
+    - name: HA_LEASE_NAME
+      value: {{ include "memgraph.leaseName" . | quote }}
+    - name: HA_LEASE_DURATION_SECONDS
+      value: {{ $ha.leaseDurationSeconds | quote }}
+    - name: HA_RENEW_DEADLINE_SECONDS
+      value: {{ $ha.renewDeadlineSeconds | quote }}
+    - name: HA_RETRY_PERIOD_SECONDS
+      value: {{ $ha.retryPeriodSeconds | quote }}
+    - name: HA_RECONCILE_INTERVAL_SECONDS
+      value: {{ $ha.reconcileIntervalSeconds | quote }}
+    - name: HA_FAILOVER_AFTER_SECONDS
+      value: {{ $ha.failoverAfterSeconds | quote }}
+    - name: HA_SYNC_MODE
+      value: {{ $ha.syncMode | quote }}
+    - name: HA_ALLOW_ASYNC_FAILOVER
+      value: {{ $ha.allowAsyncFailover | quote }}
+    - name: HA_PRESTOP_BUDGET_SECONDS
+      value: {{ $ha.prestopBudgetSeconds | quote }}
+    - name: HA_DRAIN_SECONDS
+      value: {{ $ha.drainSeconds | quote }}
+    - name: HA_LOG_DIR
+      value: {{ include "memgraph.logDir" . | quote }}
+    - name: HA_LOG_FORMAT
+      value: {{ $ha.logFormat | quote }}
+    - name: HA_LOG_LEVEL
+      value: {{ $ha.logLevel | quote }}
+    - name: AGENT_BIND
+      value: "0.0.0.0"
+    - name: AGENT_PORT
+      value: {{ $ha.port | quote }}
+    {{- if $ha.apiToken.existingSecret }}
+    - name: HA_API_TOKEN
+      valueFrom:
+        secretKeyRef:
+          name: {{ $ha.apiToken.existingSecret }}
+          key: {{ $ha.apiToken.key }}
+    {{- end }}
+    {{- with $ha.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  startupProbe:
+    httpGet:
+      path: /health
+      port: agent-http
+    {{- toYaml $ha.startupProbe | nindent 4 }}
+  livenessProbe:
+    httpGet:
+      path: /health
+      port: agent-http
+    {{- toYaml $ha.livenessProbe | nindent 4 }}
+  readinessProbe:
+    httpGet:
+      path: /ready
+      port: agent-http
+    {{- toYaml $ha.readinessProbe | nindent 4 }}
+  {{- if not $ha.nativeSidecar }}
+  lifecycle:
+    preStop:
+      exec:
+        # Hold this container's SIGTERM until Memgraph has stopped (so after its preStop hand-over),
+        # at most the preStop budget + 20 s; the wait is appended to the pod's preStop record.
+        command:
+          - python3
+          - {{ include "memgraph.hooksDir" . }}/agent_prestop_wait.py
+          - --timeout
+          - {{ add $ha.prestopBudgetSeconds 20 | quote }}
+  {{- end }}
+  {{- with $ha.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: {{ .Values.memgraphUserId }}
+    runAsGroup: {{ .Values.memgraphGroupId }}
+    readOnlyRootFilesystem: true
+    allowPrivilegeEscalation: false
+    capabilities:
+      drop: ["ALL"]
+    seccompProfile:
+      type: RuntimeDefault
+  volumeMounts:
+    - name: {{ include "memgraph.fullname" . }}-log-storage
+      mountPath: {{ include "memgraph.logDir" . }}
+    - name: agent-tmp
+      mountPath: /tmp
+    {{- if not $ha.nativeSidecar }}
+    - name: ha-hooks
+      mountPath: {{ include "memgraph.hooksDir" . }}
+      readOnly: true
+    {{- end }}
+{{- end }}

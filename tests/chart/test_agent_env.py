@@ -1,0 +1,74 @@
+"""The env the chart gives the containers is accepted by the product's own parsers.
+
+Agent: `agent.config.load_settings(env)`; hook: `hooks.prestop.load_settings(env)`. fieldRef and
+secretKeyRef entries are resolved to sample values, as the kubelet would.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.chart import render as r
+
+config = pytest.importorskip("agent.config", reason="agent/config.py not written yet")
+SECRETS = {
+    ("memgraph-secrets", "USER"): "memgraph",
+    ("memgraph-secrets", "PASSWORD"): "s3cret",
+    ("mg-ha-token", "token"): "t0ken",
+}
+
+
+def test_agent_settings_parser_accepts_the_rendered_env(ha_docs) -> None:
+    _, docs = ha_docs
+    env = r.resolve_env(r.container(docs, "agent"), SECRETS)
+    settings = config.load_settings(env)
+    assert settings.pod_name == r.SAMPLE_FIELDS["metadata.name"]
+    assert settings.pod_namespace == r.NAMESPACE
+    assert settings.headless_service == r.find(docs, "StatefulSet")["spec"]["serviceName"]
+    assert settings.agent_port == r.container(docs, "agent")["ports"][0]["containerPort"]
+
+
+def test_agent_settings_follow_the_tuned_values() -> None:
+    env = r.resolve_env(r.container(r.render_set("ha-tuned"), "agent"), SECRETS)
+    s = config.load_settings(env)
+    assert (s.lease_name, s.sync_mode.value, s.allow_async_failover, s.log_format) == (
+        "graph-election",
+        "sync",
+        True,
+        "json",
+    )
+    assert (s.lease_duration_s, s.renew_deadline_s, s.retry_period_s, s.failover_after_s) == (20, 12, 3, 9)
+    assert (s.prestop_budget_s, s.drain_s, s.memgraph_bolt_port, s.memgraph_replication_port) == (
+        120,
+        0,
+        7688,
+        10001,
+    )
+
+
+def test_agent_settings_get_credentials_and_token_from_the_secrets() -> None:
+    s = config.load_settings(r.resolve_env(r.container(r.render_set("ha"), "agent"), SECRETS))
+    assert s.memgraph_user == "memgraph"
+    assert s.memgraph_password == "s3cret"
+    assert s.api_token == "t0ken"
+
+
+def test_agent_settings_parser_rejects_the_env_without_a_required_setting() -> None:
+    env = r.resolve_env(r.container(r.render_set("ha"), "agent"), SECRETS)
+    del env["HA_STATEFULSET"]
+    with pytest.raises(config.ConfigError, match="HA_STATEFULSET"):
+        config.load_settings(env)
+
+
+def test_hook_settings_from_the_memgraph_container_env(ha_docs) -> None:
+    from hooks import prestop
+
+    _, docs = ha_docs
+    env = r.resolve_env(r.container(docs, "memgraph"), SECRETS)
+    settings = prestop.load_settings(env)
+    assert settings.warnings == ()
+    agent_port = r.container(docs, "agent")["ports"][0]["containerPort"]
+    assert settings.url == f"http://127.0.0.1:{agent_port}/api/v1/prestop"
+    budget = r.env_entries(r.container(docs, "agent"))["HA_PRESTOP_BUDGET_SECONDS"]["value"]
+    assert settings.budget_s == float(budget)
+    assert (settings.uid, settings.ip) == (r.SAMPLE_FIELDS["metadata.uid"], r.SAMPLE_FIELDS["status.podIP"])

@@ -1,0 +1,376 @@
+"""haAgent.enabled=true: sidecar (both modes), preStop, env, probes, Services, RBAC, PDB, checks, flags."""
+
+from __future__ import annotations
+
+import helm_python as helm
+import pytest
+
+from tests.chart import render as r
+
+SELECTOR = {"app.kubernetes.io/name": "memgraph", "app.kubernetes.io/instance": "memgraph"}
+DOWNWARD = {
+    "POD_NAME": "metadata.name",
+    "POD_NAMESPACE": "metadata.namespace",
+    "POD_UID": "metadata.uid",
+    "POD_IP": "status.podIP",
+}
+HA_FLAGS = [
+    "--replication-restore-state-on-startup=true",
+    "--data-recovery-on-startup=true",
+    "--storage-wal-enabled=true",
+]
+
+
+def _render_error(values: dict) -> str:
+    with pytest.raises(helm.HelmError) as info:
+        r.render_raw(values)
+    return str(info.value)
+
+
+# ---- the agent container ----------------------------------------------------------------------------------
+
+
+def test_native_sidecar_is_an_init_container_with_restart_policy_always_after_init_sysctl() -> None:
+    spec = r.pod_spec(r.render_set("ha"))
+    assert [c["name"] for c in spec["initContainers"]] == ["init-sysctl", "agent"]
+    assert spec["initContainers"][1]["restartPolicy"] == "Always"
+    assert [c["name"] for c in spec["containers"]] == ["memgraph"]
+    assert "lifecycle" not in spec["initContainers"][1]
+
+
+def test_user_init_containers_run_before_the_native_sidecar() -> None:
+    docs = r.render(
+        {"haAgent": {"enabled": True}, "initContainers": [{"name": "fix", "image": "busybox:1.37.0"}]}
+    )
+    assert [c["name"] for c in r.pod_spec(docs)["initContainers"]] == ["init-sysctl", "fix", "agent"]
+
+
+def test_ordinary_sidecar_is_a_container_whose_prestop_waits_bounded_for_memgraph() -> None:
+    docs = r.render_set("ha-ordinary-sidecar")
+    spec = r.pod_spec(docs)
+    assert [c["name"] for c in spec["containers"]] == ["memgraph", "agent"]
+    assert [c["name"] for c in spec["initContainers"]] == ["init-sysctl"]
+    agent = r.container(docs, "agent")
+    assert "restartPolicy" not in agent
+    command = agent["lifecycle"]["preStop"]["exec"]["command"]
+    assert command == ["python3", "/etc/memgraph-ha/hooks/agent_prestop_wait.py", "--timeout", "620"]
+    mounts = {m["name"]: m["mountPath"] for m in agent["volumeMounts"]}
+    assert mounts["ha-hooks"] == "/etc/memgraph-ha/hooks"
+    # the wait (budget + 20 s) fits in the grace period
+    assert int(command[-1]) < spec["terminationGracePeriodSeconds"]
+
+
+def test_agent_probes_hit_only_the_agent_http_endpoints(ha_docs) -> None:
+    _, docs = ha_docs
+    agent = r.container(docs, "agent")
+    port_name = agent["ports"][0]["name"]
+    expected = {"startupProbe": "/health", "livenessProbe": "/health", "readinessProbe": "/ready"}
+    for probe, path in expected.items():
+        assert set(agent[probe]) - {"failureThreshold", "periodSeconds", "timeoutSeconds", "httpGet"} == set()
+        assert agent[probe]["httpGet"] == {"path": path, "port": port_name}
+
+
+def test_agent_security_context_is_non_root_read_only_and_drops_all(ha_docs) -> None:
+    _, docs = ha_docs
+    agent = r.container(docs, "agent")
+    assert agent["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 101,
+        "runAsGroup": 103,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    mounts = {m["mountPath"]: m["name"] for m in agent["volumeMounts"]}
+    volumes = {v["name"]: v for v in r.pod_spec(docs)["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert r.pod_spec(docs)["automountServiceAccountToken"] is True
+
+
+def test_both_containers_get_the_downward_api_env(ha_docs) -> None:
+    _, docs = ha_docs
+    for name in ("memgraph", "agent"):
+        env = r.env_entries(r.container(docs, name))
+        for var, field in DOWNWARD.items():
+            assert env[var]["valueFrom"] == {"fieldRef": {"fieldPath": field}}, (name, var)
+
+
+def test_agent_env_carries_every_setting_from_values() -> None:
+    env = {
+        k: v.get("value") for k, v in r.env_entries(r.container(r.render_set("ha-tuned"), "agent")).items()
+    }
+    assert env | {k: None for k in DOWNWARD} == {
+        **{k: None for k in DOWNWARD},
+        "MEMGRAPH_HOST": "127.0.0.1",
+        "MEMGRAPH_BOLT_PORT": "7688",
+        "MEMGRAPH_REPLICATION_PORT": "10001",
+        "HA_STATEFULSET": "graph",
+        "HA_POD_SELECTOR": "app.kubernetes.io/name=memgraph,app.kubernetes.io/instance=memgraph",
+        "HA_HEADLESS_SERVICE": "graph-headless",
+        "HA_LEASE_NAME": "graph-election",
+        "HA_LEASE_DURATION_SECONDS": "20",
+        "HA_RENEW_DEADLINE_SECONDS": "12",
+        "HA_RETRY_PERIOD_SECONDS": "3",
+        "HA_RECONCILE_INTERVAL_SECONDS": "4",
+        "HA_FAILOVER_AFTER_SECONDS": "9",
+        "HA_SYNC_MODE": "SYNC",
+        "HA_ALLOW_ASYNC_FAILOVER": "true",
+        "HA_PRESTOP_BUDGET_SECONDS": "120",
+        "HA_DRAIN_SECONDS": "0",
+        "HA_LOG_DIR": "/var/log/memgraph",
+        "HA_LOG_FORMAT": "json",
+        "HA_LOG_LEVEL": "DEBUG",
+        "AGENT_BIND": "0.0.0.0",
+        "AGENT_PORT": "9090",
+    }
+
+
+def test_credentials_and_api_token_come_from_secrets_only_when_configured() -> None:
+    agent = r.env_entries(r.container(r.render_set("ha"), "agent"))
+    assert agent["MEMGRAPH_USER"]["valueFrom"]["secretKeyRef"] == {"name": "memgraph-secrets", "key": "USER"}
+    assert agent["MEMGRAPH_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "memgraph-secrets",
+        "key": "PASSWORD",
+    }
+    assert agent["HA_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "mg-ha-token", "key": "token"}
+    memgraph = r.env_entries(r.container(r.render_set("ha"), "memgraph"))
+    assert "secretKeyRef" in memgraph["MEMGRAPH_PASSWORD"]["valueFrom"]
+    plain = r.env_entries(r.container(r.render_set("ha-ordinary-sidecar"), "agent"))
+    assert not {"MEMGRAPH_USER", "MEMGRAPH_PASSWORD", "HA_API_TOKEN"} & set(plain)
+
+
+def test_log_volume_is_shared_by_memgraph_and_agent_even_without_log_storage(ha_docs) -> None:
+    name, docs = ha_docs
+    logs = {}
+    for ctr in ("memgraph", "agent"):
+        mounts = {m["mountPath"]: m for m in r.container(docs, ctr)["volumeMounts"]}
+        logs[ctr] = mounts["/var/log/memgraph"]["name"]
+        assert not mounts["/var/log/memgraph"].get("readOnly", False)
+    assert logs["memgraph"] == logs["agent"]
+    if name == "ha-no-log-storage":
+        volumes = {v["name"]: v for v in r.pod_spec(docs)["volumes"]}
+        assert volumes[logs["agent"]] == {"name": logs["agent"], "emptyDir": {}}
+
+
+# ---- the memgraph container -------------------------------------------------------------------------------
+
+
+def test_memgraph_prestop_runs_the_hook_from_the_chart_configmap(ha_docs) -> None:
+    _, docs = ha_docs
+    memgraph = r.container(docs, "memgraph")
+    command = memgraph["lifecycle"]["preStop"]["exec"]["command"]
+    assert command == ["python3", "/etc/memgraph-ha/hooks/prestop.py"]
+    mounts = {m["name"]: m for m in memgraph["volumeMounts"]}
+    assert mounts["ha-hooks"]["mountPath"] == "/etc/memgraph-ha/hooks" and mounts["ha-hooks"]["readOnly"]
+    volume = next(v for v in r.pod_spec(docs)["volumes"] if v["name"] == "ha-hooks")
+    cm = r.find(docs, "ConfigMap", volume["configMap"]["name"])
+    assert "prestop.py" in cm["data"]
+
+
+def test_memgraph_hook_env_matches_agent_port_and_budget() -> None:
+    env = {
+        k: v.get("value") for k, v in r.env_entries(r.container(r.render_set("ha-tuned"), "memgraph")).items()
+    }
+    assert env["AGENT_URL"] == "http://127.0.0.1:9090"
+    assert env["PRESTOP_TIMEOUT_SECONDS"] == "120"
+    assert env["PRESTOP_LOG_DIR"] == "/var/log/memgraph"
+
+
+def test_lifecycle_post_start_passes_through_next_to_the_chart_prestop() -> None:
+    lifecycle = r.container(r.render_set("ha-no-log-storage"), "memgraph")["lifecycle"]
+    assert lifecycle["postStart"] == {"exec": {"command": ["true"]}}
+    assert "preStop" in lifecycle
+
+
+def test_user_prestop_conflicts_with_ha_and_fails_with_a_message() -> None:
+    message = _render_error(
+        {"haAgent": {"enabled": True}, "lifecycleHooks": {"preStop": {"exec": {"command": ["x"]}}}}
+    )
+    assert "lifecycleHooks.preStop cannot be set with haAgent.enabled" in message
+
+
+def test_ha_flags_are_added_once_to_memgraph_config(ha_docs) -> None:
+    _, docs = ha_docs
+    args = r.container(docs, "memgraph")["args"]
+    for flag in HA_FLAGS:
+        assert args.count(flag) == 1, flag
+    assert args[0] == "--data-directory=/var/lib/memgraph/mg_data"
+
+
+def test_ha_flag_set_to_another_value_fails_with_a_message() -> None:
+    message = _render_error({"haAgent": {"enabled": True}, "memgraphConfig": ["--storage-wal-enabled=false"]})
+    assert (
+        "haAgent.enabled needs --storage-wal-enabled=true, "
+        'but memgraphConfig has "--storage-wal-enabled=false"' in message
+    )
+
+
+# ---- grace period and timing checks ------------------------------------------------------------------------
+
+
+def test_grace_period_below_prestop_budget_plus_30_fails_with_a_message() -> None:
+    message = _render_error(
+        {
+            "haAgent": {"enabled": True, "prestopBudgetSeconds": 300},
+            "container": {"terminationGracePeriodSeconds": 329},
+        }
+    )
+    assert (
+        "container.terminationGracePeriodSeconds (329) must be >= haAgent.prestopBudgetSeconds + 30 (330)"
+        in message
+    )
+
+
+def test_grace_period_exactly_budget_plus_30_is_accepted() -> None:
+    spec = r.pod_spec(r.render_set("ha-tuned"))
+    assert spec["terminationGracePeriodSeconds"] == 150
+
+
+@pytest.mark.parametrize(
+    ("timings", "text"),
+    [
+        (
+            {"leaseDurationSeconds": 10, "renewDeadlineSeconds": 10},
+            "haAgent.leaseDurationSeconds (10) must be >",
+        ),
+        (
+            {"renewDeadlineSeconds": 6, "retryPeriodSeconds": 5},
+            "must be > 1.2 x haAgent.retryPeriodSeconds (5)",
+        ),
+    ],
+)
+def test_election_timings_violating_client_go_ratios_fail(timings: dict, text: str) -> None:
+    assert text in _render_error({"haAgent": {"enabled": True, **timings}})
+
+
+# ---- Services ---------------------------------------------------------------------------------------------
+
+
+def test_services_select_main_replicas_leader_and_all_pods() -> None:
+    docs = r.render_set("ha")
+    client = r.find(docs, "Service", "memgraph")
+    assert client["spec"]["selector"] == {**SELECTOR, "memgraph-ha.io/role": "main"}
+    read = r.find(docs, "Service", "memgraph-read")
+    assert read["spec"]["selector"] == {**SELECTOR, "memgraph-ha.io/role": "replica"}
+    agent = r.find(docs, "Service", "memgraph-agent")
+    assert agent["spec"]["selector"] == {**SELECTOR, "memgraph-ha.io/leader": "true"}
+    assert agent["spec"]["ports"] == [
+        {"name": "agent-http", "port": 8080, "targetPort": "agent-http", "protocol": "TCP"}
+    ]
+    headless = r.find(docs, "Service", "memgraph-headless")
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["publishNotReadyAddresses"] is True
+    assert headless["spec"]["selector"] == SELECTOR
+    assert {p["port"] for p in headless["spec"]["ports"]} == {7687, 10000, 8080}
+
+
+def test_statefulset_is_governed_by_the_headless_service_for_per_pod_dns(ha_docs) -> None:
+    _, docs = ha_docs
+    sts = r.find(docs, "StatefulSet")
+    headless = [s for s in docs if s["kind"] == "Service" and s["spec"].get("clusterIP") == "None"]
+    assert [s["metadata"]["name"] for s in headless] == [sts["spec"]["serviceName"]]
+    env = r.env_entries(r.container(docs, "agent"))
+    assert env["HA_HEADLESS_SERVICE"]["value"] == sts["spec"]["serviceName"]
+    assert env["HA_STATEFULSET"]["value"] == sts["metadata"]["name"]
+
+
+def test_service_ports_target_named_container_ports(ha_docs) -> None:
+    _, docs = ha_docs
+    named = {p["name"] for c in ("memgraph", "agent") for p in r.container(docs, c)["ports"]}
+    for svc in (d for d in docs if d["kind"] == "Service"):
+        for port in svc["spec"]["ports"]:
+            assert port["targetPort"] in named, (svc["metadata"]["name"], port)
+
+
+# ---- RBAC, PDB, ServiceMonitor ----------------------------------------------------------------------------
+
+
+def test_role_grants_exactly_the_least_rights_and_nothing_cluster_scoped(ha_docs) -> None:
+    _, docs = ha_docs
+    assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    role = r.find(docs, "Role")
+    lease = r.env_entries(r.container(docs, "agent"))["HA_LEASE_NAME"]["value"]
+    sts = r.find(docs, "StatefulSet")["metadata"]["name"]
+    rules = sorted(
+        (
+            tuple(x["apiGroups"]),
+            tuple(x["resources"]),
+            tuple(x.get("resourceNames", ())),
+            tuple(sorted(x["verbs"])),
+        )
+        for x in role["rules"]
+    )
+    assert rules == sorted(
+        [
+            (("coordination.k8s.io",), ("leases",), (), ("create",)),
+            (("coordination.k8s.io",), ("leases",), (lease,), ("get", "patch", "update")),
+            (("",), ("pods",), (), ("get", "list", "patch", "watch")),
+            (("",), ("events",), (), ("create", "patch")),
+            (("apps",), ("statefulsets",), (sts,), ("get",)),
+        ]
+    )
+
+
+def test_rolebinding_binds_the_role_to_the_pods_service_account(ha_docs) -> None:
+    _, docs = ha_docs
+    binding = r.find(docs, "RoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": r.find(docs, "Role")["metadata"]["name"],
+    }
+    account = r.pod_spec(docs)["serviceAccountName"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": r.NAMESPACE}]
+    assert r.find(docs, "ServiceAccount")["metadata"]["name"] == account
+
+
+def test_pdb_allows_one_unavailable_pod_of_the_statefulset(ha_docs) -> None:
+    _, docs = ha_docs
+    pdb = r.find(docs, "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert (
+        pdb["spec"]["selector"]["matchLabels"]
+        == r.find(docs, "StatefulSet")["spec"]["selector"]["matchLabels"]
+    )
+
+
+def test_service_monitor_is_off_by_default_and_scrapes_agent_metrics_when_on() -> None:
+    assert not [d for d in r.render_set("ha") if d["kind"] == "ServiceMonitor"]
+    docs = r.render_set("ha-tuned")
+    monitor = r.find(docs, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["spec"]["endpoints"] == [{"port": "agent-http", "path": "/metrics", "interval": "15s"}]
+    labels = monitor["spec"]["selector"]["matchLabels"]
+    selected = [
+        s for s in docs if s["kind"] == "Service" and labels.items() <= s["metadata"]["labels"].items()
+    ]
+    assert [s["metadata"]["name"] for s in selected] == ["graph-headless"]
+
+
+# ---- schema, notes -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"haAgent": {"syncMode": "QUORUM"}},
+        {"haAgent": {"logFormat": "xml"}},
+        {"haAgent": {"prestopBudgetSeconds": 0}},
+        {"haAgent": {"port": 70000}},
+        {"haAgent": {"enabled": "yes"}},
+        {"haAgent": {"unknownKey": 1}},
+        {"replicaCount": -1},
+        {"prometheus": {"enabled": True}},
+    ],
+)
+def test_schema_rejects_bad_values(values: dict) -> None:
+    with pytest.raises(helm.HelmValuesError):
+        r.render_raw(values)
+
+
+def test_notes_tell_how_to_read_status_and_agent_logs() -> None:
+    notes = r.notes(r.VALUE_SETS["ha"])
+    assert "kubectl -n db port-forward svc/memgraph-agent 8080" in notes
+    assert "curl localhost:8080/api/v1/status" in notes
+    assert "kubectl -n db logs <pod> -c agent" in notes

@@ -1,0 +1,154 @@
+"""Executes the planner's actions, in order, and stops at the first failure.
+
+Role: turn Promote/Demote/RegisterReplica/DropReplica/SetLabels/WriteRecord/EmitEvent into Bolt
+commands, label patches, Lease annotation writes and Events. Before every mutating action it checks that
+the leader's lease is still valid on its own monotonic clock (DESIGN: one reconcile cycle); a REGISTER
+answered with Error: 3 marks the pod diverged in the record (I4) instead of being retried.
+
+Must never: act without a valid lease, continue after a failed mutation, or delete data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from agent.memgraph import ReplicaDiverged
+from coordinator import record as record_codec
+from coordinator.model import (
+    Action,
+    ClusterRecord,
+    Demote,
+    DropReplica,
+    EmitEvent,
+    PodView,
+    Promote,
+    RegisterReplica,
+    SetLabels,
+    WriteRecord,
+)
+from coordinator.ports import KubePort, MemgraphFactory, RecordPort
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLost(RuntimeError):
+    """The lease is no longer valid: no mutation may run."""
+
+
+@dataclass
+class ActResult:
+    done: int = 0
+    failed: Action | None = None
+    error: str = ""
+    record: ClusterRecord | None = None  # the record as written, when a WriteRecord ran
+    diverged: tuple[str, ...] = ()  # pods whose REGISTER answered Error: 3
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+
+class Executor:
+    """Runs actions against the world. One instance per coordinator."""
+
+    def __init__(
+        self,
+        kube: KubePort,
+        memgraph: MemgraphFactory,
+        lease: RecordPort,
+        pods: Callable[[], dict[str, PodView]],
+        replication_port: int = 10000,
+        min_lease_s: float = 0.5,
+    ) -> None:
+        self.kube = kube
+        self.memgraph = memgraph
+        self.lease = lease
+        self.pods = pods
+        self.replication_port = replication_port
+        self.min_lease_s = min_lease_s
+
+    def check_lease(self) -> None:
+        """Raise LeaseLost unless we lead with at least `min_lease_s` before the renew deadline."""
+        if not self.lease.is_leader() or self.lease.lease_valid_for() < self.min_lease_s:
+            raise LeaseLost("lease not valid: refusing to act")
+
+    def run(self, actions: Sequence[Action], current: ClusterRecord) -> ActResult:
+        result = ActResult()
+        for action in actions:
+            try:
+                if not isinstance(action, EmitEvent):
+                    self.check_lease()
+                current = self._one(action, current, result)
+                result.done += 1
+            except ReplicaDiverged as exc:
+                assert isinstance(action, RegisterReplica)
+                result.diverged += (action.replica_pod,)
+                result.failed, result.error = action, f"{type(exc).__name__}: {exc}"
+                log.warning("register %s: diverged (%s)", action.replica_pod, exc)
+                break
+            except Exception as exc:
+                result.failed, result.error = action, f"{type(exc).__name__}: {exc}"
+                log.warning("action %s failed: %s", describe(action), result.error)
+                break
+        return result
+
+    def _one(self, action: Action, current: ClusterRecord, result: ActResult) -> ClusterRecord:
+        log.info("act: %s", describe(action))
+        if isinstance(action, Promote):
+            self._client(action.pod).promote()
+        elif isinstance(action, Demote):
+            self._client(action.pod).demote(self.replication_port)
+        elif isinstance(action, RegisterReplica):
+            self._client(action.main).register(action.name, action.mode, action.address)
+        elif isinstance(action, DropReplica):
+            self._client(action.main).drop(action.name)
+        elif isinstance(action, SetLabels):
+            self.kube.patch_labels(action.pod, dict(action.labels))
+        elif isinstance(action, WriteRecord):
+            self.write_record(current, action.record)
+            result.record = action.record
+            return action.record
+        elif isinstance(action, EmitEvent):
+            self.emit(action)
+        else:  # an action type the executor does not know is a programming error
+            raise TypeError(f"unknown action {action!r}")
+        return current
+
+    def write_record(self, old: ClusterRecord, new: ClusterRecord) -> None:
+        changes = record_codec.changes(old, new)
+        if changes and not self.lease.update_annotations(changes):
+            raise LeaseLost("cluster record write refused (lease lost or changed)")
+
+    def emit(self, event: EmitEvent) -> None:
+        """Events are best effort: a failure is logged, never stops the cycle."""
+        try:
+            self.kube.emit_event(event.reason, event.message, event.pod, event.warning)
+        except Exception as exc:
+            log.warning("event %s not emitted: %s: %s", event.reason, type(exc).__name__, exc)
+
+    def _client(self, pod: str):  # type: ignore[no-untyped-def]
+        view = self.pods().get(pod)
+        if view is None or not view.ip:
+            raise LookupError(f"pod {pod} is not known or has no IP")
+        return self.memgraph(view)
+
+
+def describe(action: Action) -> str:
+    """One-line description of an action for logs and verdicts."""
+    if isinstance(action, RegisterReplica):
+        return f"register {action.name} ({action.mode.keyword}) at {action.address} on {action.main}"
+    if isinstance(action, WriteRecord):
+        fields = {f.name: getattr(action.record, f.name) for f in dataclasses.fields(action.record)}
+        return "write record " + " ".join(f"{k}={v}" for k, v in fields.items() if v not in ("", (), False))
+    if isinstance(action, SetLabels):
+        return f"label {action.pod} " + ",".join(
+            f"{k}={v if v is not None else '-'}" for k, v in action.labels
+        )
+    if isinstance(action, EmitEvent):
+        return f"event {action.reason} {action.pod}: {action.message}"
+    return (
+        f"{type(action).__name__.lower()} {getattr(action, 'pod', '')}{getattr(action, 'name', '')}".strip()
+    )

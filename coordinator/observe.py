@@ -1,0 +1,134 @@
+"""Builds the Snapshot one reconcile cycle decides on.
+
+Role: read the pods (watch cache), ask every pod's Memgraph for its role and, on a MAIN, its replicas
+(and its storage counts while no MAIN is designated), all in parallel with short timeouts; track how
+long each pod has been unreachable and which replicas were ready at the previous observation.
+
+Must never: raise because a pod or its Memgraph is unreachable (that is a fact in the snapshot), take
+longer than its probe timeout plus a small margin, or change anything.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+
+from coordinator.model import ClusterRecord, InstanceState, PodView, ReplicaStatus, Role, Snapshot
+from coordinator.ports import KubePort, MemgraphFactory
+
+log = logging.getLogger(__name__)
+
+
+class Observer:
+    """Stateful across cycles only for time-since-unreachable and the last ready replica set."""
+
+    def __init__(
+        self,
+        kube: KubePort,
+        memgraph: MemgraphFactory,
+        probe_timeout_s: float = 1.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.kube = kube
+        self.memgraph = memgraph
+        self.probe_timeout_s = probe_timeout_s
+        self.clock = clock
+        self._unreachable_since: dict[str, float] = {}
+        self._last_ready: tuple[str, ...] = ()
+        self._last_ts: dict[str, int] = {}
+        self.register_errors: dict[str, str] = {}  # pod -> last REGISTER error text, set by the reconciler
+        self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
+        self.queries_last_cycle = 0
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def snapshot(self, record: ClusterRecord, leader: str) -> Snapshot:
+        pods = tuple(self.kube.list_pods())
+        expected = self.kube.expected_replicas()
+        want_storage = True  # bootstrap order, the empty-MAIN guard and clearing a diverged pod need counts
+        futures = {p.name: self._pool.submit(self._probe, p, want_storage) for p in pods if p.ip}
+        instances: dict[str, InstanceState] = {}
+        deadline = self.clock() + self.probe_timeout_s * 2 + 0.5
+        queries = 0
+        for name, fut in futures.items():
+            try:
+                state, n = fut.result(timeout=max(0.05, deadline - self.clock()))
+            except cf.TimeoutError:
+                state, n = InstanceState(reachable=False, error="probe timed out"), 0
+            if name in self.register_errors:
+                state = dataclasses.replace(state, register_error=self.register_errors[name])
+            instances[name] = state
+            queries += n
+        for p in pods:
+            instances.setdefault(p.name, InstanceState(reachable=False, error="pod has no IP"))
+        self.queries_last_cycle = queries
+        now = self.clock()
+        unreachable_for = self._track_unreachable(instances, now, record.main)
+        self._remember_main_view(instances, record.main)
+        return Snapshot(
+            now=now,
+            expected_pods=expected if expected is not None else len(pods),
+            pods=pods,
+            instances=instances,
+            unreachable_for_s=unreachable_for,
+            last_ready_replicas=self._last_ready,
+            last_replica_ts=dict(self._last_ts),
+            leader=leader,
+        )
+
+    def _probe(self, pod: PodView, want_storage: bool) -> tuple[InstanceState, int]:
+        client = self.memgraph(pod)
+        queries = 0
+        try:
+            role = client.role()
+            queries += 1
+            replicas: tuple = ()
+            if role is Role.MAIN:
+                replicas = tuple(client.replicas())
+                queries += 1
+            storage = None
+            if want_storage:
+                storage = client.storage_info()
+                queries += 1
+            return InstanceState(reachable=True, role=role, replicas=replicas, storage=storage), queries
+        except Exception as exc:  # unreachable is a fact, not an error
+            log.debug("probe %s failed: %s: %s", pod.name, type(exc).__name__, exc)
+            return InstanceState(reachable=False, error=f"{type(exc).__name__}: {exc}"), queries
+
+    def _track_unreachable(
+        self, instances: dict[str, InstanceState], now: float, main: str
+    ) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if main and main not in instances:
+            # the designated MAIN's pod is gone from the watch: as unreachable as it gets
+            self._unreachable_since.setdefault(main, now)
+        for name, state in instances.items():
+            if state.reachable:
+                self._unreachable_since.pop(name, None)
+            else:
+                since = self._unreachable_since.setdefault(name, now)
+                out[name] = now - since
+        for name in list(self._unreachable_since):
+            if name not in instances:
+                # a pod that vanished from the watch keeps its clock: deletion is not recovery
+                out[name] = now - self._unreachable_since[name]
+        return out
+
+    def _remember_main_view(self, instances: dict[str, InstanceState], main: str) -> None:
+        """Keep the replicas READY (and their ts) as last seen on the record's MAIN.
+
+        Updated only while that MAIN answers, so after it is lost the failover rule still knows which
+        replica was in sync when it was last seen (the planner's candidate rule depends on it).
+        """
+        state = instances.get(main) if main else None
+        if state is None or not state.reachable or state.role is not Role.MAIN:
+            return
+        # replica names are pod names with '-' -> '_' (pod names never hold '_')
+        self._last_ready = tuple(
+            sorted(r.name.replace("_", "-") for r in state.replicas if r.status is ReplicaStatus.READY)
+        )
+        self._last_ts = {r.name.replace("_", "-"): r.ts for r in state.replicas}

@@ -1,0 +1,212 @@
+"""The coordinator: observe -> decide -> act, every interval and on every pod watch event.
+
+Role: run one reconcile cycle at a time (read the cluster record from the Lease, build a Snapshot, ask
+the pure planner, log its one-line verdict, execute its actions), run switchovers (preStop, API,
+deletionTimestamp) serialised with the cycles, and keep what the status document and the metrics need.
+
+Must never: run two cycles or a cycle and a switchover at once, act while not leading (the executor
+re-checks the lease before every mutation), or let an exception end the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from coordinator import planner
+from coordinator import record as record_codec
+from coordinator.actions import Executor
+from coordinator.health import cluster_health
+from coordinator.model import (
+    ClusterRecord,
+    EmitEvent,
+    PodView,
+    Policy,
+    RegisterReplica,
+    RequestSwitchover,
+    Snapshot,
+    WriteRecord,
+)
+from coordinator.observe import Observer
+from coordinator.ports import KubePort, MemgraphFactory, RecordPort
+from coordinator.procedures import SwitchoverContext, SwitchoverResult, switchover
+from coordinator.status import build_status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CycleHooks:
+    """Callbacks for metrics (all optional)."""
+
+    on_cycle: Callable[[float], None] | None = None
+    on_switchover: Callable[[SwitchoverResult], None] | None = None
+    on_failover: Callable[[str, str], None] | None = None
+
+
+class Coordinator:
+    def __init__(
+        self,
+        identity: str,
+        kube: KubePort,
+        memgraph: MemgraphFactory,
+        lease: RecordPort,
+        policy: Policy,
+        interval_s: float = 2.0,
+        probe_timeout_s: float = 1.5,
+        switchover_budget_s: float = 60.0,
+        hooks: CycleHooks | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.identity = identity
+        self.kube = kube
+        self.lease = lease
+        self.policy = policy
+        self.interval_s = interval_s
+        self.switchover_budget_s = switchover_budget_s
+        self.hooks = hooks or CycleHooks()
+        self.clock = clock
+        self.observer = Observer(kube, memgraph, probe_timeout_s, clock)
+        self.executor = Executor(kube, memgraph, lease, self._pods, policy.replication_port)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self.last_snapshot: Snapshot | None = None
+        self.last_decision: planner.Decision | None = None
+        self.last_record = ClusterRecord()
+        self.last_switchover: SwitchoverResult | None = None
+        self.cycles = 0
+
+    # ---- loop -------------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("coordinator started on %s", self.identity)
+        while not stop.is_set():
+            try:
+                self.cycle()
+            except Exception:
+                log.exception("reconcile cycle failed")
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+        self.observer.close()
+        log.info("coordinator stopped on %s", self.identity)
+
+    def cycle(self) -> planner.Decision | None:
+        if not self.lease.is_leader():
+            return None
+        with self._lock:
+            return self._cycle_locked()
+
+    def _cycle_locked(self) -> planner.Decision:
+        start = self.clock()
+        record = self.read_record()
+        snap = self.observer.snapshot(record, self.identity)
+        memory = self.last_decision.memory if self.last_decision else None
+        decision = planner.decide(snap, record, self.policy, memory)
+        self.last_snapshot, self.last_decision = snap, decision
+        log.info("verdict: %s", decision.verdict)
+        actions = list(decision.actions)
+        switch = [a for a in actions if isinstance(a, RequestSwitchover)]
+        actions = [a for a in actions if not isinstance(a, RequestSwitchover)]
+        result = self.executor.run(actions, record)
+        if result.record is not None:
+            self._note_record_change(record, result.record)
+            record = result.record
+        self._note_register_result(actions, result)
+        if result.diverged:
+            self._mark_diverged(record, result.diverged)
+        for req in switch:
+            log.info("switchover requested by the planner: %s", req.reason)
+            self._switchover_locked(req.from_pod, None, self.switchover_budget_s, _log_step)
+        self.cycles += 1
+        if self.hooks.on_cycle:
+            self.hooks.on_cycle(self.clock() - start)
+        return decision
+
+    def read_record(self) -> ClusterRecord:
+        record, problems = record_codec.decode(self.lease.read_annotations())
+        for p in problems:
+            log.warning("cluster record: %s", p)
+        self.last_record = record
+        return record
+
+    def _note_record_change(self, old: ClusterRecord, new: ClusterRecord) -> None:
+        self.last_record = new
+        if new.main != old.main and old.main and self.hooks.on_failover:
+            self.hooks.on_failover(old.main, new.main)
+
+    def _note_register_result(self, actions: list[Any], result: Any) -> None:
+        """Feed REGISTER errors back to the next snapshot (the planner reads `register_error`)."""
+        for action in actions[: result.done]:
+            if isinstance(action, RegisterReplica):
+                self.observer.register_errors.pop(action.replica_pod, None)
+        if isinstance(result.failed, RegisterReplica):
+            self.observer.register_errors[result.failed.replica_pod] = result.error
+
+    def _mark_diverged(self, record: ClusterRecord, pods: tuple[str, ...]) -> None:
+        new = replace(record, diverged=tuple(sorted(set(record.diverged) | set(pods))))
+        actions = [WriteRecord(new)] + [
+            EmitEvent("ReplicaDiverged", f"{p} holds writes the MAIN never had; left alone (I4)", p, True)
+            for p in pods
+            if p not in record.diverged
+        ]
+        self.executor.run(actions, record)
+
+    def _pods(self) -> dict[str, PodView]:
+        return {p.name: p for p in self.kube.list_pods()}
+
+    # ---- switchover -----------------------------------------------------------------------------
+
+    def switchover(
+        self, from_pod: str | None, to: str | None, budget_s: float, step: Callable[[str], None] | None = None
+    ) -> SwitchoverResult:
+        """Move the MAIN off `from_pod` (default: the current MAIN). Blocks up to `budget_s`."""
+        acquired = self._lock.acquire(timeout=budget_s)
+        if not acquired:
+            return SwitchoverResult("timeout", from_pod or "", None, budget_s, "coordinator busy")
+        try:
+            old = from_pod or self.read_record().main
+            return self._switchover_locked(old, to, budget_s, step or _log_step)
+        finally:
+            self._lock.release()
+            self.wake()
+
+    def _switchover_locked(
+        self, old: str, to: str | None, budget_s: float, step: Callable[[str], None]
+    ) -> SwitchoverResult:
+        ctx = SwitchoverContext(
+            executor=self.executor,
+            policy=self.policy,
+            record=self.read_record,
+            pods=self._pods,
+            clock=self.clock,
+            step=step,
+        )
+        result = switchover(ctx, old, to, budget_s)
+        self.last_switchover = result
+        if self.hooks.on_switchover:
+            self.hooks.on_switchover(result)
+        return result
+
+    # ---- status ---------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        snap, decision = self.last_snapshot, self.last_decision
+        if snap is None or decision is None:
+            return {"cluster": {"leader": self.identity, "verdict": "starting", "healthy": False}, "pods": []}
+        return build_status(snap, self.last_record, decision, self.identity, {})
+
+    def health(self) -> Any:
+        if self.last_snapshot is None:
+            return None
+        return cluster_health(self.last_snapshot, self.last_record)
+
+
+def _log_step(text: str) -> None:
+    log.info("switchover: %s", text)

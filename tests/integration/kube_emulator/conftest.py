@@ -1,0 +1,115 @@
+"""Fixtures: an in-process KubeEmulator per test (stopped on teardown, also on failure) and typed APIs."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client, watch
+
+from sim.kube.server import KubeEmulator
+
+NS = "default"
+
+
+class FakeClock:
+    """Injected monotonic clock: grace periods and outage windows advance only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def wait_until(pred: Callable[[], Any], timeout_s: float = 5.0, what: str = "condition") -> Any:
+    """Poll `pred` until truthy; bounded in time (the emulator's ticker runs every 20 ms)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"{what} not reached within {timeout_s}s")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def emu(clock: FakeClock) -> Iterator[KubeEmulator]:
+    e = KubeEmulator(history_size=50, clock=clock, admin_port=0)
+    e.start()
+    try:
+        yield e
+    finally:
+        e.stop()
+
+
+@pytest.fixture
+def api(emu: KubeEmulator) -> Iterator[client.ApiClient]:
+    a = emu.api_client(user_agent="kube-emulator-tests/1.0", retries=0)
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+@pytest.fixture
+def core(api: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api)
+
+
+@pytest.fixture
+def coord(api: client.ApiClient) -> client.CoordinationV1Api:
+    return client.CoordinationV1Api(api)
+
+
+def pod_body(name: str, labels: dict[str, str] | None = None, grace: int | None = None) -> client.V1Pod:
+    spec = client.V1PodSpec(
+        containers=[client.V1Container(name="memgraph", image="memgraph/memgraph:3.5.0")],
+        termination_grace_period_seconds=grace,
+    )
+    return client.V1Pod(metadata=client.V1ObjectMeta(name=name, labels=labels or {}), spec=spec)
+
+
+class Collector:
+    """Runs `Watch.stream` in a thread and collects (type, name-or-raw) events; joined on close()."""
+
+    def __init__(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.error: BaseException | None = None
+        self.watch = watch.Watch()
+        self._thread = threading.Thread(target=self._run, args=(func, args, kwargs), daemon=True)
+        self._thread.start()
+
+    def _run(self, func: Callable[..., Any], args: Any, kwargs: Any) -> None:
+        try:
+            for ev in self.watch.stream(func, *args, **kwargs):
+                self.events.append(ev)
+        except BaseException as exc:  # recorded for the test to assert on
+            self.error = exc
+
+    def types(self) -> list[str]:
+        return [e["type"] for e in self.events]
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        self.watch.stop()
+        self._thread.join(timeout_s)
+        assert not self._thread.is_alive(), "watch thread did not end"
+
+
+def status_of(exc_info: Any) -> dict[str, Any]:
+    """The Status object an ApiException carried (from `pytest.raises(...) as exc`)."""
+    body = json.loads(exc_info.value.body or "{}")
+    assert isinstance(body, dict)
+    return body

@@ -1,0 +1,135 @@
+"""Process-level control of one emulated Memgraph: start, SIGTERM, kill -9, restart, admin faults.
+
+Role: run `python -m sim.memgraph` through sim.proc.start_group, learn its ports from the
+`READY bolt=<port> admin=<port>` line (stdout goes to `<data_dir>.log`, appended across restarts), keep
+the same ports across restarts so `bolt_uri` stays valid, and call the admin server for faults. Used by
+tests and the simulated cluster only.
+
+Must never: wait without a bound, leave a process running after stop()/kill(), or be used by agent/ or
+coordinator/ code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sim import proc
+
+READY_RE = re.compile(rb"^READY bolt=(\d+) admin=(\d+)$", re.M)
+
+
+class EmulatorStartError(RuntimeError):
+    """The emulator exited or did not print READY in time."""
+
+
+class MemgraphProcess:
+    """One emulator process bound to a data directory."""
+
+    def __init__(self, data_dir: Path | str, host: str = "127.0.0.1", bolt_port: int = 0,
+                 user: str | None = None, password: str | None = None, hosts_file: Path | str | None = None,
+                 extra_args: Sequence[str] = (), replication_port: int | None = None,
+                 start_timeout_s: float = 10.0) -> None:
+        self.data_dir = Path(data_dir)
+        self.host = proc.check_loopback(host)
+        self.bolt_port = bolt_port
+        self.admin_port = 0
+        self.user, self.password = user, password
+        self.hosts_file = Path(hosts_file) if hosts_file else None
+        self.extra_args = list(extra_args)
+        self.replication_port = replication_port or proc.free_port(host)
+        self.start_timeout_s = start_timeout_s
+        self.log_path = self.data_dir.with_name(self.data_dir.name + ".log")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.last_start_s = 0.0
+
+    @property
+    def bolt_uri(self) -> str:
+        return f"bolt://{self.host}:{self.bolt_port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def args(self) -> list[str]:
+        a = ["--host", self.host, "--bolt-port", str(self.bolt_port), "--replication-port",
+             str(self.replication_port), "--data-dir", str(self.data_dir),
+             "--admin-port", str(self.admin_port)]
+        if self.user:
+            a += ["--user", self.user, "--password", self.password or ""]
+        if self.hosts_file:
+            a += ["--hosts-file", str(self.hosts_file)]
+        return proc.python_module_args("sim.memgraph", *a, *self.extra_args)
+
+    def start(self) -> MemgraphProcess:
+        """Start and wait for READY (bounded). Raises EmulatorStartError."""
+        if self.alive:
+            raise EmulatorStartError("already running")
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        t0 = time.monotonic()
+        self.proc = proc.start_group(self.args(), log_path=self.log_path)
+        deadline = t0 + self.start_timeout_s
+        while time.monotonic() < deadline:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                m = READY_RE.search(f.read())
+            if m:
+                self.bolt_port, self.admin_port = int(m.group(1)), int(m.group(2))
+                self.last_start_s = time.monotonic() - t0
+                return self
+            if self.proc.poll() is not None:
+                raise EmulatorStartError(f"emulator exited with {self.proc.returncode}; see {self.log_path}")
+            time.sleep(0.01)
+        proc.kill_group(self.proc)
+        raise EmulatorStartError(f"no READY line within {self.start_timeout_s}s; see {self.log_path}")
+
+    def stop(self) -> int | None:
+        """SIGTERM (clean shutdown), bounded, then SIGKILL."""
+        if self.proc is None:
+            return None
+        return proc.stop_group(self.proc)
+
+    def kill(self) -> None:
+        """kill -9: no shutdown at all."""
+        if self.proc is not None:
+            proc.kill_group(self.proc)
+
+    def restart(self, kill: bool = False) -> MemgraphProcess:
+        """Stop (or kill) and start again from the same data directory on the same ports."""
+        self.kill() if kill else self.stop()
+        return self.start()
+
+    def admin(self, action: str, body: dict[str, Any] | None = None,
+              timeout_s: float = 5.0) -> dict[str, Any]:
+        """Call the admin server: action `state` (GET) or cut/heal/delay/isolate/unisolate (POST)."""
+        url = f"http://{self.host}:{self.admin_port}/{action}"
+        data = None if action == "state" else json.dumps(body or {}).encode("utf-8")
+        req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            doc: dict[str, Any] = json.loads(resp.read())
+        return doc
+
+    def state(self) -> dict[str, Any]:
+        return self.admin("state")
+
+    def cut(self, peer: str) -> None:
+        self.admin("cut", {"peer": peer})
+
+    def heal(self, peer: str | None = None) -> None:
+        self.admin("heal", {"peer": peer} if peer else {})
+
+    def delay(self, ms: int) -> None:
+        self.admin("delay", {"ms": ms})
+
+    def isolate(self) -> None:
+        self.admin("isolate")
+
+    def unisolate(self) -> None:
+        self.admin("unisolate")

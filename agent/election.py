@@ -1,0 +1,572 @@
+"""Lease elector: acquire, renew, release, callbacks, and the CAS-protected cluster record.
+
+Role: elect one agent through a `coordination.k8s.io/v1` Lease (client-go semantics, reference
+kubernetes-and-helm B.3, bolt-and-kube-emulation 4; CNPG `tryTakeOver`, ha-anchors 2.3):
+- an empty (released) Lease, or one naming us, is claimed at once;
+- another holder's Lease is taken over only after its (holder, renewTime, resourceVersion) was seen
+  unchanged for the `leaseDurationSeconds` written in it, on our monotonic clock;
+- every claim, renewal and record update is a replace with the resourceVersion just known (CAS);
+- leadership ends when no renewal succeeded within `renew_deadline` of the last successful renewal's
+  start; `is_leader()` is computed from that deadline, so it turns false on time even while the
+  renewing thread is stuck in a call.
+
+Must never: compare a remote timestamp with the local clock, write the Lease without a
+resourceVersion, claim leadership from an ambiguous write it cannot prove was its own, block a
+renewal on a callback, or wait without a bound.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from agent.lease_store import Conflict, LeaseRecord, LeaseStore, LeaseStoreError, NotFound, utc_now
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+WallClock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True)
+class ElectionConfig:
+    """Timings in seconds (client-go defaults 15/10/2). Invalid combinations raise ValueError.
+
+    The Lease field `leaseDurationSeconds` is an integer: `written_duration_s` is the ceiling of
+    `lease_duration_s`, which is what other candidates wait for.
+    """
+
+    lease_duration_s: float = 15.0
+    renew_deadline_s: float = 10.0
+    retry_period_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("lease_duration_s", "renew_deadline_s", "retry_period_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and value > 0 and math.isfinite(value)):
+                raise ValueError(f"election timing {name} must be a positive number of seconds: {value!r}")
+        if self.renew_deadline_s >= self.lease_duration_s:
+            raise ValueError(
+                f"renew deadline ({self.renew_deadline_s}s) must be shorter than the lease duration "
+                f"({self.lease_duration_s}s), or a deposed leader could still act after a takeover")
+        if self.retry_period_s >= self.renew_deadline_s:
+            raise ValueError(
+                f"retry period ({self.retry_period_s}s) must be shorter than the renew deadline "
+                f"({self.renew_deadline_s}s), or a single failed renewal ends leadership")
+
+    @property
+    def written_duration_s(self) -> int:
+        return math.ceil(self.lease_duration_s)
+
+
+def _ambiguous(err: LeaseStoreError) -> bool:
+    """True when a failed write may still have been applied (409, no response, or a 5xx)."""
+    return isinstance(err, Conflict) or err.status == 0 or err.status >= 500
+
+
+class LeaderElector:
+    """One candidate. `start()` runs `step()` every retry period on a thread; tests call `step()`."""
+
+    def __init__(
+        self,
+        store: LeaseStore,
+        identity: str,
+        config: ElectionConfig | None = None,
+        *,
+        on_started_leading: Callable[[], None] | None = None,
+        on_stopped_leading: Callable[[], None] | None = None,
+        on_new_leader: Callable[[str], None] | None = None,
+        clock: Clock = time.monotonic,
+        wall: WallClock = utc_now,
+    ) -> None:
+        if not identity:
+            raise ValueError("elector identity (the pod name) must not be empty")
+        self.config = config or ElectionConfig()
+        if not 0 < store.request_timeout < self.config.retry_period_s:
+            raise ValueError(
+                f"request timeout ({store.request_timeout}s) must be positive and shorter than the retry "
+                f"period ({self.config.retry_period_s}s)")
+        self.identity = identity
+        self._store = store
+        self._clock = clock
+        self._wall = wall
+        self._state = threading.Lock()  # guards the fields below; never held during an API call
+        self._write = threading.Lock()  # serializes API writes of this elector (renew vs record update)
+        self._leading = False
+        self._term = 0
+        self._renewed_at = 0.0
+        self._cache: LeaseRecord | None = None  # last version we know (our own write or a read)
+        self._seen: LeaseRecord | None = None  # last version read or written, for last_seen_annotations
+        self._observed_key: tuple[object, ...] | None = None
+        self._observed_at = 0.0
+        self._leader_seen = ""
+        self._failures = 0
+        self._failing_since = 0.0
+        self._last_stamp: dt.datetime | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.notifier = _Notifier(self, on_started_leading, on_stopped_leading, on_new_leader)
+
+    # ---- queries (any thread) ----------------------------------------------------------------
+
+    def is_leader(self) -> bool:
+        """True only while a renewal succeeded within the renew deadline (from its start)."""
+        with self._state:
+            return self._live_locked(self._term)
+
+    def term_alive(self, term: int) -> bool:
+        with self._state:
+            return self._live_locked(term)
+
+    def lease_valid_for(self) -> float:
+        """Seconds left before the renew deadline; 0 when not leading. Re-check before every mutation."""
+        with self._state:
+            if not self._live_locked(self._term):
+                return 0.0
+            return self._renewed_at + self.config.renew_deadline_s - self._clock()
+
+    def leader_identity(self) -> str:
+        """The holder last seen in the Lease ("" when none); our identity while we lead."""
+        with self._state:
+            return self.identity if self._live_locked(self._term) else self._leader_seen
+
+    def last_seen_annotations(self) -> dict[str, str] | None:
+        """Annotations of the Lease as last read or written by this elector; None before the first read.
+
+        No API request: the guard in every agent checks the cluster record every retry period, and a
+        follower already reads the Lease that often to watch for expiry.
+        """
+        with self._state:
+            rec = self._seen
+        return dict(rec.annotations) if rec is not None else None
+
+    def _live_locked(self, term: int) -> bool:
+        return (self._leading and term == self._term and not self._stop.is_set()
+                and self._clock() < self._renewed_at + self.config.renew_deadline_s)
+
+    # ---- the loop --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Spawn the election loop and the callback thread."""
+        if self._thread is not None:
+            raise RuntimeError("elector already started")
+        self.notifier.start()
+        self._thread = threading.Thread(target=self._run, name=f"elector-{self.identity}", daemon=True)
+        self._thread.start()
+
+    def stop(self, release: bool = True, timeout_s: float | None = None) -> None:
+        """Stop campaigning; leadership ends at once. Release the Lease (CAS) if it names us.
+
+        `release=False` models a crash: the Lease is left to expire.
+        """
+        bound = timeout_s if timeout_s is not None else 2 * self._store.request_timeout + 1.0
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(bound)
+            if self._thread.is_alive():
+                log.warning("elector %s: loop did not stop within %.1fs", self.identity, bound)
+        with self._state:
+            self._end_term_locked("stopping")
+        self.notifier.drain()
+        if release and not self._write.acquire(timeout=bound):
+            log.warning("elector %s: no release: a Lease call still runs after %.1fs", self.identity, bound)
+        elif release:
+            try:
+                self._release()
+            finally:
+                self._write.release()
+        self.notifier.stop(bound)
+
+    def _run(self) -> None:
+        period = self.config.retry_period_s
+        next_at = self._clock()
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception:
+                log.exception("elector %s: election step failed", self.identity)
+            next_at += period
+            delay = next_at - self._clock()
+            if delay < 0:
+                next_at, delay = self._clock(), 0.0
+            self._stop.wait(delay)
+
+    def step(self) -> None:
+        """One round: renew if we lead, otherwise read the Lease and claim it when allowed."""
+        if self._stop.is_set():
+            return
+        with self._write:
+            with self._state:
+                if self._leading and not self._live_locked(self._term):
+                    self._end_term_locked("no renewal succeeded within the renew deadline")
+                leading = self._leading
+            if leading:
+                self._renew()
+            else:
+                self._campaign()
+
+    # ---- leader side -----------------------------------------------------------------------------
+
+    def _renew(self, retry_if_ours: bool = True) -> None:
+        base = self._cache
+        assert base is not None
+        desired = base.evolve(holder=self.identity, lease_duration_s=self.config.written_duration_s,
+                              renew_time=self._stamp())
+        start = self._clock()
+        try:
+            self._renewed(self._store.replace(desired), start)
+        except LeaseStoreError as err:
+            self._failed("renew", err)
+            if isinstance(err, NotFound):
+                with self._state:
+                    self._end_term_locked("the Lease was deleted")
+                    self._cache = None
+            elif _ambiguous(err) and self._resolve(desired, start, "renew") and retry_if_ours:
+                self._renew(retry_if_ours=False)
+
+    def _resolve(self, desired: LeaseRecord, start: float, what: str) -> bool:
+        """After an ambiguous write: re-read. Returns True when the Lease is ours but lacks our write."""
+        try:
+            fresh = self._store.get()
+        except NotFound:
+            with self._state:
+                self._end_term_locked("the Lease was deleted")
+                self._cache = None
+            return False
+        except LeaseStoreError as err:
+            self._failed(f"re-read after {what}", err)
+            return False
+        if fresh.holder != self.identity:
+            with self._state:
+                self._end_term_locked(f"the Lease now names {fresh.holder or 'nobody'!r}")
+        self._observe(fresh)
+        if fresh.holder == self.identity and fresh.renew_time == desired.renew_time:
+            log.info("elector %s: %s was applied despite the error (re-read shows it)", self.identity, what)
+            if self._leading:
+                self._renewed(fresh, start)
+            else:
+                self._acquired(fresh, start)
+            return False
+        with self._state:
+            self._cache = fresh
+        return fresh.holder == self.identity and self._leading
+
+    def _renewed(self, rec: LeaseRecord, start: float) -> None:
+        with self._state:
+            self._cache = rec
+            self._seen = rec
+            if self._stop.is_set() or not self._leading:
+                return
+            if not self._live_locked(self._term):
+                # Too late: callbacks may have reported the loss already; reclaim as a new term instead.
+                self._end_term_locked("the renewal finished after the renew deadline")
+                return
+            self._renewed_at = max(self._renewed_at, start)
+            self._note_success_locked()
+            self._observed_key, self._observed_at = _key(rec), self._clock()
+
+    def _release(self) -> None:
+        rec = self._cache
+        if rec is None or rec.holder != self.identity:
+            return
+        for attempt in (1, 2):
+            now = self._stamp()
+            desired = rec.evolve(holder="", lease_duration_s=1, renew_time=now, acquire_time=now)
+            try:
+                self._store.replace(desired)
+                log.info("elector %s: released the Lease", self.identity)
+                return
+            except Conflict:
+                try:
+                    rec = self._store.get()
+                except LeaseStoreError as err:
+                    log.warning("elector %s: release: re-read failed: %s", self.identity, err)
+                    return
+                if rec.holder != self.identity:
+                    log.info("elector %s: release not needed, the Lease names %r", self.identity, rec.holder)
+                    return
+            except LeaseStoreError as err:
+                log.warning("elector %s: release attempt %d failed: %s", self.identity, attempt, err)
+                return
+
+    # ---- candidate side --------------------------------------------------------------------------
+
+    def _campaign(self) -> None:
+        try:
+            rec = self._store.get()
+        except NotFound:
+            self._create()
+            return
+        except LeaseStoreError as err:
+            self._failed("read", err)
+            return
+        self._observe(rec)
+        self._note_success()
+        if self._may_claim(rec):
+            self._claim(rec)
+
+    def _may_claim(self, rec: LeaseRecord) -> bool:
+        if rec.holder in ("", self.identity):
+            return True
+        duration = rec.lease_duration_s if rec.lease_duration_s > 0 else self.config.lease_duration_s
+        with self._state:
+            unchanged_for = self._clock() - self._observed_at
+        return unchanged_for >= duration
+
+    def _claim(self, rec: LeaseRecord) -> None:
+        now = self._stamp()
+        desired = rec.evolve(
+            holder=self.identity, lease_duration_s=self.config.written_duration_s, acquire_time=now,
+            renew_time=now, transitions=rec.transitions + (0 if rec.holder == self.identity else 1))
+        start = self._clock()
+        try:
+            self._acquired(self._store.replace(desired), start)
+        except LeaseStoreError as err:
+            self._failed(f"claim (held by {rec.holder!r})", err)
+            if _ambiguous(err) and not isinstance(err, Conflict):
+                self._resolve(desired, start, "claim")
+
+    def _create(self) -> None:
+        now = self._stamp()
+        desired = LeaseRecord(name=getattr(self._store, "name", ""), holder=self.identity,
+                              lease_duration_s=self.config.written_duration_s, acquire_time=now,
+                              renew_time=now, transitions=0)
+        start = self._clock()
+        try:
+            self._acquired(self._store.create(desired), start)
+        except Conflict:
+            log.info("elector %s: the Lease was created by another candidate; re-reading", self.identity)
+            try:
+                rec = self._store.get()
+            except LeaseStoreError as err:
+                self._failed("read after create conflict", err)
+                return
+            self._observe(rec)
+            if rec.holder == "":
+                self._claim(rec)
+        except LeaseStoreError as err:
+            self._failed("create", err)
+            if _ambiguous(err):
+                self._resolve(desired, start, "create")
+
+    def _acquired(self, rec: LeaseRecord, start: float) -> None:
+        with self._state:
+            self._cache = rec
+            self._seen = rec
+            if self._stop.is_set():
+                return
+            self._leading, self._term, self._renewed_at = True, self._term + 1, start
+            self._note_success_locked()
+            self._observed_key, self._observed_at = _key(rec), self._clock()
+            is_new, self._leader_seen = self._leader_seen != self.identity, self.identity
+            term = self._term
+        log.info("elector %s: became leader (leaseTransitions=%d)", self.identity, rec.transitions)
+        if is_new:
+            self.notifier.post("new_leader", self.identity)
+        self.notifier.post("started", term)
+
+    def _observe(self, rec: LeaseRecord) -> None:
+        """Remember when this version was first seen (local clock); report a new holder."""
+        with self._state:
+            self._seen = rec
+            key = _key(rec)
+            if key != self._observed_key:
+                self._observed_key, self._observed_at = key, self._clock()
+            changed = rec.holder != self._leader_seen
+            self._leader_seen = rec.holder
+            if rec.holder != self.identity and self._cache is not None:
+                self._cache = rec  # no longer ours: never renew or release from it
+        if changed and rec.holder:
+            log.info("elector %s: the Lease is held by %s", self.identity, rec.holder)
+            self.notifier.post("new_leader", rec.holder)
+
+    # ---- the cluster record ------------------------------------------------------------------------
+
+    def read_record(self, fresh: bool = False) -> tuple[dict[str, str], str]:
+        """Annotations of the Lease and their resourceVersion. A leader answers from its last write.
+
+        Raises LeaseStoreError when a read was needed and failed.
+        """
+        with self._state:
+            cache = self._cache
+            cached_ok = cache is not None and self._live_locked(self._term)
+        if cache is not None and cached_ok and not fresh:
+            return dict(cache.annotations), cache.resource_version
+        rec = self._store.get()
+        self._observe(rec)
+        return dict(rec.annotations), rec.resource_version
+
+    def update_annotations(self, changes: Mapping[str, str | None]) -> bool:
+        """Set (str) or remove (None) annotations, only while we lead and the Lease names us (CAS).
+
+        A conflict re-reads and retries while the Lease is still ours (at most 3 writes in all).
+        A successful write also counts as a renewal. Returns False when not written.
+        """
+        if not self._write.acquire(timeout=max(0.0, self.lease_valid_for())):
+            log.warning("elector %s: record update refused: not leader", self.identity)
+            return False
+        try:
+            for _attempt in range(3):
+                with self._state:
+                    base = self._cache
+                    live = self._live_locked(self._term)
+                if not live or base is None or base.holder != self.identity:
+                    log.warning("elector %s: record update refused: not leader", self.identity)
+                    return False
+                annotations = {k: v for k, v in base.annotations.items() if k not in changes}
+                annotations.update({k: v for k, v in changes.items() if v is not None})
+                desired = base.evolve(annotations=annotations, renew_time=self._stamp())
+                start = self._clock()
+                try:
+                    self._renewed(self._store.replace(desired), start)
+                    return True
+                except LeaseStoreError as err:
+                    self._failed("record update", err)
+                    if not _ambiguous(err) or not self._resolve(desired, start, "record update"):
+                        with self._state:
+                            return self._cache is not None and self._cache.annotations == annotations \
+                                and self._cache.renew_time == desired.renew_time
+            return False
+        finally:
+            self._write.release()
+
+    # ---- helpers -------------------------------------------------------------------------------------
+
+    def _stamp(self) -> dt.datetime:
+        """A wall-clock stamp for renewTime, strictly increasing so every write of ours is recognisable."""
+        now = self._wall()
+        if self._last_stamp is not None and now <= self._last_stamp:
+            now = self._last_stamp + dt.timedelta(microseconds=1)
+        self._last_stamp = now
+        return now
+
+    def _end_term_locked(self, reason: str) -> None:
+        if self._leading:
+            self._leading = False
+            log.info("elector %s: stopped leading: %s", self.identity, reason)
+            self.notifier.post("stopped", self._term)
+
+    def _failed(self, what: str, err: LeaseStoreError) -> None:
+        """Log one failed call; follow-up re-reads share the attempt number of the call they resolve."""
+        with self._state:
+            if self._failures == 0:
+                self._failing_since = self._clock()
+            if not what.startswith("re-read"):
+                self._failures += 1
+            attempt, elapsed = self._failures, self._clock() - self._failing_since
+            left = (self._renewed_at + self.config.renew_deadline_s - self._clock()) if self._leading else 0.0
+        log.warning("elector %s: lease %s failed (attempt %d, failing %.2fs, lease left %.2fs): %s: %s",
+                    self.identity, what, attempt, elapsed, max(left, 0.0), type(err).__name__, err)
+
+    def _note_success(self) -> None:
+        with self._state:
+            self._note_success_locked()
+
+    def _note_success_locked(self) -> None:
+        if self._failures:
+            log.info("elector %s: API calls succeed again after %d failures", self.identity, self._failures)
+        self._failures = 0
+
+
+def _key(rec: LeaseRecord) -> tuple[object, ...]:
+    return (rec.holder, rec.renew_time, rec.resource_version)
+
+
+class _Notifier:
+    """Runs the callbacks on their own thread, so a slow callback never delays a renewal.
+
+    It also fires `on_stopped_leading` by itself when the renew deadline passes, because the elector's
+    thread may be stuck in an API call at that moment.
+    """
+
+    def __init__(self, elector: LeaderElector, started: Callable[[], None] | None,
+                 stopped: Callable[[], None] | None, new_leader: Callable[[str], None] | None) -> None:
+        self._elector = elector
+        self._callbacks = (started, stopped, new_leader)
+        self._queue: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._notified_term: int | None = None
+        self._lock = threading.Lock()  # one round at a time (thread or a test's drain())
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def post(self, kind: str, value: object) -> None:
+        self._queue.put((kind, value))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"elector-cb-{self._elector.identity}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float) -> None:
+        self._stop.set()
+        self._queue.put(("wake", None))
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self.drain()
+
+    def drain(self, lock_timeout_s: float = 5.0) -> None:
+        """Run every pending callback and the deadline check now, on the calling thread (bounded)."""
+        self.run_once(0.0, lock_timeout_s)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            period = self._elector.config.retry_period_s
+            wait = min(self._elector.lease_valid_for(), period) if self._notified_term is not None else period
+            try:
+                self.run_once(max(wait, 0.0) + 0.001)
+            except Exception:
+                log.exception("elector %s: callback round failed", self._elector.identity)
+
+    def run_once(self, timeout_s: float, lock_timeout_s: float = -1) -> None:
+        events: list[tuple[str, object]] = []
+        try:
+            events.append(self._queue.get(timeout=timeout_s) if timeout_s > 0 else self._queue.get_nowait())
+            while True:
+                events.append(self._queue.get_nowait())
+        except queue.Empty:
+            pass
+        if not self._lock.acquire(timeout=lock_timeout_s):
+            log.warning("elector %s: a callback is still running; %d events left queued",
+                        self._elector.identity, len(events))
+            for event in events:
+                self._queue.put(event)
+            return
+        try:
+            for kind, value in events:
+                self._handle(kind, value)
+            if self._notified_term is not None and not self._elector.term_alive(self._notified_term):
+                self._fire_stopped()
+        finally:
+            self._lock.release()
+
+    def _handle(self, kind: str, value: object) -> None:
+        started, _stopped, new_leader = self._callbacks
+        if kind == "new_leader" and new_leader is not None:
+            self._call("on_new_leader", lambda: new_leader(str(value)))
+        elif kind == "stopped" and value == self._notified_term:
+            self._fire_stopped()
+        elif kind == "started" and isinstance(value, int):
+            if self._notified_term is not None and self._notified_term != value:
+                self._fire_stopped()
+            if self._notified_term is None and self._elector.term_alive(value):
+                self._notified_term = value
+                if started is not None:
+                    self._call("on_started_leading", started)
+
+    def _fire_stopped(self) -> None:
+        self._notified_term = None
+        stopped = self._callbacks[1]
+        if stopped is not None:
+            self._call("on_stopped_leading", stopped)
+
+    def _call(self, name: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception:
+            log.exception("elector %s: callback %s raised", self._elector.identity, name)

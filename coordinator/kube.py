@@ -100,10 +100,11 @@ class KubeOps:
         pods = self.core.list_namespaced_pod(
             self.namespace, label_selector=self.selector, _request_timeout=self.timeout
         )
+        views = [pod_view(p) for p in pods.items]
         with self._lock:
-            self._pods = {p.metadata.name: pod_view(p) for p in pods.items}
+            self._pods = {v.name: v for v in views}
         self._synced.set()
-        return str(pods.metadata.resource_version or "")
+        return str(pods.metadata.resource_version or "") if pods.metadata else ""
 
     def _run(self) -> None:
         backoff = 0.5

@@ -37,6 +37,7 @@ from coordinator.procedures import SwitchoverContext, SwitchoverResult, switchov
 from coordinator.status import build_status
 
 log = logging.getLogger(__name__)
+VERDICT_REPEAT_S = 60.0
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Coordinator:
         self.last_record = ClusterRecord()
         self.last_switchover: SwitchoverResult | None = None
         self.cycles = 0
+        self._last_verdict, self._last_verdict_at = "", -1e9
 
     # ---- loop -------------------------------------------------------------------------------------
 
@@ -110,7 +112,7 @@ class Coordinator:
         memory = self.last_decision.memory if self.last_decision else None
         decision = planner.decide(snap, record, self.policy, memory)
         self.last_snapshot, self.last_decision = snap, decision
-        log.info("verdict: %s", decision.verdict)
+        self._log_verdict(decision.verdict)
         actions = list(decision.actions)
         switch = [a for a in actions if isinstance(a, RequestSwitchover)]
         actions = [a for a in actions if not isinstance(a, RequestSwitchover)]
@@ -128,6 +130,15 @@ class Coordinator:
         if self.hooks.on_cycle:
             self.hooks.on_cycle(self.clock() - start)
         return decision
+
+    def _log_verdict(self, verdict: str) -> None:
+        """One line per cycle: INFO when the verdict changes (and every 60 s), DEBUG when it repeats."""
+        now = self.clock()
+        if verdict != self._last_verdict or now - self._last_verdict_at >= VERDICT_REPEAT_S:
+            log.info("verdict: %s", verdict)
+            self._last_verdict, self._last_verdict_at = verdict, now
+        else:
+            log.debug("verdict: %s", verdict)
 
     def read_record(self) -> ClusterRecord:
         record, problems = record_codec.decode(self.lease.read_annotations())

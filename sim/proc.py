@@ -38,7 +38,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(host: str, port: int, timeout_s: float = 10.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    host: str, port: int, timeout_s: float = 10.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Wait until something accepts TCP connections on host:port, at most `timeout_s`.
 
     Raises TimeoutError, or RuntimeError when `proc` exits first.
@@ -46,7 +48,9 @@ def wait_for_port(host: str, port: int, timeout_s: float = 10.0, proc: subproces
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process {proc.args!r} exited with {proc.returncode} before {host}:{port} opened")
+            raise RuntimeError(
+                f"process {proc.args!r} exited with {proc.returncode} before {host}:{port} opened"
+            )
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return
         time.sleep(0.02)
@@ -91,10 +95,8 @@ def stop_group(proc: subprocess.Popen[bytes], term_timeout_s: float = 5.0) -> in
     """SIGTERM the process group, wait at most `term_timeout_s`, then SIGKILL it. Returns the exit code."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=term_timeout_s)
-    except subprocess.TimeoutExpired:
-        pass
     kill_group(proc)
     return proc.returncode
 

@@ -1,0 +1,57 @@
+"""`python -m agent` / `memgraph-ha-agent`: the sidecar process.
+
+Role: read the settings (a bad or missing value ends the process with exit code 2 and a message naming
+the variable), set up logging (logfmt or JSON, secrets redacted), then serve the HTTP API with gunicorn:
+one worker with threads; the agent's loops are created and started inside that worker, and stopped by
+the worker's exit hook, which gunicorn runs on SIGTERM after the graceful drain.
+
+Must never: start loops in the gunicorn master (threads do not survive the fork), or print a secret.
+"""
+
+from __future__ import annotations
+
+import os
+
+from agent.config import exit_on_error
+from agent.logs import add_secret, setup_logging
+
+
+def main() -> None:
+    settings = exit_on_error(os.environ)
+    setup_logging(settings.log_format, settings.log_level)
+    add_secret(settings.memgraph_password)
+    add_secret(settings.api_token)
+
+    from agent.api import create_app
+    from agent.metrics import AgentMetrics
+    from agent.runtime import Agent
+    from agent.server import serve
+
+    box: dict[str, Agent] = {}
+    metrics = AgentMetrics()
+
+    def app_factory():  # type: ignore[no-untyped-def]
+        box["agent"] = Agent(settings, metrics)
+        return create_app(box["agent"], metrics)
+
+    def on_worker_start() -> None:
+        box["agent"].start()
+
+    def on_worker_exit() -> None:
+        agent = box.get("agent")
+        if agent is not None:
+            agent.shutdown(budget_s=5.0)
+
+    serve(
+        app_factory,
+        settings.agent_bind,
+        settings.agent_port,
+        threads=8,
+        on_worker_start=on_worker_start,
+        on_worker_exit=on_worker_exit,
+        graceful_timeout=max(15.0, settings.drain_s + 10.0),
+    )
+
+
+if __name__ == "__main__":
+    main()

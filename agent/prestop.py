@@ -1,0 +1,154 @@
+"""The local side of pod termination, called by the hook through `POST /api/v1/prestop`.
+
+Role (DESIGN "Switchover", issue "preStop path"): on the MAIN's pod, make sure the MAIN role has moved
+before Memgraph stops -- run the switchover here when this agent leads, otherwise wait for the leader,
+which starts it when it sees the pod's deletionTimestamp; on a replica's pod, take the role label off
+(the read Service stops sending new connections), wait `drainSeconds`, and hand off leadership if this
+agent leads. Every step is appended to the pod's preStop record on the log volume.
+
+Must never: block past the budget the hook gave, demote the local MAIN itself, or report "safe to stop"
+for a MAIN that still is one while a replica could have taken over.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from coordinator.model import ROLE_LABEL, ClusterRecord, Role
+from coordinator.procedures import SwitchoverResult
+from hooks.prestop import append_line, record_path
+
+log = logging.getLogger(__name__)
+Result = tuple[int, dict[str, Any]]
+
+
+class PrestopHost(Protocol):
+    """What the preStop handler needs from the agent."""
+
+    pod_name: str
+
+    def local_role(self) -> Role | None: ...
+    def record(self) -> ClusterRecord | None: ...
+    def refresh_record(self) -> ClusterRecord | None: ...
+    def is_leader(self) -> bool: ...
+    def expected_pods(self) -> int: ...
+    def run_switchover(self, budget_s: float, step: Callable[[str], None]) -> SwitchoverResult: ...
+    def patch_own_labels(self, labels: dict[str, str | None]) -> None: ...
+    def hand_off_leadership(self) -> None: ...
+
+
+@dataclass
+class PrestopConfig:
+    log_dir: str
+    pod_uid: str
+    pod_ip: str
+    drain_s: float = 5.0
+    poll_s: float = 0.1
+
+
+def handle(
+    host: PrestopHost,
+    cfg: PrestopConfig,
+    budget_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Result:
+    path = record_path(cfg.log_dir, cfg.pod_uid, cfg.pod_ip)
+
+    def step(text: str) -> None:
+        log.info("prestop: %s", text)
+        try:
+            append_line(path, f"agent: {text}")
+        except OSError as exc:
+            log.warning("prestop record not writable (%s): %s", path, exc)
+
+    deadline = clock() + max(0.0, budget_s - 1.0)  # keep a second for the hook to write END
+    role = host.local_role()
+    record = host.record()
+    step(
+        f"prestop on {host.pod_name}: local role {role.value if role else 'unreachable'}, "
+        f"record main {record.main if record and record.main else '-'}"
+    )
+    is_main = role is Role.MAIN and (record is None or record.main in ("", host.pod_name))
+    if not is_main:
+        return _replica(host, cfg, step, deadline, clock, sleep, role)
+    if host.expected_pods() <= 1:
+        step("single-pod cluster: nothing to hand over to; stopping the MAIN (no demotion)")
+        return 200, {
+            "outcome": "no-target",
+            "safe_to_stop": True,
+            "new_main": None,
+            "detail": "single-pod cluster",
+        }
+    if host.is_leader():
+        result = host.run_switchover(max(0.0, deadline - clock()), step)
+        if not result.ok and result.outcome != "not-main":
+            step(f"switchover did not complete: {result.outcome}: {result.detail}")
+    return _wait_moved(host, step, deadline, clock, sleep)
+
+
+def _wait_moved(
+    host: PrestopHost,
+    step: Callable[[str], None],
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Result:
+    """Safe once the local Memgraph is no longer MAIN and the record names another pod."""
+    announced = False
+    while True:
+        role = host.local_role()
+        record = host.refresh_record()
+        if role is Role.REPLICA and record is not None and record.main and record.main != host.pod_name:
+            step(f"MAIN moved to {record.main}; safe to stop")
+            if host.is_leader():
+                host.hand_off_leadership()
+                step("leadership released")
+            return 200, {
+                "outcome": "switchover-done",
+                "safe_to_stop": True,
+                "new_main": record.main,
+                "detail": f"MAIN moved to {record.main}",
+            }
+        if clock() >= deadline:
+            step("budget spent and the MAIN is still here: NOT safe to stop")
+            return 200, {
+                "outcome": "timeout",
+                "safe_to_stop": False,
+                "new_main": None,
+                "detail": "no replica took over within the budget",
+            }
+        if not announced:
+            step("waiting for the leader to move the MAIN role")
+            announced = True
+        sleep(0.1)
+
+
+def _replica(
+    host: PrestopHost,
+    cfg: PrestopConfig,
+    step: Callable[[str], None],
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    role: Role | None,
+) -> Result:
+    try:
+        host.patch_own_labels({ROLE_LABEL: None})
+        step(f"label {ROLE_LABEL} removed: no new connections from the read Service")
+    except Exception as exc:
+        step(f"could not remove the role label ({type(exc).__name__}); draining anyway")
+    drain = min(cfg.drain_s, max(0.0, deadline - clock()))
+    step(f"draining open reads for {drain:.1f}s")
+    sleep(drain)
+    if host.is_leader():
+        host.hand_off_leadership()
+        step("leadership released")
+    outcome = (
+        "replica-drained" if role is Role.REPLICA else "memgraph-unreachable" if role is None else "drained"
+    )
+    return 200, {"outcome": outcome, "safe_to_stop": True, "new_main": None, "detail": "replica drained"}

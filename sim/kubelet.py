@@ -1,0 +1,288 @@
+"""One simulated pod incarnation: its containers as processes, probes, restarts, and termination.
+
+Role: play kubelet for one pod (reference kubernetes-and-helm.md B.1 "native sidecars": the sidecar
+starts first and its startup probe must pass before the main container starts; on termination the main
+container's preStop runs, then it gets SIGTERM, and the sidecar is stopped only after the main container
+has exited; B.2 "ordinary sidecars": every container's preStop runs in parallel and each gets SIGTERM
+after its own hook). The memgraph container is a Memgraph emulator process, the agent container is the
+real agent (`python -m agent`), the preStop hook is the real `hooks/prestop.py` run as a subprocess with
+the chart's environment. The grace period is enforced from the deletion: what is left at its end is
+killed (SIGKILL), as Kubernetes does. Crashed containers are restarted in place (same IP), with a short
+back-off.
+
+Must never: let a container outlive `terminate()`, or run a hook past the grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim.memgraph.control import MemgraphProcess
+from sim.proc import kill_group, start_group, wait_for_port
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parent.parent
+HOOK = REPO / "hooks" / "prestop.py"
+
+
+@dataclass
+class PodTemplate:
+    """What the chart puts in the pod spec, as far as the simulation needs it."""
+
+    native_sidecar: bool = True
+    with_hook: bool = True
+    with_agent: bool = True
+    grace_s: float = 60.0
+    prestop_budget_s: float = 30.0
+    restart_backoff_s: float = 0.3
+    agent_env: dict[str, str] = field(default_factory=dict)  # settings shared by every pod
+
+
+@dataclass
+class TerminationRecord:
+    pod: str
+    started: float
+    hook_exit: int | None = None
+    hook_s: float = 0.0
+    total_s: float = 0.0
+    killed: bool = False
+
+
+class PodRuntime:
+    def __init__(
+        self,
+        name: str,
+        uid: str,
+        ip: str,
+        ports: Mapping[str, int],
+        template: PodTemplate,
+        pvc: Path,
+        logs: Path,
+        hosts_file: Path,
+        memgraph_auth: tuple[str, str] | None = None,
+    ) -> None:
+        self.name, self.uid, self.ip = name, uid, ip
+        self.ports = dict(ports)
+        self.t = template
+        self.lib_dir, self.log_dir = pvc / "lib", pvc / "log"
+        self.lib_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.logs = logs
+        self.auth = memgraph_auth
+        user, password = memgraph_auth or (None, None)
+        self.memgraph = MemgraphProcess(
+            self.lib_dir,
+            ip,
+            bolt_port=self.ports["bolt"],
+            user=user,
+            password=password,
+            hosts_file=hosts_file,
+            replication_port=self.ports["replication"],
+        )
+        self.agent: subprocess.Popen[bytes] | None = None
+        self.terminating = False
+        self.frozen = False
+        self.hook_env_override: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self.restarts = {"memgraph": 0, "agent": 0}
+
+    # ---- start ----------------------------------------------------------------------------------
+
+    def start(self, startup_timeout_s: float = 20.0) -> None:
+        if self.t.with_agent and self.t.native_sidecar:
+            self._start_agent()
+            self._wait_agent_health(startup_timeout_s)
+        self.memgraph.start()
+        if self.t.with_agent and not self.t.native_sidecar:
+            self._start_agent()
+        self._supervisor = threading.Thread(target=self._supervise, name=f"kubelet-{self.name}", daemon=True)
+        self._supervisor.start()
+
+    def agent_env(self) -> dict[str, str]:
+        env = dict(self.t.agent_env)
+        env.update(
+            POD_NAME=self.name,
+            POD_UID=self.uid,
+            POD_IP=self.ip,
+            MEMGRAPH_HOST=self.ip,
+            MEMGRAPH_BOLT_PORT=str(self.ports["bolt"]),
+            MEMGRAPH_REPLICATION_PORT=str(self.ports["replication"]),
+            AGENT_BIND=self.ip,
+            AGENT_PORT=str(self.ports["agent"]),
+            HA_LOG_DIR=str(self.log_dir),
+        )
+        return env
+
+    def _start_agent(self) -> None:
+        self.agent = start_group(
+            [sys.executable, "-m", "agent"],
+            env=self.agent_env(),
+            log_path=self.logs / f"{self.name}.{self.uid[:8]}.agent.log",
+            cwd=REPO,
+        )
+
+    def _wait_agent_health(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.agent is not None and self.agent.poll() is not None:
+                raise RuntimeError(f"agent of {self.name} exited with {self.agent.returncode} at start")
+            if self.http_ok("/health"):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"agent of {self.name} did not pass its startup probe in {timeout_s}s")
+
+    # ---- probes -----------------------------------------------------------------------------------
+
+    @property
+    def agent_url(self) -> str:
+        return f"http://{self.ip}:{self.ports['agent']}"
+
+    def http_ok(self, path: str, timeout_s: float = 1.0) -> bool:
+        try:
+            with urllib.request.urlopen(self.agent_url + path, timeout=timeout_s) as resp:
+                return 200 <= resp.status < 300
+        except Exception:
+            return False
+
+    def ready(self) -> bool:
+        """The pod's Ready condition: memgraph's TCP probe on Bolt and (with an agent) GET /ready."""
+        if self.terminating or self.frozen or not self.memgraph.alive:
+            return False
+        try:
+            wait_for_port(self.ip, self.ports["bolt"], timeout_s=0.5)
+        except (TimeoutError, RuntimeError):
+            return False
+        return not self.t.with_agent or self.http_ok("/ready")
+
+    # ---- container restarts (restartPolicy Always) -----------------------------------------------
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(0.1):
+            with self._lock:
+                if self.terminating or self.frozen:
+                    continue
+                if not self.memgraph.alive:
+                    self._stop.wait(self.t.restart_backoff_s)
+                    if not self.terminating:
+                        self.restarts["memgraph"] += 1
+                        log.info("kubelet: restarting memgraph container of %s", self.name)
+                        with contextlib.suppress(Exception):
+                            self.memgraph.start()
+                if self.t.with_agent and self.agent is not None and self.agent.poll() is not None:
+                    self._stop.wait(self.t.restart_backoff_s)
+                    if not self.terminating:
+                        self.restarts["agent"] += 1
+                        log.info("kubelet: restarting agent container of %s", self.name)
+                        self._start_agent()
+
+    # ---- faults -------------------------------------------------------------------------------------
+
+    def kill_memgraph(self) -> None:
+        self.memgraph.kill()
+
+    def kill_agent(self) -> None:
+        if self.agent is not None:
+            kill_group(self.agent)
+
+    def freeze(self) -> None:
+        """Node loss: every process of the pod stops answering (SIGSTOP); the pod object stays."""
+        self.frozen = True
+        for pid in self._pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self._pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGCONT)
+        self.frozen = False
+
+    def _pids(self) -> list[int]:
+        mg = self.memgraph.proc
+        pids = [mg.pid] if mg is not None and mg.poll() is None else []
+        if self.agent is not None and self.agent.poll() is None:
+            pids.append(self.agent.pid)
+        return pids
+
+    # ---- termination ----------------------------------------------------------------------------
+
+    def terminate(
+        self, grace_s: float, run_hook: bool = True, on_hook_done: Callable[[], None] | None = None
+    ) -> TerminationRecord:
+        """Kubernetes pod termination within `grace_s` (B.1/B.2); returns what happened."""
+        start = time.monotonic()
+        rec = TerminationRecord(self.name, start)
+        deadline = start + grace_s
+        with self._lock:
+            self.terminating = True
+        if self.frozen:
+            self.thaw()
+        if run_hook and self.t.with_hook:
+            rec.hook_exit = self._run_hook(deadline)
+            rec.hook_s = time.monotonic() - start
+        if on_hook_done:
+            on_hook_done()
+        self._stop_memgraph(deadline)
+        if self.agent is not None:
+            remaining = max(0.0, deadline - time.monotonic())
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.agent.pid, signal.SIGTERM)
+            try:
+                self.agent.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                rec.killed = True
+            kill_group(self.agent)
+        self._stop.set()
+        rec.total_s = time.monotonic() - start
+        return rec
+
+    def _run_hook(self, deadline: float) -> int | None:
+        env = {
+            "POD_NAME": self.name,
+            "POD_UID": self.uid,
+            "POD_IP": self.ip,
+            "AGENT_URL": self.agent_url,
+            "PRESTOP_TIMEOUT_SECONDS": str(int(self.t.prestop_budget_s)),
+            "PRESTOP_LOG_DIR": str(self.log_dir),
+            "PATH": os.environ.get("PATH", ""),
+        }
+        env.update(self.hook_env_override)
+        hook = subprocess.Popen(
+            [sys.executable, str(HOOK)],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.logs / f"{self.name}.{self.uid[:8]}.hook.log", "ab"),  # noqa: SIM115
+        )
+        try:
+            return hook.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("kubelet: preStop hook of %s ran past the grace period: killed", self.name)
+            return None
+        finally:
+            kill_group(hook)
+
+    def _stop_memgraph(self, deadline: float) -> None:
+        mg = self.memgraph.proc
+        if mg is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(mg.pid, signal.SIGTERM)
+        try:
+            mg.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("kubelet: memgraph of %s outlived the grace period: killed", self.name)
+        kill_group(mg)

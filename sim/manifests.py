@@ -1,0 +1,132 @@
+"""Kubernetes objects of the emulated cluster, shaped like what `charts/memgraph` renders.
+
+Role: build the StatefulSet (with or without the agent sidecar and the preStop hook, native or ordinary
+sidecar), the Services (headless, client, read, agent) and the pod objects the simulated StatefulSet
+controller creates, and the status patch that flips a pod's Ready condition.
+
+Must never: invent fields the real API would reject; the Kubernetes emulator and the client validate them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sim.cluster import ClusterConfig
+
+HOOK_COMMAND = ["python3", "/etc/memgraph-ha/hooks/prestop.py"]
+
+
+def selector(cfg: ClusterConfig) -> str:
+    return f"app.kubernetes.io/name=memgraph,app.kubernetes.io/instance={cfg.name}"
+
+
+def _labels(cfg: ClusterConfig) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "memgraph", "app.kubernetes.io/instance": cfg.name}
+
+
+def pod_spec(cfg: ClusterConfig, ports: dict[str, int] | None = None) -> dict[str, Any]:
+    t = cfg.template
+    bolt = (ports or {}).get("bolt", 7687)
+    agent_port = (ports or {}).get("agent", 8080)
+    memgraph: dict[str, Any] = {
+        "name": "memgraph",
+        "image": "memgraph/memgraph:3.12.0",
+        "args": [
+            "--replication-restore-state-on-startup=true",
+            "--data-recovery-on-startup=true",
+            "--storage-wal-enabled=true",
+        ],
+        "ports": [{"name": "bolt", "containerPort": bolt}],
+        "readinessProbe": {"tcpSocket": {"port": bolt}, "periodSeconds": 5},
+    }
+    if t.with_hook:
+        memgraph["lifecycle"] = {"preStop": {"exec": {"command": HOOK_COMMAND}}}
+        memgraph["env"] = [{"name": "PRESTOP_TIMEOUT_SECONDS", "value": str(int(t.prestop_budget_s))}]
+    spec: dict[str, Any] = {"containers": [memgraph], "terminationGracePeriodSeconds": int(t.grace_s)}
+    if t.with_agent:
+        agent = {
+            "name": "agent",
+            "image": "memgraph-ha/agent:0.1.0",
+            "ports": [{"name": "agent", "containerPort": agent_port}],
+            "readinessProbe": {"httpGet": {"path": "/ready", "port": agent_port}},
+            "startupProbe": {"httpGet": {"path": "/health", "port": agent_port}},
+        }
+        if t.native_sidecar:
+            spec["initContainers"] = [{**agent, "restartPolicy": "Always"}]
+        else:
+            spec["containers"].append(agent)
+    return spec
+
+
+def objects(cfg: ClusterConfig, ports: dict[str, int]) -> list[dict[str, Any]]:
+    labels, ns = _labels(cfg), cfg.namespace
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": cfg.name, "namespace": ns, "labels": labels},
+        "spec": {
+            "replicas": cfg.replicas,
+            "serviceName": f"{cfg.name}-headless",
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec(cfg, ports)},
+        },
+    }
+
+    def svc(name: str, sel: dict[str, str], port: int, headless: bool = False) -> dict[str, Any]:
+        spec: dict[str, Any] = {"selector": sel, "ports": [{"name": "p", "port": port}]}
+        if headless:
+            spec["clusterIP"] = "None"
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": spec,
+        }
+
+    return [
+        sts,
+        svc(f"{cfg.name}-headless", labels, ports["bolt"], headless=True),
+        svc(cfg.name, {**labels, "memgraph-ha.io/role": "main"}, ports["bolt"]),
+        svc(f"{cfg.name}-read", {**labels, "memgraph-ha.io/role": "replica"}, ports["bolt"]),
+        svc(f"{cfg.name}-agent", {**labels, "memgraph-ha.io/leader": "true"}, ports["agent"]),
+    ]
+
+
+def pod(cfg: ClusterConfig, name: str, uid: str, ip: str) -> dict[str, Any]:
+    labels = {**_labels(cfg), "statefulset.kubernetes.io/pod-name": name}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": cfg.namespace,
+            "uid": uid,
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "StatefulSet",
+                    "name": cfg.name,
+                    "uid": "sts-" + cfg.name,
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {**pod_spec(cfg), "hostname": name, "subdomain": f"{cfg.name}-headless"},
+        "status": {
+            "phase": "Running",
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "conditions": [{"type": "Ready", "status": "False"}],
+        },
+    }
+
+
+def ready_status(ready: bool) -> dict[str, Any]:
+    """The status patch that sets the pod's Ready condition (what kubelet writes after its probes)."""
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "conditions": [{"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now}]
+    }

@@ -1,0 +1,139 @@
+"""Runs on the emulated cluster: the rolling restart, and the end-of-run evidence (timeline + report).
+
+Role: what the demo, the scenarios and the bench all do the same way -- roll the StatefulSet from the
+highest ordinal down, one pod at a time, each waited Ready and the cluster healthy, with one progress
+line per step; and at the end gather the final data of every pod, the preStop records and the samples
+into a `sim.timeline.Timeline`, check I1-I7 and summarise the run as the `RESULT` JSON.
+
+Must never: wait without a bound, or report a figure it did not measure.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.check import Bounds, Report, Sampler, check, write_report
+from sim.cluster import SimCluster
+from sim.timeline import FinalData, Timeline, read_prestop_logs
+from sim.workload import Writer, collect_final_ids
+
+
+@dataclass(frozen=True)
+class RestartStep:
+    pod: str
+    old_role: str
+    main_before: str | None
+    main_after: str | None
+    duration_s: float
+    write_pause_s: float
+
+    def line(self, elapsed_s: float) -> str:
+        moved = (
+            f"MAIN {self.main_before} -> {self.main_after}"
+            if self.main_before != self.main_after
+            else f"MAIN stays {self.main_after}"
+        )
+        return (
+            f"[{elapsed_s:6.1f}s] restarted {self.pod:<12} (was {self.old_role:<7}) "
+            f"in {self.duration_s:5.1f}s; {moved}; write pause {self.write_pause_s:.3f}s"
+        )
+
+
+def max_pause_between(writer: Writer | None, start: float, end: float) -> float:
+    """Longest gap between acknowledged writes that overlaps [start, end] (0 without a writer)."""
+    if writer is None:
+        return 0.0
+    pauses = [p.duration for p in writer.write_pauses(threshold_s=0.0) if p.end >= start and p.start <= end]
+    return max(pauses, default=0.0)
+
+
+def rolling_restart(
+    cluster: SimCluster,
+    writer: Writer | None = None,
+    progress: Callable[[str], None] = print,
+    healthy_timeout_s: float = 60.0,
+    t0: float | None = None,
+) -> list[RestartStep]:
+    """Restart every pod, highest ordinal first; stop at the first pod that does not come back healthy."""
+    t0 = time.monotonic() if t0 is None else t0
+    steps: list[RestartStep] = []
+    for name in reversed(cluster.pod_names()):
+        roles = cluster.roles()
+        old_role = roles.get(name, (None,))[0] or "down"
+        before = cluster.main()
+        start = time.monotonic()
+        cluster.restart_pod(name, timeout_s=cluster.cfg.template.grace_s + healthy_timeout_s)
+        cluster.wait_for(cluster.healthy, healthy_timeout_s, f"cluster healthy after restarting {name}")
+        end = time.monotonic()
+        step = RestartStep(
+            name, old_role, before, cluster.main(), end - start, max_pause_between(writer, start, end)
+        )
+        steps.append(step)
+        progress(step.line(end - t0))
+    return steps
+
+
+@dataclass
+class RunEvidence:
+    timeline: Timeline
+    report: Report
+    lost_acked_writes: int
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def finish(
+    cluster: SimCluster,
+    writer: Writer | None,
+    sampler: Sampler | None,
+    timeline: Timeline,
+    out_dir: Path,
+    name: str,
+    bounds: Bounds | None = None,
+    catch_up_s: float = 10.0,
+) -> RunEvidence:
+    """Stop the writer and sampler, gather the final data and preStop records, check I1-I7."""
+    if writer is not None:
+        writer.stop()
+        timeline.attempts = list(writer.attempts)
+    if sampler is not None:
+        sampler.stop()
+    status = cluster.status()
+    main = status.get("cluster", {}).get("main") or ""
+    ready = tuple(status.get("cluster", {}).get("ready_replicas") or ())
+    acked = writer.acked_ids() if writer is not None else set()
+    addresses = {n: (cluster.runtime(n).ip, cluster.ports["bolt"]) for n in cluster.pod_names()}
+    user, password = cluster.cfg.memgraph_auth or ("", "")
+    ids = collect_final_ids(addresses, acked, user=user, password=password, catch_up_s=catch_up_s)
+    timeline.final = FinalData({k: tuple(sorted(v)) for k, v in ids.items()}, main, ready)
+    for pod in cluster.pod_names():
+        log_dir = cluster.workdir / "pvc" / pod / "log"
+        timeline.prestops.extend(
+            read_prestop_logs(log_dir, pod=pod, budget_s=cluster.cfg.template.prestop_budget_s)
+        )
+    report = check(timeline, bounds)
+    write_report(report, timeline, out_dir, name)
+    lost = len(acked - set(ids.get(main, ()))) if main else len(acked)
+    return RunEvidence(timeline, report, lost)
+
+
+def result_json(evidence: RunEvidence, cluster: SimCluster, steps: list[RestartStep]) -> str:
+    status = cluster.status().get("cluster", {})
+    summary = {
+        "lost_acked_writes": evidence.lost_acked_writes,
+        "divergence": len(status.get("diverged") or []),
+        "dual_main_observed": bool(cluster.dual_main_seen) or not evidence.report.result("I1").ok,
+        "switchovers": sum(1 for s in steps if s.main_before != s.main_after),
+        "max_write_pause_s": round(max((s.write_pause_s for s in steps), default=0.0), 3),
+        "acked_writes": len(
+            evidence.timeline.attempts and [a for a in evidence.timeline.attempts if a.acked]
+        ),
+        "invariants": {r.name: r.ok for r in evidence.report.results},
+        "steps": [asdict(s) for s in steps],
+    }
+    evidence.summary = summary
+    return json.dumps(summary, sort_keys=True)

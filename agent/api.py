@@ -248,10 +248,10 @@ class _Routes:
         to = doc.get("to")
         if to is not None and not isinstance(to, str):
             raise ApiError(400, "bad-request", "'to' must be a pod name")
+        if not self.s.is_leader():  # only the leader knows the pods: it checks `to` (a non-leader knows none)
+            return self.forward("POST", "/api/v1/switchover", doc, SWITCHOVER_FORWARD_TIMEOUT_S)
         if to is not None and to not in self.s.known_pods():
             raise ApiError(404, "unknown-pod", f"{to} is not a pod of this cluster")
-        if not self.s.is_leader():
-            return self.forward("POST", "/api/v1/switchover", doc, SWITCHOVER_FORWARD_TIMEOUT_S)
         log.info("switchover requested to=%s", to or "-")
         status, body = self.s.switchover(to)
         return _reply((status, {**body, "answered_by": self.s.pod_name}))

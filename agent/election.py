@@ -120,6 +120,11 @@ class LeaderElector:
         with self._state:
             return self._live_locked(self._term)
 
+    def current_term(self) -> int:
+        """The number of the current (or last) leadership term; it grows with every acquisition."""
+        with self._state:
+            return self._term
+
     def term_alive(self, term: int) -> bool:
         with self._state:
             return self._live_locked(term)

@@ -34,12 +34,20 @@ def should_demote(local_role: Role | None, record: ClusterRecord | None, me: str
 
 @dataclass
 class Guard:
-    """Calls `demote()` when `should_demote` says so, at most once per `min_interval_s`."""
+    """Calls `demote()` when `should_demote` says so, at most once per `min_interval_s`.
+
+    `confirm`, when given, reads the record afresh (None when it cannot): the record the agent holds in
+    memory is up to one retry period old, and a switchover writes the record naming the target just
+    before it promotes the target, so the stale copy would make the new MAIN's own guard demote it. The
+    guard demotes only when the fresh record also names another pod; when the fresh read fails it waits
+    (the pod is not Ready meanwhile, so the client Service does not route to it).
+    """
 
     me: str
     demote: Callable[[], None]
     min_interval_s: float = 1.0
     clock: Callable[[], float] = time.monotonic
+    confirm: Callable[[], ClusterRecord | None] | None = None
     demotions: int = 0
     _last: float = -1e9
 
@@ -52,6 +60,15 @@ class Guard:
         if now - self._last < self.min_interval_s:
             return False
         self._last = now
+        if self.confirm is not None:
+            fresh = self.confirm()
+            if fresh is None:
+                log.warning("guard: %s, but the record could not be read afresh: not demoting yet", reason)
+                return False
+            reason = should_demote(local_role, fresh, self.me)
+            if not reason:
+                log.info("guard: the fresh cluster record names this pod: no demotion")
+                return False
         log.warning("guard: demoting local Memgraph: %s (I1: one writer)", reason)
         try:
             self.demote()

@@ -73,9 +73,12 @@ def handle(
         f"prestop on {host.pod_name}: local role {role.value if role else 'unreachable'}, "
         f"record main {record.main if record and record.main else '-'}"
     )
-    is_main = role is Role.MAIN and (record is None or record.main in ("", host.pod_name))
-    if not is_main:
+    if role is not Role.MAIN:
         return _replica(host, cfg, step, deadline, clock, sleep, role)
+    if record is not None and record.main not in ("", host.pod_name):
+        # the record already names another pod: a hand-over is under way (the leader demotes us next)
+        step(f"hand-over to {record.main} in progress")
+        return _wait_moved(host, step, deadline, clock, sleep)
     if host.expected_pods() <= 1:
         step("single-pod cluster: nothing to hand over to; stopping the MAIN (no demotion)")
         return 200, {

@@ -85,16 +85,22 @@ class MemgraphPool:
 
 
 class _LeaseRecord:
-    """Adapts the elector to coordinator.ports.RecordPort."""
+    """Adapts the elector to coordinator.ports.RecordPort for ONE leadership term.
 
-    def __init__(self, elector: LeaderElector) -> None:
+    A coordinator is valid only for the term it was started in (review M3): after a term ends and the
+    elector re-acquires the Lease, a coordinator of the old term that is still finishing a step must not
+    pass its lease check beside the new term's coordinator.
+    """
+
+    def __init__(self, elector: LeaderElector, term: int) -> None:
         self.e = elector
+        self.term = term
 
     def is_leader(self) -> bool:
-        return self.e.is_leader()
+        return self.e.term_alive(self.term)
 
     def lease_valid_for(self) -> float:
-        return self.e.lease_valid_for()
+        return self.e.lease_valid_for() if self.e.term_alive(self.term) else 0.0
 
     def read_annotations(self) -> dict[str, str]:
         return self.e.read_record()[0]
@@ -133,7 +139,12 @@ class Agent:
             on_new_leader=self._new_leader,
         )
         self.pool = MemgraphPool(settings)
-        self.guard = Guard(settings.pod_name, lambda: self.local.demote(settings.memgraph_replication_port))
+        self.guard = Guard(
+            settings.pod_name,
+            lambda: self.local.demote(settings.memgraph_replication_port),
+            confirm=self.fresh_record,
+        )
+        self._coord_thread: threading.Thread | None = None
         self.coordinator: Coordinator | None = None
         self._coord_stop: threading.Event | None = None
         self._kube: KubeOps | None = None
@@ -162,7 +173,7 @@ class Agent:
         if self._prestop_lock.acquire(timeout=budget_s):
             self._prestop_lock.release()
         self._stop.set()
-        self._stopped_leading()
+        self._stopped_leading(join_s=min(3.0, budget_s))
         self.elector.stop(release=True, timeout_s=min(5.0, budget_s))
         self.pool.close()
         self.local.close()
@@ -171,6 +182,11 @@ class Agent:
     # ---- election callbacks ---------------------------------------------------------------------
 
     def _started_leading(self) -> None:
+        old = self._coord_thread
+        if old is not None and old.is_alive():
+            old.join(timeout=10.0)  # the previous term's coordinator finishes its step first (review M3)
+            if old.is_alive():
+                log.warning("the previous term's coordinator is still running; it can no longer act")
         with self._lock:
             if self.coordinator is not None or self._stop.is_set():
                 return
@@ -191,7 +207,7 @@ class Agent:
                 self.pod_name,
                 kube,
                 self.pool,
-                _LeaseRecord(self.elector),
+                _LeaseRecord(self.elector, self.elector.current_term()),
                 self.s.policy(),
                 interval_s=self.s.reconcile_interval_s,
                 switchover_budget_s=self.s.prestop_budget_s,
@@ -200,9 +216,19 @@ class Agent:
             coord_box.append(coord)
             kube.start()
             self.coordinator, self._coord_stop, self._kube = coord, stop, kube
-            threading.Thread(target=coord.run, args=(stop,), name="coordinator", daemon=True).start()
+            thread = threading.Thread(target=coord.run, args=(stop,), name="coordinator", daemon=True)
+            self._coord_thread = thread
+            thread.start()
 
-    def _stopped_leading(self) -> None:
+    def _stopped_leading(self, join_s: float = 0.0) -> None:
+        """Stop the coordinator; with `join_s`, wait (bounded) until its thread is done, so a Lease
+        released right after cannot be acquired by another agent while a command of ours is in flight."""
+        self._stop_coordinator()
+        thread = self._coord_thread
+        if join_s > 0 and thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=join_s)
+
+    def _stop_coordinator(self) -> None:
         with self._lock:
             if self.coordinator is None:
                 return
@@ -212,7 +238,9 @@ class Agent:
             assert self._coord_stop is not None and self._kube is not None
             self._coord_stop.set()
             self.coordinator.wake()
-            self._kube.stop()
+            # KubeOps.stop joins the pod watch, which sits in a stream read for up to its request timeout
+            # + 2 s: never make the Lease release (hand-off, SIGTERM) wait for that.
+            threading.Thread(target=self._kube.stop, name="pod-watch-stop", daemon=True).start()
             self.coordinator, self._coord_stop, self._kube = None, None, None
 
     def _new_leader(self, identity: str) -> None:
@@ -271,6 +299,14 @@ class Agent:
         rec = self.record()
         if rec is not None:
             self.metrics.set_diverged(rec.diverged)
+
+    def fresh_record(self) -> ClusterRecord | None:
+        """The record read from the API server now (one bounded request); None when the read fails."""
+        try:
+            return record_codec.decode(self.elector.read_record(fresh=True)[0])[0]
+        except Exception as exc:
+            log.warning("cluster record not readable: %s: %s", type(exc).__name__, exc)
+            return None
 
     def record(self) -> ClusterRecord | None:
         """The record as last seen by the elector (no API request); None when never seen."""
@@ -424,5 +460,5 @@ class _PrestopHost:
         )
 
     def hand_off_leadership(self) -> None:
-        self.a._stopped_leading()
+        self.a._stopped_leading(join_s=3.0)
         self.a.elector.stop(release=True, timeout_s=3.0)

@@ -59,7 +59,8 @@ def _replica_problem(view: View, pod: str) -> str:
 
 
 def cluster_health(snapshot: Snapshot, record: ClusterRecord) -> Health:
-    """1 MAIN, all replicas ready, a ready sync replica, no divergence; `problems` says what is not."""
+    """1 MAIN, all replicas ready, a ready sync replica confirmed in the record, no divergence; `problems`
+    says what is not."""
     view = View.build(snapshot, record, Policy())
     if not record.main:  # before bootstrap (or a lost record) nothing else can be judged
         expected = max(0, len(view.expected) - 1)
@@ -80,5 +81,8 @@ def cluster_health(snapshot: Snapshot, record: ClusterRecord) -> Health:
         problems.append("no sync replica designated (degraded)")
     elif record.sync_replica and record.sync_replica not in ready and view.main_ok():
         problems.append(f"sync replica {record.sync_replica} not ready")
+    elif record.sync_replica and not record.sync_confirmed:
+        # until the record vouches for it, a new leader could not fail over to it (review C2)
+        problems.append(f"sync replica {record.sync_replica} not yet confirmed in sync in the record")
     main = record.main if view.main_ok() else ""
     return Health(not problems, main, tuple(ready), len(replicas), tuple(diverged), problems)

@@ -128,6 +128,9 @@ class ClusterRecord:
     last_failover_to: str = ""
     last_failover_at: float = 0.0  # Snapshot.now of the cycle that decided the failover
     last_failover_duration_s: float = 0.0  # how long the old MAIN had been unreachable when promoting
+    # The leader saw `sync_replica` ready on the MAIN in `sync_mode` (cleared, record first, before any
+    # drop or re-mode of it). A new leader that never saw the MAIN itself decides failover on this fact.
+    sync_confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,10 @@ class Snapshot:
     leader: str = ""
     # pod name -> replica `ts` in the last SHOW REPLICAS of the record's MAIN (orders ASYNC candidates)
     last_replica_ts: dict[str, int] = field(default_factory=dict)
+    # This leader's observer has seen the record's MAIN answer as MAIN (so last_* below are its own view)
+    main_seen: bool = False
+    # replicas ready (READY/REPLICATING) in SYNC or STRICT_SYNC mode at the last observation of the MAIN
+    last_sync_ready: tuple[str, ...] = ()
     # "memgraph-0->memgraph-1" while a switchover procedure runs; the planner then leaves the cluster alone
     switchover_in_progress: str = ""
 

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from coordinator.model import ClusterRecord, InstanceState, PodView, ReplicaStatus, Role, Snapshot
+from coordinator.model import ClusterRecord, InstanceState, PodView, ReplicaMode, Role, Snapshot
 from coordinator.ports import KubePort, MemgraphFactory
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ class Observer:
         self._unreachable_since: dict[str, float] = {}
         self._last_ready: tuple[str, ...] = ()
         self._last_ts: dict[str, int] = {}
+        self._last_sync_ready: tuple[str, ...] = ()
+        self._seen_main = ""  # the record MAIN this observer has seen answering as MAIN
         self.register_errors: dict[str, str] = {}  # pod -> last REGISTER error text, set by the reconciler
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
         self.queries_last_cycle = 0
@@ -76,6 +78,8 @@ class Observer:
             instances=instances,
             unreachable_for_s=unreachable_for,
             last_ready_replicas=self._last_ready,
+            last_sync_ready=self._last_sync_ready,
+            main_seen=bool(record.main) and self._seen_main == record.main,
             last_replica_ts=dict(self._last_ts),
             leader=leader,
         )
@@ -119,7 +123,7 @@ class Observer:
         return out
 
     def _remember_main_view(self, instances: dict[str, InstanceState], main: str) -> None:
-        """Keep the replicas READY (and their ts) as last seen on the record's MAIN.
+        """Keep the replicas ready (READY or REPLICATING) and their ts as last seen on the record's MAIN.
 
         Updated only while that MAIN answers, so after it is lost the failover rule still knows which
         replica was in sync when it was last seen (the planner's candidate rule depends on it).
@@ -127,8 +131,13 @@ class Observer:
         state = instances.get(main) if main else None
         if state is None or not state.reachable or state.role is not Role.MAIN:
             return
-        # replica names are pod names with '-' -> '_' (pod names never hold '_')
-        self._last_ready = tuple(
-            sorted(r.name.replace("_", "-") for r in state.replicas if r.status is ReplicaStatus.READY)
+        # replica names are pod names with '-' -> '_' (pod names never hold '_'). `replicating` counts as
+        # ready (ReplicaInfo.healthy): under writes the sync replica is often caught mid-transaction,
+        # and a STRICT_SYNC replica is in sync then too (make bench found failovers refused for that).
+        self._last_ready = tuple(sorted(r.name.replace("_", "-") for r in state.replicas if r.healthy))
+        synced = (ReplicaMode.STRICT_SYNC, ReplicaMode.SYNC)
+        self._last_sync_ready = tuple(
+            sorted(r.name.replace("_", "-") for r in state.replicas if r.healthy and r.mode in synced)
         )
+        self._seen_main = main
         self._last_ts = {r.name.replace("_", "-"): r.ts for r in state.replicas}

@@ -224,11 +224,14 @@ def _failover_candidate(view: View) -> tuple[str, bool, str]:
     last_ready = set(view.snapshot.last_ready_replicas)
     sync = view.record.sync_replica
     safe_mode = view.record.sync_mode in (ReplicaMode.STRICT_SYNC.value, ReplicaMode.SYNC.value)
+    # Review C2: a leader elected after the MAIN died never saw it; the record carries the fact instead.
+    seen = view.snapshot.main_seen
+    in_sync = sync in view.snapshot.last_sync_ready if seen else view.record.sync_confirmed
     why = "no sync replica designated"
     if sync:
         if not view.live_replica(sync):
             why = f"sync replica {sync} is not a reachable replica"
-        elif sync not in last_ready:
+        elif not in_sync:
             why = f"sync replica {sync} was not ready at the last observation"
         elif not safe_mode:
             why = f"{sync} is registered {view.record.sync_mode or 'async'}"
@@ -251,7 +254,6 @@ def _failover(view: View, plan: Plan, candidate: str, is_async: bool, down: floa
     kind = "ASYNC replica (may lose writes)" if is_async else "sync replica"
     plan.drop_main_label = True
     plan.event("FailoverStarted", f"{old} unreachable {down:.1f}s; promoting {kind} {candidate}", old, True)
-    plan.actions.append(Promote(candidate))
     text = f"{old}->{candidate} at {now:.3f} after {down:.1f}s"
     plan.write_record(
         replace(
@@ -260,6 +262,7 @@ def _failover(view: View, plan: Plan, candidate: str, is_async: bool, down: floa
             generation=plan.record.generation + 1,
             sync_replica="",
             sync_mode="",
+            sync_confirmed=False,
             last_failover=text,
             last_failover_from=old,
             last_failover_to=candidate,
@@ -267,6 +270,8 @@ def _failover(view: View, plan: Plan, candidate: str, is_async: bool, down: floa
             last_failover_duration_s=down,
         )
     )
+    # Review M2: record before promotion, or the candidate's own guard sees a MAIN the record does not name
+    plan.actions.append(Promote(candidate))
     plan.event("Promoted", f"{candidate} promoted to MAIN (failover from {old})", candidate)
     return f"failover: {old} unreachable {down:.1f}s, promoting {kind} {candidate}"
 
@@ -372,7 +377,40 @@ def _describe(actions: Sequence[Action]) -> str:
     return ", ".join(parts)
 
 
+def _confirm_sync(view: View, plan: Plan, record: ClusterRecord) -> None:
+    """Keep `sync_confirmed` true only while the MAIN shows the designated sync replica in sync (review C2).
+
+    A clear goes out in a record write placed before every other action of the cycle, so the record never
+    vouches for a sync replica that is being dropped or re-registered. Without a view of the MAIN the
+    fact stands as last written.
+    """
+    main = record.main
+    if not main or not view.reachable(main) or view.role(main) != Role.MAIN:
+        return
+    sync = plan.record.sync_replica
+    row = view.row(sync) if sync else None
+    touched = any(
+        (isinstance(a, DropReplica) and a.name == replica_name(sync))
+        or (isinstance(a, RegisterReplica) and a.replica_pod == sync)
+        for a in plan.actions
+    )
+    confirmed = (
+        bool(sync) and sync == record.sync_replica and row is not None and row.healthy
+        and row.mode.value == plan.record.sync_mode and not touched
+    )
+    if confirmed == plan.record.sync_confirmed:
+        return
+    plan.actions[:] = [
+        WriteRecord(replace(a.record, sync_confirmed=confirmed)) if isinstance(a, WriteRecord) else a
+        for a in plan.actions
+    ]
+    if not confirmed and record.sync_confirmed:
+        plan.actions.insert(0, WriteRecord(replace(record, sync_confirmed=False)))
+    plan.record = replace(plan.record, sync_confirmed=confirmed)
+
+
 def _finish(view: View, plan: Plan, record: ClusterRecord, memory: PlannerMemory) -> Decision:
+    _confirm_sync(view, plan, record)
     first, rest = _label_actions(view, plan)
     core = list(plan.actions)
     if plan.record != record and not any(isinstance(a, WriteRecord) for a in core):

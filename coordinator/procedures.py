@@ -1,17 +1,21 @@
 """Switchover as a named, ordered, bounded procedure (DESIGN: switchover).
 
-Role: move the MAIN role off a pod without losing an acknowledged write: pick the target, take the
-role label off the old MAIN (no new connections reach it), wait until the old MAIN's SHOW REPLICAS shows
-the target ready with behind 0, demote the old MAIN, write the record naming the target, promote the
-target, register the remaining replicas, label the new MAIN, emit an Event. Every step is logged through
-`step` (the agent appends these lines to the preStop record) and bounded by the budget.
+Role: move the MAIN role off a pod without losing an acknowledged write: pick the target (the sync replica
+if ready, else the most advanced ready replica); make sure it is registered STRICT_SYNC on the old MAIN
+(so every later commit needs its vote); take the role label off the old MAIN (no new connections reach
+it); wait, bounded, until the old MAIN's SHOW REPLICAS shows the target ready and not behind; write the
+record naming the target; demote the old MAIN; promote the target; register the replicas that were in
+sync; label the new MAIN; emit an Event. Every step is logged through `step` (the agent appends these
+lines to the preStop record) and bounded by the budget.
 
-The record is written BEFORE the promotion (DESIGN lists it after): between the two, the target would be
-a MAIN that the record does not name, and its own agent's guard would demote it. With the record first,
-a crash between the steps leaves "record names a REPLICA", which the planner completes by promoting it.
+The record is written BEFORE the demotion and the promotion (DESIGN lists it after them): a promoted
+target that the record does not name would be demoted by its own agent's guard, and with the record
+written first any leader can finish an interrupted hand-over (the planner promotes a record MAIN that
+reports REPLICA once no other MAIN exists; the old MAIN's guard fences it).
 
 Must never: demote the old MAIN before the target is proven in sync, promote a target that is not a
-ready replica, act without a valid lease, or run past its budget.
+ready replica, act without a valid lease, keep the role label off the MAIN for longer than
+IN_SYNC_WAIT_S when nothing was handed over, or run past its budget.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from coordinator.actions import Executor, LeaseLost
 from coordinator.model import (
@@ -97,15 +102,23 @@ def choose_target(
     return max(eligible, key=lambda p: (eligible[p].ts, -pods[p].ordinal))
 
 
+IN_SYNC_WAIT_S = 30.0  # the role label is off while we wait: this bounds that write outage (review M5)
+
+
+@dataclass
+class _Progress:
+    label_removed: bool = False
+    record_written: bool = False
+    new_main: str | None = None
+
+
 def switchover(ctx: SwitchoverContext, old_main: str, to: str | None, budget_s: float) -> SwitchoverResult:
     """Run the switchover; never raises, the outcome says what happened."""
     start = ctx.clock()
-    deadline = start + budget_s
-    new_main: str | None = None
-    label_removed = False
+    progress = _Progress()
     try:
-        new_main, label_removed = _run(ctx, old_main, to, deadline)
-        outcome, detail = "switchover-done", f"{old_main} -> {new_main}"
+        _run(ctx, old_main, to, start + budget_s, progress)
+        outcome, detail = "switchover-done", f"{old_main} -> {progress.new_main}"
     except SwitchoverError as exc:
         outcome, detail = exc.outcome, str(exc)
     except LeaseLost as exc:
@@ -113,16 +126,15 @@ def switchover(ctx: SwitchoverContext, old_main: str, to: str | None, budget_s: 
     except Exception as exc:
         log.exception("switchover failed")
         outcome, detail = "failed", f"{type(exc).__name__}: {exc}"
-    if outcome != "switchover-done" and label_removed and new_main is None:
-        _restore_label(ctx, old_main)
+    if outcome != "switchover-done" and progress.label_removed and not progress.record_written:
+        _restore_label(ctx, old_main)  # nothing was handed over: the MAIN keeps serving
     duration = ctx.clock() - start
     ctx.step(f"switchover {outcome} in {duration:.3f}s: {detail}")
-    return SwitchoverResult(
-        outcome, old_main, new_main if outcome == "switchover-done" else None, duration, detail
-    )
+    new_main = progress.new_main if outcome == "switchover-done" else None
+    return SwitchoverResult(outcome, old_main, new_main, duration, detail)
 
 
-def _run(ctx: SwitchoverContext, old_main: str, to: str | None, deadline: float) -> tuple[str, bool]:
+def _run(ctx: SwitchoverContext, old_main: str, to: str | None, deadline: float, progress: _Progress) -> None:
     ex, record, pods = ctx.executor, ctx.record(), ctx.pods()
     if record.main != old_main:
         raise SwitchoverError(
@@ -133,56 +145,92 @@ def _run(ctx: SwitchoverContext, old_main: str, to: str | None, deadline: float)
     old_client = ex._client(old_main)
     if old_client.role() is not Role.MAIN:
         raise SwitchoverError("not-main", f"{old_main} does not report MAIN")
-    target = choose_target(old_client.replicas(), record, pods, old_main, to)
+    rows = old_client.replicas()
+    target = choose_target(rows, record, pods, old_main, to)
     if target is None:
         ex.emit(
             EmitEvent("NoSwitchoverTarget", f"no ready replica to hand {old_main} over to", old_main, True)
         )
         raise SwitchoverError("no-target", "no ready replica to switch over to; MAIN left in place")
     ctx.step(f"target {target} (sync replica: {record.sync_replica or '-'})")
+    _make_strict(ctx, old_client, target, rows)
     ex.check_lease()
     ex.kube.patch_labels(old_main, {ROLE_LABEL: None})
+    progress.label_removed = True
     ctx.step(f"label {ROLE_LABEL} removed from {old_main}: no new connections reach it")
-    _wait_in_sync(ctx, old_client, target, deadline)
+    in_sync = _wait_in_sync(ctx, old_client, target, min(deadline, ctx.clock() + IN_SYNC_WAIT_S))
+    # Record first (review M5): from here any leader can finish the hand-over, and the old MAIN's own
+    # guard fences it if the demotion below does not happen.
+    new_record = replace(
+        record,
+        main=target,
+        sync_replica="",
+        sync_mode="",
+        sync_confirmed=False,
+        generation=record.generation + 1,
+    )
+    ex.check_lease()
+    ex.write_record(record, new_record)
+    progress.record_written = True
+    ctx.step(f"record: main={target} generation={new_record.generation}")
     ex.check_lease()
     old_client.demote(ctx.policy.replication_port)
     ctx.step(f"demoted {old_main} to REPLICA: it refuses writes from now on")
-    new_record = replace(record, main=target, sync_replica="", generation=record.generation + 1)
-    ex.write_record(record, new_record)
-    ctx.step(f"record: main={target} generation={new_record.generation}")
     ex.check_lease()
     ex._client(target).promote()
+    progress.new_main = target
     ctx.step(f"promoted {target} to MAIN")
-    _register_rest(ctx, new_record, target, old_main)
+    _register_rest(ctx, new_record, target, in_sync)
     ex.check_lease()
     ex.kube.patch_labels(target, {ROLE_LABEL: "main"})
     ctx.step(f"label {ROLE_LABEL}=main on {target}: writes resume")
     ex.emit(EmitEvent("Switchover", f"MAIN moved {old_main} -> {target}", target))
-    return target, True
 
 
-def _wait_in_sync(ctx: SwitchoverContext, old_client: object, target: str, deadline: float) -> None:
+def _make_strict(ctx: SwitchoverContext, old_client: Any, target: str, rows: list[ReplicaInfo]) -> None:
+    """Review C1: only a STRICT_SYNC target has every acknowledged write. An ASYNC or SYNC target is
+    re-registered STRICT_SYNC on the old MAIN (it owns it already: no ownership moves), so a commit on a
+    pooled connection after the in-sync check still needs the target's vote."""
+    name = replica_name(target)
+    row = next((r for r in rows if r.name == name), None)
+    if row is None or row.mode is ReplicaMode.STRICT_SYNC:
+        return
+    ctx.executor.check_lease()
+    old_client.drop(name)
+    old_client.register(name, ReplicaMode.STRICT_SYNC, row.socket_address)
+    ctx.step(f"{target} re-registered STRICT_SYNC on the old MAIN (was {row.mode.value}) for the hand-over")
+
+
+def _wait_in_sync(ctx: SwitchoverContext, old_client: Any, target: str, deadline: float) -> set[str]:
+    """Until the target is READY and not behind on the old MAIN. Returns the pods in sync at that moment.
+
+    `behind` may be positive (replica ahead after a snapshot, reference 2.2): that is in sync too.
+    """
     name = replica_name(target)
     last = "not seen"
     while ctx.clock() < deadline:
-        rows = {r.name: r for r in old_client.replicas()}  # type: ignore[attr-defined]
+        rows = {r.name: r for r in old_client.replicas()}
         row = rows.get(name)
-        if row is not None and row.status is ReplicaStatus.READY and row.behind == 0:
-            ctx.step(f"{target} in sync on the old MAIN (ts={row.ts}, behind=0)")
-            return
+        if row is not None and row.status is ReplicaStatus.READY and row.behind >= 0:
+            ctx.step(f"{target} in sync on the old MAIN (ts={row.ts}, behind={row.behind})")
+            return {r.name.replace("_", "-") for r in rows.values() if r.healthy and r.behind >= 0}
         last = f"{row.status.value} behind={row.behind}" if row else "not registered"
         ctx.sleep(ctx.poll_s)
-    raise SwitchoverError("timeout", f"{target} did not catch up within the budget (last: {last})")
+    raise SwitchoverError("timeout", f"{target} did not catch up in time (last: {last}); MAIN left in place")
 
 
-def _register_rest(ctx: SwitchoverContext, record: ClusterRecord, new_main: str, old_main: str) -> None:
-    """Register the other live replicas on the new MAIN right away; the planner finishes the rest."""
+def _register_rest(ctx: SwitchoverContext, record: ClusterRecord, new_main: str, in_sync: set[str]) -> None:
+    """Register on the new MAIN right away the replicas that were in sync on the old one (review M4: no
+    unreachable or unobserved pod, so no dead STRICT_SYNC registration); the planner does the rest."""
     pods = ctx.pods()
     others = sorted(
         (
             p
             for p in pods.values()
-            if p.name != new_main and not p.terminating and p.name not in record.diverged
+            if p.name in in_sync
+            and p.name != new_main
+            and not p.terminating
+            and p.name not in record.diverged
         ),
         key=lambda p: p.ordinal,
     )
@@ -191,14 +239,14 @@ def _register_rest(ctx: SwitchoverContext, record: ClusterRecord, new_main: str,
         mode = ReplicaMode.ASYNC if sync_done else ctx.policy.sync_mode
         action = RegisterReplica(new_main, pod.name, mode, _address(ctx.policy, pod.name))
         result = ctx.executor.run([action], record)
-        if result.ok:
-            ctx.step(f"registered {action.name} ({mode.keyword}) on {new_main}")
-            if not sync_done:
-                record = replace(record, sync_replica=pod.name)
-                ctx.executor.write_record(ctx.record(), record)
-                sync_done = True
-        else:
+        if not result.ok:
             ctx.step(f"register {action.name} deferred to the reconcile loop: {result.error}")
+            continue
+        ctx.step(f"registered {action.name} ({mode.keyword}) on {new_main}")
+        if not sync_done:
+            updated = replace(record, sync_replica=pod.name, sync_mode=mode.value)
+            ctx.executor.write_record(record, updated)
+            record, sync_done = updated, True
 
 
 def _address(policy: Policy, pod: str) -> str:

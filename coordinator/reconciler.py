@@ -38,6 +38,7 @@ from coordinator.status import build_status
 
 log = logging.getLogger(__name__)
 VERDICT_REPEAT_S = 60.0
+SWITCHOVER_RETRY_S = 10.0  # a failed planner-requested switchover of the same pod is retried after this
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Coordinator:
         self.last_decision: planner.Decision | None = None
         self.last_record = ClusterRecord()
         self.last_switchover: SwitchoverResult | None = None
+        self._last_switchover_end = -1e9
         self.cycles = 0
         self._last_verdict, self._last_verdict_at = "", -1e9
 
@@ -124,6 +126,10 @@ class Coordinator:
         if result.diverged:
             self._mark_diverged(record, result.diverged)
         for req in switch:
+            last = self.last_switchover
+            if (last is not None and not last.ok and last.old_main == req.from_pod
+                    and self.clock() - self._last_switchover_end < SWITCHOVER_RETRY_S):
+                continue  # review m5: no retry (and no repeated Warning Event) every cycle
             log.info("switchover requested by the planner: %s", req.reason)
             self._switchover_locked(req.from_pod, None, self.switchover_budget_s, _log_step)
         self.cycles += 1
@@ -200,7 +206,7 @@ class Coordinator:
             step=step,
         )
         result = switchover(ctx, old, to, budget_s)
-        self.last_switchover = result
+        self.last_switchover, self._last_switchover_end = result, self.clock()
         if self.hooks.on_switchover:
             self.hooks.on_switchover(result)
         return result
@@ -211,7 +217,9 @@ class Coordinator:
         snap, decision = self.last_snapshot, self.last_decision
         if snap is None or decision is None:
             return {"cluster": {"leader": self.identity, "verdict": "starting", "healthy": False}, "pods": []}
-        return build_status(snap, self.last_record, decision, self.identity, {})
+        observe = {"bolt_queries_last_cycle": self.observer.queries_last_cycle,
+                   "reconcile_cycles": self.cycles}  # read by make bench (docs/api.md)
+        return build_status(snap, self.last_record, decision, self.identity, {"leader_observe": observe})
 
     def health(self) -> Any:
         if self.last_snapshot is None:

@@ -18,6 +18,7 @@ from coordinator.model import (
     EmitEvent,
     RegisterReplica,
     ReplicaMode,
+    ReplicaStatus,
     pod_ordinal,
     replica_name,
 )
@@ -55,15 +56,17 @@ def _pod_actions(
     """(drops that restore commits, re-mode drops then registers with events, pods held by the block)."""
     main = view.record.main
     urgent: list[Action] = []
-    drops: list[Action] = []
-    registers: list[Action] = []
+    changes: list[Action] = []
     pending: list[str] = []
-    for pod in view.replica_pods():
+    # the new sync replica first (review M1): a STRICT_SYNC registration exists before the old one goes
+    for pod in sorted(view.replica_pods(), key=lambda p: (p != sync, pod_ordinal(p))):
         if pod in view.diverged:
             continue
         row, live = view.row(pod), view.live_replica(pod)
         mode, addr = view.desired_mode(pod, sync), replica_address(view.policy, pod)
-        if row is not None and row.mode == mode and row.socket_address == addr:
+        # review M4: a live replica whose row is an Error 5 leftover (data_info {}) is registered again
+        zombie = row is not None and row.status is ReplicaStatus.UNKNOWN and live
+        if row is not None and row.mode == mode and row.socket_address == addr and not zombie:
             continue
         if row is not None and not live:
             if row.mode == ReplicaMode.STRICT_SYNC and mode != ReplicaMode.STRICT_SYNC:
@@ -75,14 +78,14 @@ def _pod_actions(
             pending.append(pod)
             continue
         if row is not None:  # wrong mode/address; re-registering a replica this MAIN owns moves no ownership
-            drops.append(DropReplica(main, row.name))
-        registers.append(RegisterReplica(main, pod, mode, addr))
-        registers.append(EmitEvent("ReplicaRegistered", f"{pod} registered {mode.value} on {main}", pod))
+            changes.append(DropReplica(main, row.name))
+        changes.append(RegisterReplica(main, pod, mode, addr))
+        changes.append(EmitEvent("ReplicaRegistered", f"{pod} registered {mode.value} on {main}", pod))
         obs = view.obs(pod)
         if obs is not None and obs.register_error and not is_divergence_error(obs.register_error):
             msg = f"REGISTER of {pod} on {main} failed: {obs.register_error}"
             plan.key_event(f"regfail:{pod}:{obs.register_error}", "RegistrationFailed", msg, pod)
-    return urgent, drops + registers, pending
+    return urgent, changes, pending
 
 
 def reconcile_replication(view: View, plan: Plan) -> str:
@@ -93,7 +96,7 @@ def reconcile_replication(view: View, plan: Plan) -> str:
     blocker, reason = view.register_block()
     stale = _stale_rows(view)
     urgent, changes, pending = _pod_actions(view, plan, sync, blocker)
-    plan.actions.extend(stale + urgent + changes)
+    plan.actions.extend(stale + _order(view, sync, urgent, changes))
     if sync != current or (sync and view.record.sync_mode != mode.value):
         plan.write_record(replace(plan.record, sync_replica=sync, sync_mode=mode.value if sync else ""))
     replicas = view.replica_pods()
@@ -121,6 +124,21 @@ def reconcile_replication(view: View, plan: Plan) -> str:
         return f"blocked: {reason}; not registering {', '.join(pending)} ({status})"
     degraded = "; degraded: no sync replica" if plan.degraded else ""
     return f"no action: {status}{degraded}"
+
+
+def _order(view: View, sync: str, urgent: list[Action], changes: list[Action]) -> list[Action]:
+    """Drop a dead STRICT_SYNC registration after the new sync replica is registered (review M1): until
+    then the MAIN aborts commits instead of acknowledging them with no replica copy. If registering the
+    new one failed last cycle, drop first: availability must not hang on a registration that keeps failing.
+    """
+    obs = view.obs(sync) if sync else None
+    protects = any(
+        isinstance(a, RegisterReplica) and a.replica_pod == sync and a.mode is not ReplicaMode.ASYNC
+        for a in changes
+    )
+    if protects and not (obs is not None and obs.register_error):
+        return changes + urgent
+    return urgent + changes
 
 
 def _say(action: DropReplica | RegisterReplica) -> str:

@@ -249,10 +249,10 @@ def bootstrapped(env: Env) -> str:
     env.start()
     wait_until(
         lambda: (
-            bool(env.record().main) and bool(env.record().sync_replica) and healthy(env, env.record().main)
+            bool(env.record().main) and env.record().sync_confirmed and healthy(env, env.record().main)
         ),
         20,
-        "bootstrap with a designated sync replica",
+        "bootstrap with a sync replica the coordinator has seen in sync",
     )
     return env.record().main
 

@@ -85,6 +85,8 @@ def snap(
     leader: str = LEADER,
     now: float = 1000.0,
     switchover: str = "",
+    main_seen: bool = True,
+    last_sync_ready: tuple[int, ...] | None = None,
 ) -> Snapshot:
     """A Snapshot of pods `pods` (default: every key of `instances`); a pod is Ready when reachable
     (unless in `not_ready`) or when in `force_ready` (Kubernetes sees it alive, we cannot reach it)."""
@@ -106,6 +108,8 @@ def snap(
         instances={name(i): s for i, s in instances.items()},
         unreachable_for_s={name(i): t for i, t in (unreachable or {}).items()},
         last_ready_replicas=tuple(name(i) for i in last_ready),
+        last_sync_ready=tuple(name(i) for i in (last_ready if last_sync_ready is None else last_sync_ready)),
+        main_seen=main_seen,
         leader=leader,
         last_replica_ts={name(i): t for i, t in (last_ts or {}).items()},
         switchover_in_progress=switchover,
@@ -113,7 +117,7 @@ def snap(
 
 
 def rec(main_i: int | None = 0, sync: int | None = 1, generation: int = 3, mode: str = "strict_sync",
-        diverged: tuple[int, ...] = (), paused: bool = False) -> ClusterRecord:
+        diverged: tuple[int, ...] = (), paused: bool = False, confirmed: bool | None = None) -> ClusterRecord:
     return ClusterRecord(
         main=name(main_i) if main_i is not None else "",
         sync_replica=name(sync) if sync is not None else "",
@@ -121,6 +125,7 @@ def rec(main_i: int | None = 0, sync: int | None = 1, generation: int = 3, mode:
         generation=generation,
         diverged=tuple(name(i) for i in diverged),
         paused=paused,
+        sync_confirmed=(sync is not None) if confirmed is None else confirmed,
     )
 
 

@@ -109,7 +109,10 @@ def test_failovers_in_a_row_leave_a_replica_from_an_older_main_diverged_not_in_a
     record = rec()
     s1 = snap({0: down(), 1: replica(), 2: replica(data=49)}, unreachable={0: 6.0}, leader="memgraph-1")
     d1 = decide(s1, record, POLICY, memory)
-    assert core(d1.actions)[0] == Promote(name(1))
+    acts = core(d1.actions)
+    assert [a for a in acts if isinstance(a, Promote)] == [Promote(name(1))]
+    # the record names the new MAIN before it is promoted (its own guard would demote it otherwise)
+    assert isinstance(acts[0], WriteRecord) and acts.index(Promote(name(1))) > 0
     record = _apply(d1, record)
     assert (record.main, record.generation) == (name(1), 4)
     # memgraph-0 still down: memgraph-2 must not be registered on the new MAIN yet (hidden MAIN possible)
@@ -145,7 +148,7 @@ def test_failovers_in_a_row_leave_a_replica_from_an_older_main_diverged_not_in_a
     s5 = snap({0: replica(), 1: down(), 2: replica(data=49, register_error=ERROR_3)},
               unreachable={1: 5.0}, last_ready=(0, 2), leader="memgraph-0")
     d5 = decide(s5, record, POLICY, memory)
-    assert core(d5.actions)[0] == Promote(name(0))
+    assert [a for a in core(d5.actions) if isinstance(a, Promote)] == [Promote(name(0))]
     assert _apply(d5, record).diverged == (name(2),)
 
 

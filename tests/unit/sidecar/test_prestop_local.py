@@ -1,0 +1,124 @@
+"""agent.prestop.handle: what the MAIN's and a replica's agent do when their pod terminates.
+
+A fake host stands in for the agent (the unit under test is the decision sequence), with a fake clock so
+budgets are exact. The preStop record is a real file in tmp_path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.prestop import PrestopConfig, handle
+from coordinator.model import ROLE_LABEL, ClusterRecord, Role
+from coordinator.procedures import SwitchoverResult
+
+ME = "memgraph-0"
+
+
+@dataclass
+class FakeHost:
+    role: Role | None = Role.MAIN
+    rec: ClusterRecord | None = field(default_factory=lambda: ClusterRecord(main=ME))
+    leader: bool = False
+    pods: int = 3
+    moves_after_s: float | None = None  # the leader's switchover lands this long after the call
+    clock: list[float] = field(default_factory=lambda: [0.0])
+    calls: list[str] = field(default_factory=list)
+    pod_name: str = ME
+
+    def local_role(self) -> Role | None:
+        if self.moves_after_s is not None and self.clock[0] >= self.moves_after_s:
+            self.role, self.rec = Role.REPLICA, ClusterRecord(main="memgraph-1", generation=2)
+        return self.role
+
+    def record(self) -> ClusterRecord | None:
+        return self.rec
+
+    def refresh_record(self) -> ClusterRecord | None:
+        self.local_role()
+        return self.rec
+
+    def is_leader(self) -> bool:
+        return self.leader
+
+    def expected_pods(self) -> int:
+        return self.pods
+
+    def run_switchover(self, budget_s: float, step: Callable[[str], None]) -> SwitchoverResult:
+        self.calls.append(f"switchover budget={budget_s:.0f}")
+        self.moves_after_s = self.clock[0]
+        return SwitchoverResult("switchover-done", ME, "memgraph-1", 0.2)
+
+    def patch_own_labels(self, labels: dict[str, str | None]) -> None:
+        self.calls.append(f"labels {labels}")
+
+    def hand_off_leadership(self) -> None:
+        self.calls.append("hand-off")
+        self.leader = False
+
+
+def run(host: FakeHost, tmp_path: Path, budget: float = 30.0) -> tuple[int, dict, list[str]]:
+    def sleep(s: float) -> None:
+        host.clock[0] += s
+
+    cfg = PrestopConfig(str(tmp_path), "uid-0", "10.0.0.1", drain_s=2.0)
+    code, body = handle(host, cfg, budget, clock=lambda: host.clock[0], sleep=sleep)
+    record = (tmp_path / "prestop-uid-0_10.0.0.1.log").read_text().splitlines()
+    return code, body, record
+
+
+def test_leading_main_runs_the_switchover_then_releases_leadership(tmp_path: Path) -> None:
+    host = FakeHost(leader=True)
+    code, body, record = run(host, tmp_path)
+    assert (code, body["outcome"], body["safe_to_stop"], body["new_main"]) == (200, "switchover-done", True,
+                                                                               "memgraph-1")
+    assert host.calls == ["switchover budget=29", "hand-off"]
+    assert any("MAIN moved to memgraph-1" in line for line in record)
+
+
+def test_non_leading_main_waits_for_the_leader_to_move_the_role(tmp_path: Path) -> None:
+    host = FakeHost(moves_after_s=4.0)
+    code, body, _ = run(host, tmp_path)
+    assert body["outcome"] == "switchover-done" and body["safe_to_stop"] is True
+    assert host.calls == []  # it neither runs a switchover nor touches labels
+    assert 4.0 <= host.clock[0] < 5.0
+
+
+def test_main_that_is_never_relieved_is_not_safe_to_stop_and_respects_the_budget(tmp_path: Path) -> None:
+    host = FakeHost()
+    code, body, record = run(host, tmp_path, budget=10.0)
+    assert (code, body["outcome"], body["safe_to_stop"]) == (200, "timeout", False)
+    assert host.clock[0] <= 10.0  # a second of the budget is left for the hook's END line
+    assert "NOT safe to stop" in record[-1]
+
+
+def test_main_whose_hand_over_is_already_under_way_waits_instead_of_draining(tmp_path: Path) -> None:
+    # the leader wrote the record naming memgraph-1 and is about to demote us
+    host = FakeHost(rec=ClusterRecord(main="memgraph-1", generation=2), moves_after_s=0.3)
+    code, body, _ = run(host, tmp_path)
+    assert body["outcome"] == "switchover-done" and body["new_main"] == "memgraph-1"
+    assert not any(c.startswith("labels") for c in host.calls)
+
+
+def test_single_pod_cluster_stops_without_demotion(tmp_path: Path) -> None:
+    host = FakeHost(pods=1, leader=True)
+    code, body, _ = run(host, tmp_path)
+    assert (body["outcome"], body["safe_to_stop"]) == ("no-target", True)
+    assert host.calls == []
+
+
+def test_replica_takes_its_label_off_drains_and_hands_off_leadership(tmp_path: Path) -> None:
+    host = FakeHost(role=Role.REPLICA, leader=True)
+    code, body, record = run(host, tmp_path)
+    assert (body["outcome"], body["safe_to_stop"]) == ("replica-drained", True)
+    assert host.calls == [f"labels {{'{ROLE_LABEL}': None}}", "hand-off"]
+    assert host.clock[0] == 2.0  # drainSeconds
+    assert any("draining open reads for 2.0s" in line for line in record)
+
+
+def test_unreachable_memgraph_is_safe_to_stop(tmp_path: Path) -> None:
+    host = FakeHost(role=None)
+    code, body, _ = run(host, tmp_path)
+    assert (body["outcome"], body["safe_to_stop"]) == ("memgraph-unreachable", True)

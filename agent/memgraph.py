@@ -21,10 +21,9 @@ explicit transaction (Memgraph refuses them), wait without a bound, or use emula
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
@@ -35,97 +34,34 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.stop import stop_base
 
 from agent.logs import log_event
-from coordinator.model import ReplicaInfo, ReplicaMode, ReplicaStatus, Role, StorageInfo
+from agent.memgraph_errors import (
+    AlreadyMainError,
+    AlreadyReplicaError,
+    DropFailed,
+    MemgraphAuthError,
+    MemgraphError,
+    MemgraphUnavailable,
+    NotMainError,
+    RegisterFailed,
+    ReplicaDiverged,
+    ReplicaEndpointExists,
+    ReplicaNameExists,
+    ReplicaUnreachable,
+    UnexpectedReply,
+    map_error,
+)
+from agent.memgraph_rows import (
+    parse_replica_row,
+    parse_role,
+    parse_storage_rows,
+    quote_address,
+    quote_name,
+)
+from coordinator.model import ReplicaInfo, ReplicaMode, Role, StorageInfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_ATTEMPTS = 3
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ADDRESS = re.compile(r"^[A-Za-z0-9_.\-]+(:[0-9]{1,5})?$")
-_NOT_MAIN_TEXTS = (
-    "replica can't register another replica",
-    "replica can't show registered replicas",
-    "show replicas query should only be run on the main",
-    "replica can't unregister a replica",
-    "write query forbidden on the replica",
-    "write queries are forbidden on the replica",
-)
-
-
-class MemgraphError(Exception):
-    """A Memgraph call failed; `message` is the server's text (or the driver's), `code` the Bolt code."""
-
-    def __init__(self, message: str, code: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
-class MemgraphUnavailable(MemgraphError):
-    """Connection refused, timed out or closed. `outcome_unknown`: a command may or may not have run."""
-
-    def __init__(self, message: str, code: str = "", outcome_unknown: bool = False) -> None:
-        super().__init__(message, code)
-        self.outcome_unknown = outcome_unknown
-
-
-class MemgraphAuthError(MemgraphError):
-    """Credentials refused (`Memgraph.ClientError.Security.Unauthenticated`, reference 6)."""
-
-
-class NotMainError(MemgraphError):
-    """The instance is a replica and the query needs a MAIN (SHOW REPLICAS, REGISTER, DROP, writes)."""
-
-
-class AlreadyMainError(MemgraphError):
-    """SET REPLICATION ROLE TO MAIN on a MAIN (or the promotion failed: same text, reference 1.3)."""
-
-
-class AlreadyReplicaError(MemgraphError):
-    """SET REPLICATION ROLE TO REPLICA on a replica (or the port could not be bound, reference 1.3)."""
-
-
-class DropFailed(MemgraphError):
-    """DROP REPLICA failed: unknown name or lock contention (reference 1.3)."""
-
-
-class UnexpectedReply(MemgraphError):
-    """The server answered with rows this client cannot read."""
-
-
-class RegisterFailed(MemgraphError):
-    """REGISTER REPLICA failed; `register_code` is the `Error: <n>` number (v3.5+), None before."""
-
-    def __init__(
-        self, message: str, code: str = "", register_code: int | None = None, replica: str = ""
-    ) -> None:
-        super().__init__(message, code)
-        self.register_code = register_code
-        self.replica = replica
-
-
-class ReplicaNameExists(RegisterFailed):
-    """Error: 1 (NAME_EXISTS)."""
-
-
-class ReplicaEndpointExists(RegisterFailed):
-    """Error: 2 (ENDPOINT_EXISTS)."""
-
-
-class ReplicaDiverged(RegisterFailed):
-    """Error: 3 (CONNECTION_FAILED): in practice the replica diverged (reference 1.4 step 5)."""
-
-
-class ReplicaUnreachable(RegisterFailed):
-    """Error: 5 (ERROR_ACCEPTING_MAIN): unreachable; the entry STAYS registered (reference 1.4 step 3)."""
-
-
-_REGISTER_CODES: dict[int, type[RegisterFailed]] = {
-    1: ReplicaNameExists,
-    2: ReplicaEndpointExists,
-    3: ReplicaDiverged,
-    5: ReplicaUnreachable,
-}
 
 
 class _Retryable(Exception):
@@ -429,121 +365,29 @@ def _close_quietly(driver: neo4j.Driver, uri: str) -> None:
     threading.Thread(target=target, name=f"close-{uri}", daemon=True).start()
 
 
-def quote_name(name: str) -> str:
-    """A replica name as a backtick-quoted identifier; ValueError unless it is a plain identifier."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"replica name must match {_NAME.pattern}, got {name!r}")
-    return f"`{name}`"
-
-
-def quote_address(address: str) -> str:
-    """`host[:port]` as a Cypher string literal; ValueError for anything else (reference 1.1)."""
-    if not isinstance(address, str) or not _ADDRESS.match(address):
-        raise ValueError(f"replica address must be host or host:port, got {address!r}")
-    port = address.partition(":")[2]
-    if port and not 1 <= int(port) <= 65535:
-        raise ValueError(f"replica address port must be 1-65535, got {address!r}")
-    escaped = address.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
-
-
-def map_error(exc: BaseException, op: str, name: str = "", where: str = "") -> MemgraphError:
-    """Turn a driver exception into the typed MemgraphError for operation `op` (reference 1.3, 6)."""
-    prefix = f"{where}: {op}: " if where else f"{op}: "
-    if isinstance(exc, MemgraphError):
-        return exc
-    if isinstance(exc, nx.ServiceUnavailable | nx.SessionExpired | nx.ConnectionPoolError | OSError):
-        return MemgraphUnavailable(prefix + str(exc))
-    if not isinstance(exc, nx.Neo4jError):
-        return MemgraphError(prefix + repr(exc))
-    code, message = exc.code or "", exc.message or str(exc)
-    text = message.lower()
-    if isinstance(exc, nx.AuthError) or code.endswith(".Security.Unauthenticated"):
-        return MemgraphAuthError(message, code=code)
-    if any(t in text for t in _NOT_MAIN_TEXTS):
-        return NotMainError(message, code=code)
-    if op == "promote" and re.search(r"couldn't set (replication )?role to main", text):
-        return AlreadyMainError(message, code=code)
-    if op == "demote" and "couldn't set role to replica" in text:
-        return AlreadyReplicaError(message, code=code)
-    if op == "register":
-        return _register_error(message, code, name)
-    if op == "drop":
-        return DropFailed(message, code=code)
-    return MemgraphError(message, code=code)
-
-
-def _register_error(message: str, code: str, name: str) -> RegisterFailed:
-    """REGISTER failures: `... Error: <n>` (v3.5+) picks the subclass; older texts carry no number."""
-    found = re.search(r"Error:\s*(\d+)", message)
-    number = int(found.group(1)) if found else None
-    cls = _REGISTER_CODES.get(number, RegisterFailed) if number is not None else RegisterFailed
-    return cls(message, code=code, register_code=number, replica=name)
-
-
 # ---- row parsing (pure; unit-tested without a server) ------------------------------------------
 
 
-def parse_role(rows: list[dict[str, Any]]) -> Role:
-    """The single value of `SHOW REPLICATION ROLE` (column `replication role`, reference 2.1)."""
-    value = next(iter(rows[0].values()), None) if rows else None
-    try:
-        return Role(str(value).lower())
-    except ValueError:
-        raise UnexpectedReply(f"SHOW REPLICATION ROLE returned {rows!r}") from None
-
-
-def parse_replica_row(row: Mapping[str, Any]) -> ReplicaInfo:
-    """One SHOW REPLICAS row: v2.15+ `data_info` layout (2.2) or v2.4-v2.14 `state` layout (2.3).
-
-    `data_info` {} (unreachable at REGISTER, or bug #2235 on v2.15-v2.18) and the v2.0-v2.3 layout give
-    status UNKNOWN; only the default database `memgraph` is read.
-    """
-    try:
-        name, address = str(row["name"]), str(row["socket_address"])
-        mode = ReplicaMode(str(row["sync_mode"]).lower())
-    except (KeyError, ValueError) as exc:
-        raise UnexpectedReply(f"SHOW REPLICAS row not understood: {dict(row)!r}") from exc
-    if "data_info" in row:
-        status, ts, behind = _data_info(row["data_info"])
-    elif "state" in row:
-        status = _status(row["state"])
-        ts = _int(row.get("current_timestamp_of_replica"))
-        behind = _int(row.get("number_of_timestamp_behind_master"))
-    else:
-        status, ts, behind = ReplicaStatus.UNKNOWN, 0, 0
-    return ReplicaInfo(name=name, socket_address=address, mode=mode, status=status, ts=ts, behind=behind)
-
-
-def _data_info(data: Any) -> tuple[ReplicaStatus, int, int]:
-    db = data.get("memgraph") if isinstance(data, Mapping) else None
-    if not isinstance(db, Mapping):
-        return ReplicaStatus.UNKNOWN, 0, 0
-    return _status(db.get("status")), _int(db.get("ts")), _int(db.get("behind"))
-
-
-def _status(value: Any) -> ReplicaStatus:
-    try:
-        return ReplicaStatus(str(value).lower())
-    except ValueError:
-        return ReplicaStatus.UNKNOWN
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value) if value is not None else 0
-    except (TypeError, ValueError):
-        return 0
-
-
-def parse_storage_rows(rows: list[dict[str, Any]]) -> StorageInfo:
-    """`SHOW STORAGE INFO` rows (`storage info`, `value`) -> vertex and edge counts (reference Appendix)."""
-    info: dict[str, Any] = {}
-    for row in rows:
-        values = list(row.values())
-        if len(values) >= 2:
-            info[str(values[0])] = values[1]
-    try:
-        return StorageInfo(vertex_count=int(info["vertex_count"]), edge_count=int(info["edge_count"]))
-    except (KeyError, TypeError, ValueError):
-        raise UnexpectedReply(f"storage info without vertex/edge counts: {sorted(info)!r}") from None
+# The client's callers import the errors and row helpers from here.
+__all__ = [
+    "AlreadyMainError",
+    "AlreadyReplicaError",
+    "DropFailed",
+    "MemgraphAuthError",
+    "MemgraphClient",
+    "MemgraphError",
+    "MemgraphUnavailable",
+    "NotMainError",
+    "RegisterFailed",
+    "ReplicaDiverged",
+    "ReplicaEndpointExists",
+    "ReplicaNameExists",
+    "ReplicaUnreachable",
+    "UnexpectedReply",
+    "map_error",
+    "parse_replica_row",
+    "parse_role",
+    "parse_storage_rows",
+    "quote_address",
+    "quote_name",
+]

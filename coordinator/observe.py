@@ -131,6 +131,8 @@ class Observer:
         state = instances.get(main) if main else None
         if state is None or not state.reachable or state.role is not Role.MAIN:
             return
+        if state.empty and not state.replicas:
+            return  # it came back with no data and no replicas: not the MAIN whose replicas we knew
         # replica names are pod names with '-' -> '_' (pod names never hold '_'). `replicating` counts as
         # ready (ReplicaInfo.healthy): under writes the sync replica is often caught mid-transaction,
         # and a STRICT_SYNC replica is in sync then too (make bench found failovers refused for that).

@@ -288,10 +288,18 @@ def _empty_main(view: View, plan: Plan) -> str:
     holders = [p for p in view.replica_pods() if view.reachable(p) and _data(view, p) > 0]
     if not holders:
         return ""
-    plan.blocked_by = main
     plan.withhold_main_label = True
+    # Scenario 9: the MAIN's volume is gone and it came back empty (Memgraph starts as MAIN by default).
+    # It is a lost MAIN: fail over to the sync replica if it is known to be in sync; else block.
+    candidate, is_async, why = _failover_candidate(view)
+    if candidate and not is_async:
+        plan.blocked_by = ""
+        verdict = _failover(view, plan, candidate, is_async, 0.0)
+        return verdict.replace(" unreachable 0.0s", " came back empty (its data is on the replicas)")
+    plan.blocked_by = main
     plan.key_event(f"empty:{main}", "EmptyMainBlocked", f"{main} holds no data, {holders[0]} does", main)
-    return f"blocked: {main} (record's MAIN) holds no data but {holders[0]} does; not registering or routing"
+    return (f"blocked: {main} (record's MAIN) holds no data but {holders[0]} does; not registering or routing"
+            f" ({why})")
 
 
 # ---- rule: dual MAIN (I2) ------------------------------------------------------------------------------
@@ -387,6 +395,9 @@ def _confirm_sync(view: View, plan: Plan, record: ClusterRecord) -> None:
     main = record.main
     if not main or not view.reachable(main) or view.role(main) != Role.MAIN:
         return
+    obs = view.obs(main)
+    if obs is not None and obs.empty and not view.main_rows:
+        return  # a MAIN that came back empty is not the MAIN whose replicas the record vouches for
     sync = plan.record.sync_replica
     row = view.row(sync) if sync else None
     touched = any(
@@ -413,8 +424,12 @@ def _finish(view: View, plan: Plan, record: ClusterRecord, memory: PlannerMemory
     _confirm_sync(view, plan, record)
     first, rest = _label_actions(view, plan)
     core = list(plan.actions)
-    if plan.record != record and not any(isinstance(a, WriteRecord) for a in core):
-        core.insert(0, WriteRecord(plan.record))
+    writes = [i for i, a in enumerate(core) if isinstance(a, WriteRecord)]
+    last = core[writes[-1]].record if writes else record  # type: ignore[union-attr]
+    if plan.record != last:
+        # the cycle's final record must be written even when an earlier write (the sync_confirmed
+        # clear) exists: right after that clear, or first of all when there is none
+        core.insert(writes[0] + 1 if writes and writes[0] == 0 else 0, WriteRecord(plan.record))
     events, new_memory = _keyed_events(view, plan, memory)
     actions = first + core + rest + plan.after + events
     verdict = plan.verdict

@@ -83,7 +83,13 @@ def write_report(report: Report, timeline: Timeline, directory: Path, run_name: 
 def check(timeline: Timeline, bounds: Bounds | None = None) -> Report:
     b = bounds or Bounds()
     checks: list[Callable[[Timeline, Bounds], CheckResult]] = [
-        check_i1, check_i2, check_i3, check_i4, check_i5, check_i6, check_i7,
+        check_i1,
+        check_i2,
+        check_i3,
+        check_i4,
+        check_i5,
+        check_i6,
+        check_i7,
     ]
     return Report(tuple(c(timeline, b) for c in checks))
 
@@ -91,8 +97,9 @@ def check(timeline: Timeline, bounds: Bounds | None = None) -> Report:
 # ---- I1 / I2: conditions over rounds of samples ---------------------------------------------------
 
 
-def _persistent(rounds: list[list[RoleSample]], keys_of: Callable[[list[RoleSample]], set[str]],
-                lag_rounds: int) -> list[str]:
+def _persistent(
+    rounds: list[list[RoleSample]], keys_of: Callable[[list[RoleSample]], set[str]], lag_rounds: int
+) -> list[str]:
     """Keys seen in more than `lag_rounds` consecutive rounds, with the instant their run began."""
     found: list[str] = []
     run: dict[str, tuple[float, int]] = {}
@@ -185,8 +192,13 @@ def check_i3(tl: Timeline, b: Bounds) -> CheckResult:
     if evidence:
         return CheckResult("I3", False, "acknowledged writes lost", tuple(evidence + allowed))
     note = f"; loss allowed by {len(lossy)} lossy failover(s)" if allowed else ""
-    return CheckResult("I3", True, f"all {len(acked)} acked ids on {tl.final.main} and "
-                       f"{len(tl.final.ready_replicas)} ready replica(s){note}", tuple(allowed))
+    return CheckResult(
+        "I3",
+        True,
+        f"all {len(acked)} acked ids on {tl.final.main} and "
+        f"{len(tl.final.ready_replicas)} ready replica(s){note}",
+        tuple(allowed),
+    )
 
 
 def check_i4(tl: Timeline, b: Bounds) -> CheckResult:
@@ -194,13 +206,17 @@ def check_i4(tl: Timeline, b: Bounds) -> CheckResult:
     diverged at the start; no pod outside that set holds ids the final MAIN lacks; and the ids a diverged
     pod held are still on it or in its quarantine (never deleted)."""
     known = set(tl.injected_divergence) | set(tl.diverged_at_start)
-    evidence = [f"divergence reported on {r.pod} at t={r.t:.3f} via {r.source}: {r.detail}"
-                for r in tl.divergence_reports if r.pod not in known]
+    crashed = _crashed_mains_with_inflight_commits(tl)
+    evidence = [
+        f"divergence reported on {r.pod} at t={r.t:.3f} via {r.source}: {r.detail}"
+        for r in tl.divergence_reports
+        if r.pod not in known and r.pod not in crashed
+    ]
     if tl.final is not None and tl.final.main:
         on_main = set(tl.final.ids_by_pod.get(tl.final.main, ()))
         for pod, ids in sorted(tl.final.ids_by_pod.items()):
             extra = set(ids) - on_main
-            if pod not in known and extra:
+            if pod not in known and pod not in crashed and extra:
                 evidence.append(f"{pod} holds {len(extra)} id(s) the MAIN lacks: {_short(extra)}")
     for pod, before in sorted(tl.diverged_ids_before.items()):
         kept: set[str] = set()
@@ -211,7 +227,40 @@ def check_i4(tl: Timeline, b: Bounds) -> CheckResult:
             evidence.append(f"{pod} lost {len(deleted)} id(s) of its diverged history: {_short(deleted)}")
     if evidence:
         return CheckResult("I4", False, "divergence created or diverged data deleted", tuple(evidence))
-    return CheckResult("I4", True, f"divergence only where known ({', '.join(sorted(known)) or 'none'})")
+    notes = tuple(
+        f"{pod}: crashed MAIN kept unacknowledged in-flight commit(s) {_short(ids)} (from outside)"
+        for pod, ids in sorted(crashed.items())
+    )
+    return CheckResult(
+        "I4",
+        True,
+        f"divergence only where known ({', '.join(sorted(known | set(crashed))) or 'none'})",
+        notes,
+    )
+
+
+def _crashed_mains_with_inflight_commits(tl: Timeline) -> dict[str, set[str]]:
+    """Pods that were a MAIN lost to a failover and hold only ids no client saw acknowledged.
+
+    A MAIN killed between its local commit and the replicas' finalize (STRICT_SYNC two-phase commit,
+    reference memgraph-replication.md section 5) keeps a write the client never got back; after the
+    failover it returns diverged. That divergence arrives from outside (a crash inside Memgraph's commit),
+    not from a decision of the HA layer: it must be detected and quarantined (the rest of I4), and no
+    acknowledged write may be among those ids (else it is an I3 matter and not excused here).
+    """
+    if tl.final is None or not tl.final.main:
+        return {}
+    on_main = set(tl.final.ids_by_pod.get(tl.final.main, ()))
+    acked = {a.id for a in tl.attempts if a.acked}
+    attempted = {a.id for a in tl.attempts}
+    out: dict[str, set[str]] = {}
+    for mark in tl.failovers:
+        if mark.planned or mark.old_main == tl.final.main:
+            continue
+        extra = set(tl.final.ids_by_pod.get(mark.old_main, ())) - on_main
+        if extra and not (extra & acked) and extra <= attempted:
+            out[mark.old_main] = extra
+    return out
 
 
 # ---- I5 / I6 / I7 -------------------------------------------------------------------------------
@@ -247,8 +296,9 @@ def check_i5(tl: Timeline, b: Bounds) -> CheckResult:
         return CheckResult("I5", False, "not converged by the end of the run", (f"last round: {state}",))
     took = conv_t - tl.fault_stop_t
     ok = took <= b.convergence_s
-    return CheckResult("I5", ok, f"converged {took:.2f}s after the fault stopped ({source}); "
-                       f"bound {b.convergence_s:.1f}s")
+    return CheckResult(
+        "I5", ok, f"converged {took:.2f}s after the fault stopped ({source}); bound {b.convergence_s:.1f}s"
+    )
 
 
 def check_i6(tl: Timeline, b: Bounds) -> CheckResult:
@@ -260,8 +310,10 @@ def check_i6(tl: Timeline, b: Bounds) -> CheckResult:
         elif r.end_wall is None:
             evidence.append(f"{r.pod}: hook started and never wrote END in {r.path}")
         elif (r.duration_s or 0.0) > r.budget_s + b.prestop_slack_s:
-            evidence.append(f"{r.pod}: hook overran: {r.duration_s:.2f}s > budget {r.budget_s:.1f}s"
-                            f" + {b.prestop_slack_s:.1f}s in {r.path}")
+            evidence.append(
+                f"{r.pod}: hook overran: {r.duration_s:.2f}s > budget {r.budget_s:.1f}s"
+                f" + {b.prestop_slack_s:.1f}s in {r.path}"
+            )
     if evidence:
         return CheckResult("I6", False, "preStop unbounded or untraceable", tuple(evidence))
     longest = max((r.duration_s or 0.0 for r in tl.prestops), default=0.0)
@@ -292,8 +344,10 @@ def check_i7(tl: Timeline, b: Bounds) -> CheckResult:
         for p in pauses:
             inside = min(p.end, w.end) - max(p.start, w.start)
             if inside > b.outage_pause_s:
-                evidence.append(f"{w.kind} outage [{w.start:.3f}, {w.end:.3f}]: write pause {inside:.2f}s "
-                                f"inside it (ack {p.last_id} on {p.before} -> {p.first_id} on {p.after})")
+                evidence.append(
+                    f"{w.kind} outage [{w.start:.3f}, {w.end:.3f}]: write pause {inside:.2f}s "
+                    f"inside it (ack {p.last_id} on {p.before} -> {p.first_id} on {p.after})"
+                )
         if not acks_in and min(w.end, last_t) - w.start > b.outage_pause_s:
             evidence.append(f"{w.kind} outage [{w.start:.3f}, {w.end:.3f}]: no write acknowledged inside it")
         main = _main_at(rounds, w.start)
@@ -301,8 +355,10 @@ def check_i7(tl: Timeline, b: Bounds) -> CheckResult:
             s = next((s for s in rnd if s.pod == main), None)
             healthy = s is not None and s.role == MAIN and s.label == MAIN and s.ready
             if s is not None and w.start <= s.t <= w.end and not healthy:
-                evidence.append(f"{w.kind} outage: MAIN {main} at t={s.t:.3f} was role={s.role} "
-                                f"label={s.label} ready={s.ready}")
+                evidence.append(
+                    f"{w.kind} outage: MAIN {main} at t={s.t:.3f} was role={s.role} "
+                    f"label={s.label} ready={s.ready}"
+                )
                 break
     if evidence:
         return CheckResult("I7", False, "writes stalled or MAIN disturbed during an outage", tuple(evidence))
@@ -319,9 +375,16 @@ class Sampler:
     """Polls `roles()` (and `diverged()`) every `period_s` on a thread into `timeline`, bounded by
     `max_rounds` and `max_duration_s`. A failing callable is logged and its round skipped."""
 
-    def __init__(self, timeline: Timeline, roles: RolesFn, period_s: float = 0.2,
-                 diverged: DivergedFn | None = None, max_rounds: int = 100_000,
-                 max_duration_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        timeline: Timeline,
+        roles: RolesFn,
+        period_s: float = 0.2,
+        diverged: DivergedFn | None = None,
+        max_rounds: int = 100_000,
+        max_duration_s: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._tl = timeline
         self._tl.sample_period_s = period_s
         self._roles, self._diverged = roles, diverged

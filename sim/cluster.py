@@ -54,6 +54,9 @@ class ClusterConfig:
     sync_mode: str = "STRICT_SYNC"
     drain_s: float = 0.5
     extra_agent_env: dict[str, str] = field(default_factory=dict)
+    # StatefulSet podManagementPolicy: the chart's OrderedReady, or Parallel (every missing pod is created
+    # at once, without waiting for the lower ordinals; the scenario suite uses it to start faster)
+    pod_management: str = "OrderedReady"
 
 
 class SimCluster:
@@ -72,6 +75,8 @@ class SimCluster:
         self.terminations: list[TerminationRecord] = []
         self.dual_main_seen: list[tuple[float, list[str]]] = []
         self.skip_hook_once: set[str] = set()
+        self.held_pods: set[str] = set()  # deleted pods the StatefulSet controller must not re-create yet
+        self._creating: set[str] = set()  # Parallel pod management: creations under way
         self._stop = threading.Event()
         self._lock = threading.RLock()
         self._threads: list[threading.Thread] = []
@@ -96,6 +101,9 @@ class SimCluster:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=5)
+        deadline = time.monotonic() + 30.0  # a pod being created in parallel must finish starting first
+        while self._creating and time.monotonic() < deadline:
+            time.sleep(0.05)
         with self._lock:
             runtimes = list(self.runtimes.values())
         for rt in runtimes:
@@ -145,17 +153,37 @@ class SimCluster:
 
     def _reconcile_pods(self) -> None:
         existing = {p["metadata"]["name"]: p for p in self._list_pods()}
+        parallel = self.cfg.pod_management == "Parallel"
         for ordinal in range(self.cfg.replicas):
             name = f"{self.cfg.name}-{ordinal}"
             if name in existing:
-                if not _is_ready(existing[name]):
+                if not _is_ready(existing[name]) and not parallel:
                     return  # OrderedReady: wait for this one before creating the next
                 continue
             with self._lock:
-                if name in self.runtimes:
-                    return  # still terminating
+                busy = name in self.runtimes  # still terminating
+            if busy or name in self.held_pods:  # held: a fault keeps this pod away for now
+                if parallel:
+                    continue
+                return
+            if parallel:
+                with self._lock:
+                    if name in self._creating:
+                        continue
+                    self._creating.add(name)
+                threading.Thread(target=self._create_parallel, args=(name,), daemon=True).start()
+                continue
             self._create_pod(name)
             return
+
+    def _create_parallel(self, name: str) -> None:
+        try:
+            self._create_pod(name)
+        except Exception as exc:
+            log.warning("pod %s not created: %s: %s", name, type(exc).__name__, exc)
+        finally:
+            with self._lock:
+                self._creating.discard(name)
 
     def _create_pod(self, name: str) -> None:
         ip = self.network.allocate_ip()
@@ -185,10 +213,24 @@ class SimCluster:
     def _kubelet(self) -> None:
         while not self._stop.wait(0.1):
             try:
-                for pod in self._list_pods():
+                pods = self._list_pods()
+                for pod in pods:
                     self._sync_pod(pod)
+                self._reap_removed({(p["metadata"]["name"], p["metadata"].get("uid")) for p in pods})
             except Exception as exc:
                 log.debug("kubelet: %s: %s", type(exc).__name__, exc)
+
+    def _reap_removed(self, present: set[tuple[str, Any]]) -> None:
+        """A pod removed from the API at once (force delete, grace 0): kill its containers, no preStop."""
+        with self._lock:
+            runtimes = list(self.runtimes.items())
+        gone = [rt for n, rt in runtimes if (n, rt.uid) not in present and not rt.terminating]
+        for rt in gone:
+            if self.pod_uid(rt.name) == rt.uid:
+                continue  # listed again meanwhile (a racing create): not gone
+            rt.terminating = True
+            self.skip_hook_once.add(rt.name)
+            threading.Thread(target=self._terminate, args=(rt, 0.0), daemon=True).start()
 
     def _sync_pod(self, pod: Any) -> None:
         meta = pod["metadata"]
@@ -203,7 +245,11 @@ class SimCluster:
                 grace = float(meta.get("deletionGracePeriodSeconds", self.cfg.template.grace_s))
                 threading.Thread(target=self._terminate, args=(rt, grace), daemon=True).start()
             return
+        if rt.status_stale():
+            return  # node loss: the status stays as last reported until the node controller notices
         ready = rt.ready()
+        if not ready and _is_ready(pod) and not rt.frozen and rt.failing_for() < rt.t.ready_failure_s:
+            return  # the probe's failureThreshold is not reached yet
         if ready != _is_ready(pod):
             self.kube.patch_status("Pod", self.cfg.namespace, name, manifests.ready_status(ready))
 
@@ -311,7 +357,11 @@ class SimCluster:
                     st = rt.memgraph.admin("state", timeout_s=0.5)
                     role = st.get("role")
                     if role == "main":
-                        replicas = tuple(sorted(st.get("replicas") or {}))
+                        # the replicas this MAIN can feed: a row the replica refuses (its main UUID is
+                        # another MAIN's, reference 3.3) shows `invalid` and feeds nothing, as on a restarted
+                        # old MAIN that still lists its persisted registrations until its guard demotes it
+                        rows = st.get("replicas") or {}
+                        replicas = tuple(sorted(n for n, r in rows.items() if r.get("status") != "invalid"))
             label = (pod["metadata"].get("labels") or {}).get(ROLE_LABEL)
             ready = _is_ready(pod) and not pod["metadata"].get("deletionTimestamp")
             out[name] = (role, label, ready, replicas)

@@ -46,6 +46,9 @@ class PodTemplate:
     grace_s: float = 60.0
     prestop_budget_s: float = 30.0
     restart_backoff_s: float = 0.3
+    # readiness probe periodSeconds x failureThreshold: a Ready pod turns NotReady only after its probes
+    # failed that long without a break (0: at the first failure, the historical behaviour of the sim)
+    ready_failure_s: float = 0.0
     agent_env: dict[str, str] = field(default_factory=dict)  # settings shared by every pod
 
 
@@ -93,6 +96,10 @@ class PodRuntime:
         self.agent: subprocess.Popen[bytes] | None = None
         self.terminating = False
         self.frozen = False
+        self.frozen_at = 0.0
+        self.not_ready_after_s = 0.0  # node loss: the node controller marks the pod NotReady this late
+        self.failing_since: float | None = None  # first failed readiness probe of the current run
+        self.held: set[str] = set()  # containers the kubelet must not restart for now (faults)
         self.hook_env_override: dict[str, str] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -159,6 +166,18 @@ class PodRuntime:
 
     def ready(self) -> bool:
         """The pod's Ready condition: memgraph's TCP probe on Bolt and (with an agent) GET /ready."""
+        ok = self._probe()
+        if ok:
+            self.failing_since = None
+        elif self.failing_since is None:
+            self.failing_since = time.monotonic()
+        return ok
+
+    def failing_for(self) -> float:
+        """How long the readiness probes have failed without a break (0 when they pass)."""
+        return 0.0 if self.failing_since is None else time.monotonic() - self.failing_since
+
+    def _probe(self) -> bool:
         if self.terminating or self.frozen or not self.memgraph.alive:
             return False
         try:
@@ -174,16 +193,17 @@ class PodRuntime:
             with self._lock:
                 if self.terminating or self.frozen:
                     continue
-                if not self.memgraph.alive:
+                if not self.memgraph.alive and "memgraph" not in self.held:
                     self._stop.wait(self.t.restart_backoff_s)
-                    if not self.terminating:
+                    if not self.terminating and "memgraph" not in self.held:
                         self.restarts["memgraph"] += 1
                         log.info("kubelet: restarting memgraph container of %s", self.name)
                         with contextlib.suppress(Exception):
                             self.memgraph.start()
-                if self.t.with_agent and self.agent is not None and self.agent.poll() is not None:
+                agent_down = self.agent is not None and self.agent.poll() is not None
+                if self.t.with_agent and agent_down and "agent" not in self.held:
                     self._stop.wait(self.t.restart_backoff_s)
-                    if not self.terminating:
+                    if not self.terminating and "agent" not in self.held:
                         self.restarts["agent"] += 1
                         log.info("kubelet: restarting agent container of %s", self.name)
                         self._start_agent()
@@ -197,8 +217,11 @@ class PodRuntime:
         if self.agent is not None:
             kill_group(self.agent)
 
-    def freeze(self) -> None:
-        """Node loss: every process of the pod stops answering (SIGSTOP); the pod object stays."""
+    def freeze(self, not_ready_after_s: float = 0.0) -> None:
+        """Node loss: every process of the pod stops answering (SIGSTOP); the pod object stays. The pod's
+        Ready condition turns False only `not_ready_after_s` later (the node controller's grace period)."""
+        self.frozen_at = time.monotonic()
+        self.not_ready_after_s = not_ready_after_s
         self.frozen = True
         for pid in self._pids():
             with contextlib.suppress(ProcessLookupError):
@@ -209,6 +232,10 @@ class PodRuntime:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGCONT)
         self.frozen = False
+
+    def status_stale(self) -> bool:
+        """True while a lost node's pod keeps its last reported status (nobody can update it yet)."""
+        return self.frozen and time.monotonic() - self.frozen_at < self.not_ready_after_s
 
     def _pids(self) -> list[int]:
         mg = self.memgraph.proc

@@ -198,6 +198,24 @@ def test_i4_deleting_a_diverged_pods_ids_fails_unless_quarantined():
     assert check_i4(tl, B).ok
 
 
+def test_i4_a_crashed_mains_unacknowledged_inflight_commit_is_divergence_from_outside():
+    # mg-0 was MAIN and died between its local commit of w7 and the replicas' finalize (STRICT_SYNC 2PC):
+    # the client never got w7 back; mg-0 returns holding it. Detected and quarantined, not created by us.
+    tl = data_timeline([1], {"mg-1": [1], "mg-0": [1, 7]})
+    tl.attempts.append(err(7, 207.0))
+    tl.failovers = [FailoverMark(205.0, "mg-0", "mg-1", planned=False)]
+    res = check_i4(tl, B)
+    assert res.ok, res
+    assert any("mg-0: crashed MAIN kept unacknowledged in-flight commit(s) w7" in e for e in res.evidence)
+
+
+def test_i4_an_acknowledged_id_only_on_a_crashed_main_is_not_excused():
+    tl = data_timeline([1, 7], {"mg-1": [1], "mg-0": [1, 7]})
+    tl.failovers = [FailoverMark(205.0, "mg-0", "mg-1", planned=False)]
+    res = check_i4(tl, B)
+    assert not res.ok and "mg-0 holds 1 id(s) the MAIN lacks: w7" in res.evidence
+
+
 # ---- I5 -------------------------------------------------------------------------------------------
 
 

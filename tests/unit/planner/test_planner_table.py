@@ -117,7 +117,8 @@ CASES = [
     Case("sync_mode_SYNC_policy_registers_the_sync_replica_as_sync",
          snap({0: main(row(1, STRICT), row(2)), 1: replica(), 2: replica()}), rec(),
          "replicas: drop memgraph_1, register memgraph-1 as sync; memgraph-0 is MAIN, 2/2 replicas ready",
-         [WriteRecord(rec(confirmed=False)), drop(1), reg(0, 1, "sync"), WriteRecord(rec(mode="sync", confirmed=False))],
+         [WriteRecord(rec(confirmed=False)), drop(1), reg(0, 1, "sync"),
+          WriteRecord(rec(mode="sync", confirmed=False))],
          ("ReplicaRegistered",), policy=SYNC_POLICY),
     # ---- STRICT_SYNC availability (reference section 5) -------------------------------------------
     Case("strict_sync_replica_down_with_another_ready_moves_the_designation",
@@ -142,7 +143,8 @@ CASES = [
          rec(mode="sync"),
          "degraded: sync replica memgraph-1 not ready, no other replica ready; memgraph-0 is MAIN,"
          " 0/2 replicas ready",
-         [WriteRecord(rec(mode="sync", confirmed=False)), WriteRecord(rec(sync=None))], ("SyncReplicaDegraded",),
+         [WriteRecord(rec(mode="sync", confirmed=False)), WriteRecord(rec(sync=None))],
+         ("SyncReplicaDegraded",),
          policy=SYNC_POLICY),
     Case("sync_replica_stuck_invalid_with_behind_0_is_replaced",
          snap({0: main(row(1, STRICT, "invalid", behind=0), row(2)), 1: replica(), 2: replica()}), rec(),
@@ -225,6 +227,13 @@ CASES = [
          "waiting: memgraph-0 unreachable 9.0s, no failover candidate (sync replica memgraph-1 was not ready"
          " at the last observation, allowAsyncFailover is off)",
          [], ("NoFailoverCandidate",), blocked_by="memgraph-0"),
+    Case("a_divergence_mark_is_written_even_when_the_sync_confirmation_is_cleared_in_the_same_cycle",
+         snap({0: main(row(1, STRICT, "recovery", behind=-4), row(2, status="diverged")), 1: replica(),
+               2: replica()}),
+         rec(),
+         "replicas: drop memgraph_2; memgraph-0 is MAIN, 0/2 replicas ready",
+         [WriteRecord(rec(confirmed=False)), WriteRecord(rec(diverged=(2,), confirmed=False)), drop(2)],
+         ("ReplicaDiverged",)),
     Case("steady_state_records_that_the_sync_replica_is_confirmed_in_sync",
          healthy(), rec(confirmed=False),
          "no action: memgraph-0 is MAIN, 2/2 replicas ready", [WriteRecord(rec(confirmed=True))], labels=[]),
@@ -283,10 +292,19 @@ CASES = [
          snap({0: replica(), 1: replica(), 2: replica()}), rec(),
          "restore: memgraph-0 is named by the record but reports REPLICA and no MAIN exists; promoting it",
          [Promote(name(0))], ("Promoted",), blocked_by="memgraph-0"),
-    Case("record_main_recreated_empty_while_replicas_hold_data_gets_no_replicas_and_no_route",
+    Case("record_main_recreated_empty_fails_over_to_the_confirmed_sync_replica",
+         # scenario 9: the MAIN lost its volume and came back empty, as Memgraph's default MAIN
          snap({0: main(data=0), 1: replica(data=500), 2: replica(data=500)}), rec(),
-         "blocked: memgraph-0 (record's MAIN) holds no data but memgraph-1 does; not registering or routing",
-         [WriteRecord(rec(confirmed=False))], ("EmptyMainBlocked",), blocked_by="memgraph-0",
+         "failover: memgraph-0 came back empty (its data is on the replicas),"
+         " promoting sync replica memgraph-1",
+         [WriteRecord(_failed_over(0, 1, 0.0)), Promote(name(1))], ("FailoverStarted", "Promoted"),
+         labels=[SetLabels(name(0), ((ROLE_LABEL, None),))]),
+    Case("record_main_recreated_empty_without_a_known_sync_replica_gets_no_replicas_and_no_route",
+         snap({0: main(data=0), 1: replica(data=500), 2: replica(data=500)}, main_seen=False),
+         rec(confirmed=False),
+         "blocked: memgraph-0 (record's MAIN) holds no data but memgraph-1 does; not registering or routing"
+         " (sync replica memgraph-1 was not ready at the last observation, allowAsyncFailover is off)",
+         [], ("EmptyMainBlocked",), blocked_by="memgraph-0",
          labels=[SetLabels(name(0), ((ROLE_LABEL, None),))]),
     # ---- divergence (I4, prior art 001 issue 7) ---------------------------------------------------
     Case("register_error_3_marks_the_replica_diverged_instead_of_retrying",

@@ -1,0 +1,271 @@
+"""Fault injection over the emulated cluster: the faults of the scenario suite and of `make soak`.
+
+Role: one small function (or context manager) per fault, each acting through the controls the emulators
+offer for tests (`PodRuntime` kill/freeze/hold, `MemgraphProcess.admin` cut/delay/isolate,
+`KubeEmulator` outage/latency) and, where the fault has a duration, recording its window in the run's
+`Timeline` (API outages as `OutageWindow`), so the invariant checker judges the run against what was
+really done. `FaultLog` keeps a line per injected fault with its monotonic time, for reports and for
+replaying a soak seed.
+
+How close the emulation gets (documented limits):
+- kill -9 of Memgraph or of the agent: exact (SIGKILL of the process group); the kubelet restarts the
+  container after `PodTemplate.restart_backoff_s`, unless the container is held (`hold`).
+- pod delete with/without preStop: the API server sets deletionTimestamp, the kubelet runs (or skips) the
+  real hook, then SIGTERM, then SIGKILL at the grace period; `grace_s=0` is a force delete.
+- API latency / outage: every request of the agents (real `kubernetes` client) is delayed / refused /
+  answered 503 / hung. The emulated kubelet and StatefulSet controller write the store directly and so
+  keep working through an outage (in a real cluster the kubelet's status updates would be lost too).
+- partition (`cut_off`): the pod's Memgraph refuses new Bolt connections and all replication traffic
+  (`isolate`), every other Memgraph drops replication to and from it (`cut`), and the pod's agent is
+  stopped (SIGSTOP), so neither its HTTP API nor its Lease renewals get through. Differences from a real
+  partition: the agent cannot reach its own Memgraph over localhost either (it is stopped), Bolt
+  connections open before the cut keep working (only new ones are refused), and the agent's access to
+  the API server is lost with it (as when a node is cut off from the control plane too).
+- slow replica (`slow_replication`): the MAIN's outgoing replication requests sleep `ms` first. The
+  emulator delays per sending instance, so every replica of that MAIN is equally slow.
+- node loss (`node_loss`): every process of the pod is stopped (SIGSTOP); the pod object stays and keeps
+  its Ready condition until `not_ready_after_s` passes (the node controller's grace), then turns NotReady.
+- volume from an older MAIN (`write_offline`): while the pod's Memgraph is down, its data directory is
+  opened by a standalone emulator started as MAIN with no replicas (`--replication-restore-state-on-
+  startup false`), which commits writes no other instance has: the old-MAIN-with-unique-writes case of
+  reference memgraph-replication.md 4.1.
+
+Must never: leave a fault active after its context ends (every context manager heals in `finally`),
+wait without a bound, or be imported by agent/ or coordinator/.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from neo4j import GraphDatabase
+
+from sim import proc
+from sim.cluster import SimCluster
+from sim.memgraph.control import MemgraphProcess
+from sim.timeline import OutageWindow, Timeline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FaultLog:
+    """What was injected, when (monotonic seconds), in order."""
+
+    lines: list[tuple[float, str]] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        self.lines.append((time.monotonic(), text))
+        log.info("fault: %s", text)
+
+    def render(self, t0: float) -> list[str]:
+        return [f"[{t - t0:7.2f}s] {text}" for t, text in self.lines]
+
+
+NO_LOG = FaultLog()
+
+
+# ---- processes -------------------------------------------------------------------------------------
+
+
+def kill_memgraph(cluster: SimCluster, pod: str, hold: bool = False, flog: FaultLog = NO_LOG) -> None:
+    """kill -9 of the pod's Memgraph. With `hold`, the kubelet does not restart it until `release`."""
+    rt = cluster.runtime(pod)
+    if hold:
+        rt.held.add("memgraph")
+    rt.kill_memgraph()
+    flog.add(f"kill -9 memgraph of {pod}" + (" (held down)" if hold else ""))
+
+
+def kill_agent(cluster: SimCluster, pod: str, hold: bool = False, flog: FaultLog = NO_LOG) -> None:
+    """kill -9 of the pod's agent (its process group). With `hold`, not restarted until `release`."""
+    rt = cluster.runtime(pod)
+    if hold:
+        rt.held.add("agent")
+    rt.kill_agent()
+    flog.add(f"kill -9 agent of {pod}" + (" (held down)" if hold else ""))
+
+
+def release(cluster: SimCluster, pod: str, flog: FaultLog = NO_LOG) -> None:
+    """Let the kubelet restart the pod's held containers (and the StatefulSet re-create a held pod)."""
+    cluster.held_pods.discard(pod)
+    with contextlib.suppress(KeyError):
+        cluster.runtime(pod).held.clear()
+    flog.add(f"release {pod}")
+
+
+def delete_pod(cluster: SimCluster, pod: str, run_hook: bool = True, grace_s: float | None = None,
+               hold: bool = False, flog: FaultLog = NO_LOG) -> None:
+    """Delete the pod (preStop hook unless `run_hook` is False). With `hold`, it is not re-created until
+    `release` (a volume can be prepared meanwhile)."""
+    if hold:
+        cluster.held_pods.add(pod)
+    cluster.delete_pod(pod, grace_s=grace_s, run_hook=run_hook)
+    flog.add(f"delete pod {pod}" + ("" if run_hook else " without preStop")
+             + (f" grace={grace_s:g}s" if grace_s is not None else "") + (" (held)" if hold else ""))
+
+
+def wait_pod_gone(cluster: SimCluster, pod: str, old_uid: str | None, timeout_s: float) -> None:
+    """Until the incarnation `old_uid` of `pod` has finished terminating (bounded)."""
+    def gone() -> bool:
+        with cluster._lock:
+            rt = cluster.runtimes.get(pod)
+        return rt is None or rt.uid != old_uid
+    cluster.wait_for(gone, timeout_s, f"{pod} ({old_uid}) terminated")
+
+
+# ---- node loss and partition -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def node_loss(cluster: SimCluster, pod: str, not_ready_after_s: float = 2.0,
+              flog: FaultLog = NO_LOG) -> Iterator[None]:
+    """The pod's node is lost: nothing of the pod answers; NotReady after `not_ready_after_s`."""
+    rt = cluster.runtime(pod)
+    rt.freeze(not_ready_after_s)
+    flog.add(f"node of {pod} lost (NotReady after {not_ready_after_s:g}s)")
+    try:
+        yield
+    finally:
+        rt.thaw()
+        flog.add(f"node of {pod} back")
+
+
+def _memgraphs(cluster: SimCluster) -> dict[str, MemgraphProcess]:
+    with cluster._lock:
+        return {n: rt.memgraph for n, rt in cluster.runtimes.items()}
+
+
+@contextlib.contextmanager
+def cut_off(cluster: SimCluster, pod: str, flog: FaultLog = NO_LOG) -> Iterator[None]:
+    """A network partition around one pod (see the module docstring for how close this gets)."""
+    rt = cluster.runtime(pod)
+    ip = rt.ip
+    others = {n: mg for n, mg in _memgraphs(cluster).items() if n != pod}
+    rt.memgraph.isolate()
+    for mg in others.values():
+        with contextlib.suppress(Exception):
+            mg.cut(ip)
+    agent = rt.agent
+    _signal(agent, signal.SIGSTOP)
+    flog.add(f"{pod} cut off (bolt, replication and agent traffic dropped)")
+    try:
+        yield
+    finally:
+        _signal(agent, signal.SIGCONT)
+        with contextlib.suppress(Exception):
+            rt.memgraph.unisolate()
+        for mg in others.values():
+            with contextlib.suppress(Exception):
+                mg.heal(ip)
+        flog.add(f"{pod} reconnected")
+
+
+@contextlib.contextmanager
+def cut_replication(cluster: SimCluster, a: str, b: str, flog: FaultLog = NO_LOG) -> Iterator[None]:
+    """Drop replication traffic between the Memgraphs of pods `a` and `b` (both directions)."""
+    ra, rb = cluster.runtime(a), cluster.runtime(b)
+    ra.memgraph.cut(rb.ip)
+    rb.memgraph.cut(ra.ip)
+    flog.add(f"replication link {a} <-> {b} cut")
+    try:
+        yield
+    finally:
+        for rt, peer in ((ra, rb.ip), (rb, ra.ip)):
+            with contextlib.suppress(Exception):
+                rt.memgraph.heal(peer)
+        flog.add(f"replication link {a} <-> {b} healed")
+
+
+@contextlib.contextmanager
+def slow_replication(cluster: SimCluster, pod: str, ms: int, flog: FaultLog = NO_LOG) -> Iterator[None]:
+    """Every replication request sent by `pod`'s Memgraph (a MAIN) waits `ms` first."""
+    mg = cluster.runtime(pod).memgraph
+    mg.delay(ms)
+    flog.add(f"replication from {pod} delayed {ms} ms")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            mg.delay(0)
+        flog.add(f"replication from {pod} no longer delayed")
+
+
+# ---- the Kubernetes API server -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def api_outage(cluster: SimCluster, timeline: Timeline | None = None, mode: str = "refuse",
+               main_healthy: bool = True, flog: FaultLog = NO_LOG) -> Iterator[None]:
+    """The API server is unreachable for the duration of the block; the window goes into `timeline`."""
+    cluster.kube.outage(mode)
+    start = time.monotonic()
+    flog.add(f"API server outage ({mode})")
+    try:
+        yield
+    finally:
+        cluster.kube.clear_outage()
+        end = time.monotonic()
+        if timeline is not None:
+            timeline.outages.append(OutageWindow(start, end, "api", main_healthy))
+        flog.add(f"API server back after {end - start:.1f}s")
+
+
+@contextlib.contextmanager
+def api_latency(cluster: SimCluster, ms: float, flog: FaultLog = NO_LOG) -> Iterator[None]:
+    """Every API request answers `ms` late."""
+    cluster.kube.set_latency(ms)
+    flog.add(f"API latency {ms:g} ms")
+    try:
+        yield
+    finally:
+        cluster.kube.clear_latency()
+        flog.add("API latency cleared")
+
+
+# ---- data ----------------------------------------------------------------------------------------------
+
+
+def write_offline(cluster: SimCluster, pod: str, ids: list[str], label: str = "W",
+                  flog: FaultLog = NO_LOG) -> set[str]:
+    """Commit `ids` into the data directory of `pod` while its Memgraph is down (held or pod held away):
+    a standalone emulator on that directory, started as MAIN with no replicas. Returns every id of
+    `label` the directory holds afterwards."""
+    with cluster._lock:
+        rt = cluster.runtimes.get(pod)
+    if rt is not None and rt.memgraph.alive:
+        raise RuntimeError(f"memgraph of {pod} is running; hold it down first")
+    lib = cluster.workdir / "pvc" / pod / "lib"
+    ip = rt.ip if rt is not None else "127.0.0.1"
+    mg = MemgraphProcess(lib, host=ip, bolt_port=proc.free_port(ip),
+                         extra_args=("--replication-restore-state-on-startup", "false"))
+    user, password = cluster.cfg.memgraph_auth or ("", "")
+    mg.user, mg.password = (user or None), (password or None)
+    mg.start()
+    try:
+        driver = GraphDatabase.driver(mg.bolt_uri, auth=(user, password) if user else None,
+                                      connection_timeout=3.0, max_transaction_retry_time=0.0)
+        try:
+            with driver.session() as session:
+                for i in ids:
+                    session.run(f"CREATE (:{label} {{id: $id, at: 0.0}})", id=i).consume()
+                held = {str(r["id"]) for r in session.run(f"MATCH (n:{label}) RETURN n.id AS id")}
+        finally:
+            driver.close()
+    finally:
+        mg.stop()
+    flog.add(f"{len(ids)} write(s) committed offline into the volume of {pod}")
+    return held
+
+
+def _signal(p: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
+    if p is not None and p.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, sig)

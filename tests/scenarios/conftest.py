@@ -1,0 +1,37 @@
+"""Fixtures of the scenario suite: `scenario(seed, ...)` starts a `Scenario` that is always torn down."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sim.cluster import ClusterConfig
+from sim.kubelet import PodTemplate
+from tests.scenarios.harness import Scenario
+
+MakeScenario = Callable[..., Scenario]
+
+
+@pytest.fixture
+def scenario(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MakeScenario]:
+    """`scenario(seed, template={...}, **ClusterConfig fields)` -> a started, healthy Scenario."""
+    made: list[Scenario] = []
+
+    def make(seed: int, template: dict[str, Any] | None = None, rate_hz: float = 20.0,
+             **config: Any) -> Scenario:
+        tpl = {"grace_s": 30.0, "prestop_budget_s": 15.0, **(template or {})}
+        config.setdefault("pod_management", "Parallel")  # faster start; the chart uses OrderedReady
+        cfg = ClusterConfig(seed=seed, template=PodTemplate(**tpl), **config)
+        sc = Scenario(tmp_path, request.node.name.replace("[", "_").replace("]", ""), cfg, rate_hz)
+        made.append(sc)
+        sc.__enter__()
+        return sc
+
+    try:
+        yield make
+    finally:
+        for sc in made:
+            sc.close()

@@ -1,0 +1,198 @@
+"""The scenario harness: one emulated cluster with a writer and the invariant checker around a fault.
+
+Role: start a 3-pod `SimCluster` (fixed seed, short timings), wait until it is healthy, then record
+everything `sim.check` judges: role/label samples (`Sampler` on `cluster.roles`, divergence from the
+status document), the writer's attempts through the client Service, outage windows and failover marks
+(from the faults and the samples), the fault stop time, and at the end the final data and the preStop
+records (`sim.runs.finish`). The JSON report and timeline go to the test's tmp dir, with the fault log.
+
+Must never: leave a process running (teardown stops the writer, the sampler and the cluster, also when
+the test failed), wait without a bound, or relax a bound silently (a scenario passes its `Bounds`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from sim.check import Bounds, Sampler
+from sim.cluster import ClusterConfig, SimCluster
+from sim.faults import FaultLog
+from sim.runs import RunEvidence, finish
+from sim.timeline import FailoverMark, Timeline
+from sim.workload import Writer
+
+MAIN = "main"
+
+
+class Scenario:
+    """A running scenario. Use `with Scenario(...) as sc:`; `sc.finish()` judges the run."""
+
+    def __init__(self, workdir: Path, name: str, config: ClusterConfig, rate_hz: float = 20.0) -> None:
+        self.workdir, self.name, self.cfg = workdir, name, config
+        self.cluster = SimCluster(workdir / "cluster", config)
+        self.timeline = Timeline()
+        self.flog = FaultLog()
+        self.rate_hz = rate_hz
+        self.writer: Writer | None = None
+        self.sampler: Sampler | None = None
+        self.planned: list[tuple[float, float]] = []  # windows in which a change of MAIN is a switchover
+        self.t0 = time.monotonic()
+        self._status_cache: tuple[float, list[tuple[str, str]]] = (0.0, [])
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> Scenario:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self.cluster.start(wait_ready_s=90)
+        self.flog.add("pods Ready")
+        self.cluster.wait_for(self.cluster.healthy, 60, "cluster healthy at start")
+        self.flog.add("cluster healthy")
+        self.timeline.pods = self.cluster.pod_names()
+        self.sampler = Sampler(self.timeline, self.cluster.roles, period_s=0.2, diverged=self._diverged)
+        self.sampler.start()
+        user, password = self.cfg.memgraph_auth or ("", "")
+        self.writer = Writer(self.cluster.resolve_main, user=user, password=password, rate_hz=self.rate_hz)
+        self.writer.start()
+        if not self.writer.wait_acks(20, timeout_s=20):
+            raise AssertionError("the writer got no 20 acks through the client Service at start")
+        self.flog.add("writer running")
+
+    def close(self) -> None:
+        for stoppable in (self.writer, self.sampler):
+            if stoppable is not None:
+                with contextlib.suppress(Exception):
+                    stoppable.stop()
+        self.cluster.stop()
+
+    # ---- what scenarios use ---------------------------------------------------------------------
+
+    def main(self) -> str:
+        """The pod that is MAIN, labelled and Ready right now (as the sampler judges it)."""
+        mains = [p for p, v in self.cluster.roles().items() if v[0] == MAIN and v[1] == MAIN and v[2]]
+        if len(mains) != 1:
+            raise AssertionError(f"expected exactly one labelled MAIN, saw {mains}")
+        return mains[0]
+
+    def replicas(self) -> list[str]:
+        main = self.main()
+        return [p for p in self.cluster.pod_names() if p != main]
+
+    def sync_replica(self) -> str:
+        sync = self.cluster.status().get("cluster", {}).get("sync_replica")
+        if not sync:
+            raise AssertionError("no sync replica designated")
+        return str(sync)
+
+    def wait_acks_after(self, t: float, count: int, timeout_s: float) -> float:
+        """Until `count` writes acked after monotonic `t` (bounded); returns the time waited."""
+        assert self.writer is not None
+        w = self.writer
+        return self.cluster.wait_for(
+            lambda: sum(1 for a in w.attempts if a.acked and a.t_start >= t) >= count,
+            timeout_s, f"{count} writes acknowledged after t={t - self.t0:.1f}s",
+        )
+
+    def wait_main(self, pred: Callable[[str], bool], timeout_s: float, what: str) -> str:
+        self.cluster.wait_for(lambda: pred(self.main()), timeout_s, what)
+        return self.main()
+
+    @contextlib.contextmanager
+    def planned_change(self) -> Any:
+        """Changes of MAIN inside this block are switchovers (planned), not failovers."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.planned.append((start, time.monotonic()))
+
+    def faults_stopped(self) -> None:
+        self.timeline.fault_stop_t = time.monotonic()
+        self.flog.add("faults stopped")
+
+    def converge(self, timeout_s: float = 60.0, settle_s: float = 1.0, pods: Iterable[str] = (),
+                 final: bool = True) -> float:
+        """Until the samples show 1 MAIN + ready replicas (of `pods`, default all); then `settle_s`. With
+        `final` the faults are over: I5 counts from here unless `faults_stopped` was called before."""
+        if final and self.timeline.fault_stop_t is None:
+            self.faults_stopped()
+        need = set(pods) or set(self.cluster.pod_names())
+
+        def converged() -> bool:
+            roles = self.cluster.roles()
+            mains = [p for p, v in roles.items() if v[0] == MAIN and v[1] == MAIN and v[2]]
+            rest = [v for p, v in roles.items() if p not in mains and p in need]
+            return (len(mains) == 1 and set(roles) >= need
+                    and all(v[0] == "replica" and v[2] and v[1] != MAIN for v in rest))
+
+        took = self.cluster.wait_for(converged, timeout_s, "converged: 1 MAIN + ready replicas")
+        time.sleep(settle_s)
+        return took
+
+    def finish(self, bounds: Bounds | None = None, extra: dict[str, Any] | None = None) -> RunEvidence:
+        """Stop the writer and sampler, gather the evidence, check I1-I7, write the reports."""
+        self._mark_changes_of_main()
+        out = self.workdir / "reports"
+        ev = finish(self.cluster, self.writer, self.sampler, self.timeline, out, self.name, bounds)
+        self.writer = self.sampler = None
+        doc = {
+            "ok": ev.report.ok,
+            "lost_acked_writes": ev.lost_acked_writes,
+            "acked_writes": sum(1 for a in ev.timeline.attempts if a.acked),
+            "failovers": [f"{f.old_main}->{f.new_main} planned={f.planned}" for f in ev.timeline.failovers],
+            "faults": self.flog.render(self.t0),
+            "results": {r.name: {"ok": r.ok, "summary": r.summary, "evidence": list(r.evidence)}
+                        for r in ev.report.results},
+            **(extra or {}),
+        }
+        ev.summary = doc
+        (out / f"{self.name}.scenario.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
+        return ev
+
+    def failure_text(self, ev: RunEvidence) -> str:
+        bad = [f"{r.name}: {r.summary}: {'; '.join(r.evidence[:5])}" for r in ev.report.results if not r.ok]
+        return (f"report {self.workdir / 'reports'}: " + " | ".join(bad) + "\nfaults:\n"
+                + "\n".join(self.flog.render(self.t0)))
+
+    # ---- internals ------------------------------------------------------------------------------
+
+    def _diverged(self) -> list[tuple[str, str]]:
+        """Pods the status document reports diverged; asked at most once a second (bounded)."""
+        at, cached = self._status_cache
+        if time.monotonic() - at < 1.0:
+            return cached
+        try:
+            doc = self.cluster.status(timeout_s=1.0)
+            found = [(str(p), "status: diverged") for p in doc.get("cluster", {}).get("diverged") or []]
+        except Exception:
+            found = cached
+        self._status_cache = (time.monotonic(), found)
+        return found
+
+    def _mark_changes_of_main(self) -> None:
+        """A FailoverMark for every change of the labelled, Ready MAIN seen in the samples (never lossy:
+        every scenario here expects its acknowledged writes kept)."""
+        prev: str | None = None
+        for rnd in self.timeline.rounds():
+            mains = [s.pod for s in rnd if s.role == MAIN and s.label == MAIN and s.ready]
+            if len(mains) != 1:
+                continue
+            cur, t = mains[0], min(s.t for s in rnd)
+            if prev is not None and cur != prev:
+                planned = any(a <= t <= b + 5.0 for a, b in self.planned)
+                self.timeline.failovers.append(FailoverMark(t, prev, cur, planned))
+            prev = cur

@@ -1,0 +1,91 @@
+"""Scenarios around the MAIN pod's termination: its agent killed during the preStop hook, a hook that
+never reaches the agent, and a replica `invalid` while the MAIN terminates (prior art 001 issues 5, 6).
+
+Each runs a writer through the client Service and the I1-I7 checker (tests/scenarios/harness.py).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sim import faults, proc
+from tests.scenarios.conftest import MakeScenario
+
+SLACK_S = 30.0
+
+
+def _hook_started(log_dir: Path) -> bool:
+    return any("START" in p.read_text(errors="replace") for p in log_dir.glob("prestop-*.log"))
+
+
+def test_kill_main_agent_during_its_prestop(scenario: MakeScenario) -> None:
+    sc = scenario(seed=4, template={"prestop_budget_s": 10.0})
+    old = sc.main()
+    log_dir = sc.cluster.workdir / "pvc" / old / "log"
+    faults.delete_pod(sc.cluster, old, flog=sc.flog)
+    sc.cluster.wait_for(lambda: _hook_started(log_dir), SLACK_S, f"preStop hook of {old} started")
+    faults.kill_agent(sc.cluster, old, flog=sc.flog)  # a terminating pod's containers are not restarted
+    new = sc.wait_main(lambda m: m != old, SLACK_S + 10.0, "a new MAIN")
+    sc.flog.add(f"new MAIN {new}")
+    sc.cluster.wait_for(lambda: sc.cluster.pod_ready(old), 60.0, f"{old} re-created and Ready")
+    sc.converge()
+    ev = sc.finish()
+    assert ev.report.ok, sc.failure_text(ev)
+    assert ev.lost_acked_writes == 0
+    assert sc.main() != old
+    assert any(r.end_wall is not None for r in ev.timeline.prestops if r.pod == old), "hook left its END"
+
+
+def test_hook_that_never_reaches_the_agent_still_hands_over(scenario: MakeScenario) -> None:
+    sc = scenario(seed=5, template={"prestop_budget_s": 12.0})
+    old = sc.main()
+    rt = sc.cluster.runtime(old)
+    closed = proc.free_port(rt.ip)  # nothing listens there
+    rt.hook_env_override = {"AGENT_URL": f"http://{rt.ip}:{closed}"}
+    sc.flog.add(f"preStop hook of {old} points at closed port {closed}")
+    with sc.planned_change():
+        faults.delete_pod(sc.cluster, old, flog=sc.flog)
+        new = sc.wait_main(lambda m: m != old, SLACK_S, "switchover on deletionTimestamp")
+    moved_at = time.monotonic()
+    sc.flog.add(f"new MAIN {new}")
+    sc.cluster.wait_for(lambda: sc.cluster.pod_ready(old), 60.0, f"{old} re-created and Ready")
+    sc.converge()
+    ev = sc.finish()
+    assert ev.report.ok, sc.failure_text(ev)
+    assert ev.lost_acked_writes == 0
+    rec = next(r for r in sc.cluster.terminations if r.pod == old)
+    assert rec.hook_exit not in (0, None), "the hook failed (it never reached the agent)"
+    assert moved_at <= rec.started + rec.hook_s, "the MAIN moved while the old Memgraph still ran"
+    hooks = [r for r in ev.timeline.prestops if r.pod == old]
+    assert hooks and all(a.outcome != "SUCCESS" for r in hooks for a in r.attempts)
+
+
+def test_invalid_replica_is_not_promoted_when_the_main_terminates(scenario: MakeScenario) -> None:
+    sc = scenario(seed=10)
+    old, sync = sc.main(), sc.sync_replica()
+    other = next(p for p in sc.cluster.pod_names() if p not in (old, sync))
+
+    def shown_invalid() -> bool:
+        for p in sc.cluster.status(timeout_s=1.0)["pods"]:
+            if p["name"] == sync:
+                return (p.get("replica") or {}).get("status") == "invalid"
+        return False
+
+    with faults.cut_replication(sc.cluster, old, sync, flog=sc.flog):
+        sc.cluster.wait_for(shown_invalid, SLACK_S, f"{sync} shown invalid")
+        cut_at = time.monotonic()
+        with sc.planned_change():
+            faults.delete_pod(sc.cluster, old, flog=sc.flog)
+            new = sc.wait_main(lambda m: m != old, SLACK_S, "a new MAIN")
+        sc.flog.add(f"new MAIN {new}")
+        healed_at = time.monotonic()
+    assert new == other, f"the MAIN went to {new}; {sync} was invalid and must not be promoted"
+    promoted_invalid = [s for s in sc.timeline.samples
+                        if s.pod == sync and s.role == "main" and cut_at <= s.t <= healed_at]
+    assert not promoted_invalid, f"{sync} was MAIN while its replication link was cut"
+    sc.cluster.wait_for(lambda: sc.cluster.pod_ready(old), 60.0, f"{old} re-created and Ready")
+    sc.converge()
+    ev = sc.finish()
+    assert ev.report.ok, sc.failure_text(ev)
+    assert ev.lost_acked_writes == 0

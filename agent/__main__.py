@@ -5,12 +5,15 @@ the variable), set up logging (logfmt or JSON, secrets redacted), then serve the
 one worker with threads; the agent's loops are created and started inside that worker, and stopped by
 the worker's exit hook, which gunicorn runs on SIGTERM after the graceful drain.
 
-Must never: start loops in the gunicorn master (threads do not survive the fork), or print a secret.
+Must never: start loops in the gunicorn master (threads do not survive the fork), import the heavy
+client libraries in the master (the pod's agent memory budget covers both processes), or print a
+secret.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from agent.config import exit_on_error
 from agent.logs import add_secret, setup_logging
@@ -22,15 +25,18 @@ def main() -> None:
     add_secret(settings.memgraph_password)
     add_secret(settings.api_token)
 
-    from agent.api import create_app
-    from agent.metrics import AgentMetrics
-    from agent.runtime import Agent
-    from agent.server import serve
+    from agent.server import serve  # gunicorn only: the master stays small
 
-    box: dict[str, Agent] = {}
-    metrics = AgentMetrics()
+    box: dict[str, Any] = {}
 
     def app_factory():  # type: ignore[no-untyped-def]
+        # Imported here, in the worker: the kubernetes client and the neo4j driver are tens of MB each,
+        # and the master process (which only supervises the worker) must not hold a copy of them.
+        from agent.api import create_app
+        from agent.metrics import AgentMetrics
+        from agent.runtime import Agent
+
+        metrics = AgentMetrics()
         box["agent"] = Agent(settings, metrics)
         return create_app(box["agent"], metrics)
 

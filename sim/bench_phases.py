@@ -1,0 +1,193 @@
+"""The measured episodes of `make bench`, each on a running emulated cluster with a writer.
+
+Role: one function per kind of episode -- a switchover (delete the MAIN pod: the preStop path), an
+unplanned failover (kill -9 of the MAIN's Memgraph, held down as in CrashLoopBackOff, or the whole
+pod frozen as on node loss), and a steady-state window (API requests per agent, the leader's Bolt
+queries per reconcile cycle). Each returns what it measured and leaves the cluster healthy again, or
+raises TimeoutError when it cannot.
+
+Faults are the scenario suite's (`sim.faults`): `kill_memgraph(hold=True)` / `release`, `node_loss`.
+
+Must never: wait without a bound, touch a product module, or report a figure it did not measure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sim import faults
+from sim.bench_measure import (
+    agent_request_rates,
+    agent_requests_by_verb,
+    first_ack_on,
+    pause_across,
+    sample_leader_queries,
+)
+from sim.cluster import SimCluster
+from sim.timeline import FailoverMark, Timeline
+from sim.workload import Writer
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Episode:
+    kind: str  # switchover | failover | node_loss
+    old_main: str
+    new_main: str
+    pause_s: float | None  # last ack on the old MAIN -> first ack on the new one
+    to_first_ack_s: float | None  # fault (delete / kill / freeze) -> first ack on the new MAIN
+    recovered_s: float  # fault -> cluster healthy again
+    leader_lost: bool = False  # the lost pod's agent was the leader
+    repaired: list[str] = field(default_factory=list)  # pods found diverged afterwards and repaired
+    settle_error: str = ""  # the cluster was not healthy again within the bound (measured all the same)
+
+
+@dataclass
+class SteadyState:
+    window_s: float
+    requests_per_min: dict[str, float] = field(default_factory=dict)
+    requests_by_verb: dict[str, dict[str, int]] = field(default_factory=dict)
+    bolt_queries: list[int] = field(default_factory=list)
+    leader: str = ""
+
+
+def _addr(cluster: SimCluster, pod: str) -> str:
+    return f"{cluster.runtime(pod).ip}:{cluster.ports['bolt']}"
+
+
+def _main_now(cluster: SimCluster, timeout_s: float) -> str:
+    main = cluster.main()
+    if main is None:
+        cluster.wait_for(lambda: cluster.main() is not None, timeout_s, "a designated MAIN")
+        main = cluster.main()
+    assert main is not None
+    return main
+
+
+def _new_main(cluster: SimCluster, old: str, timeout_s: float) -> str:
+    box: list[str] = []
+
+    def moved() -> bool:
+        m = cluster.main()
+        if m is not None and m != old:
+            box.append(m)
+            return True
+        return False
+
+    cluster.wait_for(moved, timeout_s, f"a MAIN other than {old}")
+    return box[-1]
+
+
+def _first_ack(writer: Writer, address: str, after: float, timeout_s: float) -> float | None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ack = first_ack_on(writer.attempts, address, after)
+        if ack is not None:
+            return ack.t_end
+        time.sleep(0.05)
+    return None
+
+
+def switchover(cluster: SimCluster, writer: Writer, timeout_s: float = 60.0) -> Episode:
+    """Delete the MAIN's pod (as `kubectl delete pod`): its preStop hands the role over."""
+    old = _main_now(cluster, timeout_s)
+    old_addr, uid = _addr(cluster, old), cluster.pod_uid(old)
+    t0 = time.monotonic()
+    cluster.delete_pod(old)
+    new = _new_main(cluster, old, timeout_s)
+    new_addr = _addr(cluster, new)
+    first = _first_ack(writer, new_addr, t0, timeout_s)
+    pause = pause_across(writer.attempts, old_addr, new_addr, t0 - 2.0)
+    cluster.wait_for(lambda: cluster.pod_uid(old) not in (None, uid) and cluster.pod_ready(old),
+                     cluster.cfg.template.grace_s + timeout_s, f"{old} recreated and Ready")
+    repaired, error = _settle_noting(cluster, timeout_s, f"deleting {old}")
+    return Episode("switchover", old, new, pause.seconds if pause else None,
+                   None if first is None else first - t0, time.monotonic() - t0, False, repaired, error)
+
+
+def failover(cluster: SimCluster, writer: Writer, timeline: Timeline, node_loss: bool = False,
+             not_ready_after_s: float = 2.0, timeout_s: float = 60.0) -> Episode:
+    """An unplanned loss of the MAIN, held until a new MAIN took writes, then undone.
+
+    node_loss=False: kill -9 of the MAIN's Memgraph, and the kubelet does not restart it (CrashLoopBackOff)
+    -- its readiness probe fails, the pod turns NotReady, its agent keeps running. node_loss=True: every
+    process of the pod is SIGSTOPped (memgraph and agent; a leader there loses its Lease only when it
+    expires) and the pod turns NotReady after `not_ready_after_s` (the node controller's grace).
+    """
+    old = _main_now(cluster, timeout_s)
+    leader_lost = cluster.status().get("cluster", {}).get("leader") == old
+    old_addr = _addr(cluster, old)
+    with contextlib.ExitStack() as undo:
+        t0 = time.monotonic()
+        if node_loss:
+            undo.enter_context(faults.node_loss(cluster, old, not_ready_after_s=not_ready_after_s))
+        else:
+            faults.kill_memgraph(cluster, old, hold=True)
+            undo.callback(faults.release, cluster, old)
+        new = _new_main(cluster, old, timeout_s)
+        new_addr = _addr(cluster, new)
+        timeline.failovers.append(FailoverMark(time.monotonic(), old, new, planned=False))
+        first = _first_ack(writer, new_addr, t0, timeout_s)
+        pause = pause_across(writer.attempts, old_addr, new_addr, t0 - 2.0)
+    repaired, error = _settle_noting(cluster, timeout_s, f"the loss of {old}")
+    return Episode("node_loss" if node_loss else "failover", old, new, pause.seconds if pause else None,
+                   None if first is None else first - t0, time.monotonic() - t0, leader_lost, repaired, error)
+
+
+def _settle_noting(cluster: SimCluster, timeout_s: float, after: str) -> tuple[list[str], str]:
+    """`settle`, but a timeout is noted on the episode (its figures were measured) instead of raised."""
+    try:
+        return settle(cluster, timeout_s, after), ""
+    except TimeoutError as exc:
+        return [p for p in _diverged(cluster)], str(exc)
+
+
+def _diverged(cluster: SimCluster) -> list[str]:
+    try:
+        return list(cluster.status().get("cluster", {}).get("diverged") or [])
+    except Exception:
+        return []
+
+
+def settle(cluster: SimCluster, timeout_s: float, after: str) -> list[str]:
+    """Wait until the cluster is healthy; a pod reported diverged meanwhile is repaired the way
+    docs/operations.md tells an operator to (its data moved away: here the pod is deleted, its volume
+    wiped, and it comes back empty). Returns the pods repaired."""
+    cluster.wait_for(lambda: cluster.healthy() or bool(_diverged(cluster)), timeout_s,
+                     f"cluster healthy (or a pod diverged) after {after}")
+    repaired: list[str] = []
+    for pod in _diverged(cluster):
+        uid = cluster.pod_uid(pod)
+        faults.delete_pod(cluster, pod, hold=True)
+        try:
+            faults.wait_pod_gone(cluster, pod, uid, cluster.cfg.template.grace_s + 10)
+            cluster.wipe_pvc(pod)
+        finally:
+            faults.release(cluster, pod)
+        repaired.append(pod)
+    if repaired:
+        cluster.wait_for(cluster.healthy, timeout_s, f"cluster healthy after repairing {repaired}")
+    return repaired
+
+
+def steady_state(cluster: SimCluster, window_s: float, settle_s: float) -> SteadyState:
+    """Reset the emulator's counters after `settle_s`, count every agent's requests for `window_s`,
+    and meanwhile read the leader's Bolt queries per cycle from its status document."""
+    time.sleep(settle_s)
+    leader = str(cluster.status().get("cluster", {}).get("leader") or "")
+    url = cluster.runtime(leader).agent_url if leader else ""
+    cluster.kube.reset_counters()
+    t0 = time.monotonic()
+    period = max(0.1, min(cluster.cfg.reconcile_interval_s / 2, 1.0))
+    queries = sample_leader_queries(url, window_s, period) if url else []
+    left = window_s - (time.monotonic() - t0)
+    if left > 0:
+        time.sleep(left)
+    counters = cluster.kube.counters()
+    window = time.monotonic() - t0
+    return SteadyState(window, agent_request_rates(counters, window), agent_requests_by_verb(counters),
+                       queries, leader)

@@ -72,6 +72,7 @@ def run(host: FakeHost, tmp_path: Path, budget: float = 30.0) -> tuple[int, dict
 def test_leading_main_runs_the_switchover_then_releases_leadership(tmp_path: Path) -> None:
     host = FakeHost(leader=True)
     code, body, record = run(host, tmp_path)
+    assert code == 200
     assert (code, body["outcome"], body["safe_to_stop"], body["new_main"]) == (200, "switchover-done", True,
                                                                                "memgraph-1")
     assert host.calls == ["switchover budget=29", "hand-off"]
@@ -81,6 +82,7 @@ def test_leading_main_runs_the_switchover_then_releases_leadership(tmp_path: Pat
 def test_non_leading_main_waits_for_the_leader_to_move_the_role(tmp_path: Path) -> None:
     host = FakeHost(moves_after_s=4.0)
     code, body, _ = run(host, tmp_path)
+    assert code == 200
     assert body["outcome"] == "switchover-done" and body["safe_to_stop"] is True
     assert host.calls == []  # it neither runs a switchover nor touches labels
     assert 4.0 <= host.clock[0] < 5.0
@@ -98,6 +100,7 @@ def test_main_whose_hand_over_is_already_under_way_waits_instead_of_draining(tmp
     # the leader wrote the record naming memgraph-1 and is about to demote us
     host = FakeHost(rec=ClusterRecord(main="memgraph-1", generation=2), moves_after_s=0.3)
     code, body, _ = run(host, tmp_path)
+    assert code == 200
     assert body["outcome"] == "switchover-done" and body["new_main"] == "memgraph-1"
     assert not any(c.startswith("labels") for c in host.calls)
 
@@ -105,6 +108,7 @@ def test_main_whose_hand_over_is_already_under_way_waits_instead_of_draining(tmp
 def test_single_pod_cluster_stops_without_demotion(tmp_path: Path) -> None:
     host = FakeHost(pods=1, leader=True)
     code, body, _ = run(host, tmp_path)
+    assert code == 200
     assert (body["outcome"], body["safe_to_stop"]) == ("no-target", True)
     assert host.calls == []
 
@@ -112,6 +116,7 @@ def test_single_pod_cluster_stops_without_demotion(tmp_path: Path) -> None:
 def test_replica_takes_its_label_off_drains_and_hands_off_leadership(tmp_path: Path) -> None:
     host = FakeHost(role=Role.REPLICA, leader=True)
     code, body, record = run(host, tmp_path)
+    assert code == 200
     assert (body["outcome"], body["safe_to_stop"]) == ("replica-drained", True)
     assert host.calls == [f"labels {{'{ROLE_LABEL}': None}}", "hand-off"]
     assert host.clock[0] == 2.0  # drainSeconds
@@ -121,4 +126,5 @@ def test_replica_takes_its_label_off_drains_and_hands_off_leadership(tmp_path: P
 def test_unreachable_memgraph_is_safe_to_stop(tmp_path: Path) -> None:
     host = FakeHost(role=None)
     code, body, _ = run(host, tmp_path)
+    assert code == 200
     assert (body["outcome"], body["safe_to_stop"]) == ("memgraph-unreachable", True)

@@ -67,22 +67,12 @@ class Topology:
 
 
 def topology_from_status(doc: dict[str, Any]) -> Topology | None:
-    """Read MAIN and ready replicas from the status document (GET /api/v1/status).
-
-    Accepts `main` as a pod name or an object with `pod`/`name`, and `replicas` as a list of objects
-    with `pod`/`name` and `status` (or `ready`).
-    """
-    main = doc.get("main")
-    if isinstance(main, dict):
-        main = main.get("pod") or main.get("name")
-    replicas = []
-    for item in doc.get("replicas") or []:
-        if not isinstance(item, dict):
-            continue
-        name = item.get("pod") or item.get("name")
-        if item.get("ready") is True or str(item.get("status", "")).lower() == "ready":
-            replicas.append(str(name))
-    return Topology(str(main), tuple(sorted(replicas))) if main else None
+    """MAIN and ready replicas from the status document (GET /api/v1/status, schema in docs/api.md):
+    `cluster.main` and `cluster.ready_replicas`. None before bootstrap (no MAIN designated)."""
+    cluster = doc.get("cluster") or {}
+    main = cluster.get("main")
+    replicas = tuple(sorted(str(p) for p in cluster.get("ready_replicas") or ()))
+    return Topology(str(main), replicas) if main else None
 
 
 def agent_status(core: client.CoreV1Api, namespace: str, service: str, port: int) -> dict[str, Any]:

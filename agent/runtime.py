@@ -109,6 +109,42 @@ class _LeaseRecord:
         return self.e.update_annotations(changes)
 
 
+def start_coordinator(
+    identity: str,
+    settings: Settings,
+    api: kclient.ApiClient,
+    pool: MemgraphPool,
+    elector: LeaderElector,
+    component: str = "memgraph-ha",
+    hooks: CycleHooks | None = None,
+) -> tuple[Coordinator, KubeOps]:
+    """The coordinator of the elector's current leadership term, with its pod watch started (woken on
+    every pod event). Used by the agent and by the standalone coordinator when they start leading."""
+    box: list[Coordinator] = []
+    kube = KubeOps(
+        api,
+        settings.pod_namespace,
+        settings.statefulset,
+        settings.pod_selector,
+        component=component,
+        request_timeout=2.0,
+        on_change=lambda: box[0].wake() if box else None,
+    )
+    coord = Coordinator(
+        identity,
+        kube,
+        pool,
+        _LeaseRecord(elector, elector.current_term()),
+        settings.policy(),
+        interval_s=settings.reconcile_interval_s,
+        switchover_budget_s=settings.prestop_budget_s,
+        hooks=hooks,
+    )
+    box.append(coord)
+    kube.start()
+    return coord, kube
+
+
 class Agent:
     def __init__(
         self, settings: Settings, metrics: AgentMetrics | None = None, api: kclient.ApiClient | None = None
@@ -194,27 +230,9 @@ class Agent:
             self.metrics.lease_transition(acquired=True)
             self.metrics.set_leader(True)
             stop = threading.Event()
-            coord_box: list[Coordinator] = []
-            kube = KubeOps(
-                self.api,
-                self.s.pod_namespace,
-                self.s.statefulset,
-                self.s.pod_selector,
-                request_timeout=2.0,
-                on_change=lambda: coord_box[0].wake() if coord_box else None,
+            coord, kube = start_coordinator(
+                self.pod_name, self.s, self.api, self.pool, self.elector, hooks=self._cycle_hooks()
             )
-            coord = Coordinator(
-                self.pod_name,
-                kube,
-                self.pool,
-                _LeaseRecord(self.elector, self.elector.current_term()),
-                self.s.policy(),
-                interval_s=self.s.reconcile_interval_s,
-                switchover_budget_s=self.s.prestop_budget_s,
-                hooks=self._cycle_hooks(),
-            )
-            coord_box.append(coord)
-            kube.start()
             self.coordinator, self._coord_stop, self._kube = coord, stop, kube
             thread = threading.Thread(target=coord.run, args=(stop,), name="coordinator", daemon=True)
             self._coord_thread = thread

@@ -34,7 +34,7 @@ from agent.config import ConfigError, Settings, load_settings
 from agent.election import ElectionConfig, LeaderElector
 from agent.lease_store import KubeLeaseStore
 from agent.logs import add_secret, setup_logging
-from agent.runtime import MemgraphPool, _LeaseRecord, api_client_for
+from agent.runtime import MemgraphPool, api_client_for, start_coordinator
 from coordinator.kube import KubeOps
 from coordinator.procedures import SwitchoverResult
 from coordinator.reconciler import Coordinator
@@ -163,27 +163,9 @@ class Standalone:
             if self.coordinator is not None or self._stopping.is_set():
                 return
             log.info("leadership acquired: starting the coordinator")
-            box: list[Coordinator] = []
-            kube = KubeOps(
-                self.api,
-                self.s.pod_namespace,
-                self.s.statefulset,
-                self.s.pod_selector,
-                component="memgraph-ha-coordinator",
-                request_timeout=2.0,
-                on_change=lambda: box[0].wake() if box else None,
+            coord, kube = start_coordinator(
+                self.identity, self.s, self.api, self.pool, self.elector, component="memgraph-ha-coordinator"
             )
-            coord = Coordinator(
-                self.identity,
-                kube,
-                self.pool,
-                _LeaseRecord(self.elector, self.elector.current_term()),
-                self.s.policy(),
-                interval_s=self.s.reconcile_interval_s,
-                switchover_budget_s=self.s.prestop_budget_s,
-            )
-            box.append(coord)
-            kube.start()
             stop = threading.Event()
             self.coordinator, self._kube, self._coord_stop = coord, kube, stop
             if self.run_loop:

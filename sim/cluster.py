@@ -343,25 +343,34 @@ class SimCluster:
         return False
 
     def roles(self) -> dict[str, tuple[str | None, str | None, bool, tuple[str, ...]]]:
-        """For the invariant sampler: pod -> (Memgraph role, role label, Ready, replicas if MAIN)."""
+        """For the invariant sampler: pod -> (Memgraph role, role label, Ready, replicas the MAIN owns).
+
+        A MAIN owns the replicas whose stored main UUID is its own: a replica accepts data and heartbeats
+        only from that MAIN (reference memgraph-replication.md 3.3). A MAIN's SHOW REPLICAS may still list
+        others -- a restored or thawed old MAIN shows its old registrations, with a cached status, until
+        a heartbeat is refused or its guard demotes it -- but it feeds none of them.
+        """
         pods = {p["metadata"]["name"]: p for p in self._list_pods()}
         with self._lock:
             runtimes = dict(self.runtimes)
-        out: dict[str, tuple[str | None, str | None, bool, tuple[str, ...]]] = {}
-        for name, pod in pods.items():
+        states: dict[str, dict[str, Any]] = {}
+        for name in pods:
             rt = runtimes.get(name)
-            role: str | None = None
-            replicas: tuple[str, ...] = ()
             if rt is not None and rt.memgraph.alive and not rt.frozen:
                 with contextlib.suppress(Exception):
-                    st = rt.memgraph.admin("state", timeout_s=0.5)
-                    role = st.get("role")
-                    if role == "main":
-                        # the replicas this MAIN can feed: a row the replica refuses (its main UUID is
-                        # another MAIN's, reference 3.3) shows `invalid` and feeds nothing, as on a restarted
-                        # old MAIN that still lists its persisted registrations until its guard demotes it
-                        rows = st.get("replicas") or {}
-                        replicas = tuple(sorted(n for n, r in rows.items() if r.get("status") != "invalid"))
+                    states[name] = rt.memgraph.admin("state", timeout_s=0.5)
+        out: dict[str, tuple[str | None, str | None, bool, tuple[str, ...]]] = {}
+        for name, pod in pods.items():
+            st = states.get(name, {})
+            role = st.get("role")
+            replicas: tuple[str, ...] = ()
+            if role == "main":
+                owned = []
+                for row in st.get("replicas") or {}:
+                    peer = states.get(row.replace("_", "-"), {})  # replica name: pod name, '-' -> '_'
+                    if peer.get("role") == "replica" and peer.get("uuid") == st.get("uuid"):
+                        owned.append(row)
+                replicas = tuple(sorted(owned))
             label = (pod["metadata"].get("labels") or {}).get(ROLE_LABEL)
             ready = _is_ready(pod) and not pod["metadata"].get("deletionTimestamp")
             out[name] = (role, label, ready, replicas)

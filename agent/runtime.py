@@ -109,6 +109,29 @@ class _LeaseRecord:
         return self.e.update_annotations(changes)
 
 
+def elector_for(
+    settings: Settings,
+    api: kclient.ApiClient,
+    identity: str,
+    on_started_leading: Callable[[], None],
+    on_stopped_leading: Callable[[], None],
+    on_new_leader: Callable[[str], None],
+) -> tuple[LeaderElector, KubeLeaseStore]:
+    """A candidate in the StatefulSet's Lease election with the settings' timings (every request times
+    out before the next retry period), and its Lease store (close it when done)."""
+    timeout = min(2.0, settings.retry_period_s * 0.8)
+    store = KubeLeaseStore(api, settings.pod_namespace, settings.lease_name, request_timeout=timeout)
+    elector = LeaderElector(
+        store,
+        identity,
+        ElectionConfig(settings.lease_duration_s, settings.renew_deadline_s, settings.retry_period_s),
+        on_started_leading=on_started_leading,
+        on_stopped_leading=on_stopped_leading,
+        on_new_leader=on_new_leader,
+    )
+    return elector, store
+
+
 def start_coordinator(
     identity: str,
     settings: Settings,
@@ -162,17 +185,9 @@ class Agent:
             connect_timeout=1.0,
             query_timeout=2.0,
         )
-        timeout = min(2.0, settings.retry_period_s * 0.8)
-        self.store = KubeLeaseStore(
-            self.api, settings.pod_namespace, settings.lease_name, request_timeout=timeout
-        )
-        self.elector = LeaderElector(
-            self.store,
-            settings.pod_name,
-            ElectionConfig(settings.lease_duration_s, settings.renew_deadline_s, settings.retry_period_s),
-            on_started_leading=self._started_leading,
-            on_stopped_leading=self._stopped_leading,
-            on_new_leader=self._new_leader,
+        self.elector, self.store = elector_for(
+            settings, self.api, settings.pod_name,
+            self._started_leading, self._stopped_leading, self._new_leader,
         )
         self.pool = MemgraphPool(settings)
         self.guard = Guard(

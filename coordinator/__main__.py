@@ -31,10 +31,8 @@ from types import FrameType
 from kubernetes import client as kclient
 
 from agent.config import ConfigError, Settings, load_settings
-from agent.election import ElectionConfig, LeaderElector
-from agent.lease_store import KubeLeaseStore
 from agent.logs import add_secret, setup_logging
-from agent.runtime import MemgraphPool, api_client_for, start_coordinator
+from agent.runtime import MemgraphPool, api_client_for, elector_for, start_coordinator
 from coordinator.kube import KubeOps
 from coordinator.procedures import SwitchoverResult
 from coordinator.reconciler import Coordinator
@@ -102,17 +100,9 @@ class Standalone:
         self.api.user_agent = f"memgraph-ha-coordinator/{self.identity}"
         self.run_loop = run_loop
         self.on_leading = on_leading
-        timeout = min(2.0, settings.retry_period_s * 0.8)
-        self.store = KubeLeaseStore(
-            self.api, settings.pod_namespace, settings.lease_name, request_timeout=timeout
-        )
-        self.elector = LeaderElector(
-            self.store,
-            self.identity,
-            ElectionConfig(settings.lease_duration_s, settings.renew_deadline_s, settings.retry_period_s),
-            on_started_leading=self._started_leading,
-            on_stopped_leading=self._stopped_leading,
-            on_new_leader=lambda who: log.info("leader is now %s", who or "-"),
+        self.elector, self.store = elector_for(
+            settings, self.api, self.identity, self._started_leading, self._stopped_leading,
+            lambda who: log.info("leader is now %s", who or "-"),
         )
         self.pool = MemgraphPool(settings)
         self.coordinator: Coordinator | None = None

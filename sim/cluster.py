@@ -358,7 +358,8 @@ class SimCluster:
             rt = runtimes.get(name)
             if rt is not None and rt.memgraph.alive and not rt.frozen:
                 with contextlib.suppress(Exception):
-                    states[name] = rt.memgraph.admin("state", timeout_s=0.5)
+                    # 2 s: a live emulator slow under load is not an unreachable one (frozen pods are skipped)
+                    states[name] = rt.memgraph.admin("state", timeout_s=2.0)
         out: dict[str, tuple[str | None, str | None, bool, tuple[str, ...]]] = {}
         for name, pod in pods.items():
             st = states.get(name, {})

@@ -93,7 +93,8 @@ def mains(c: SimCluster) -> list[str]:
 
 def test_bootstraps_a_cluster_without_agents_and_releases_the_lease_on_sigterm(tmp_path: Path) -> None:
     with cluster_of(tmp_path, with_agent=False, with_hook=False) as c:
-        assert len(mains(c)) == 3, "without agents every Memgraph starts as MAIN"
+        # without agents every Memgraph starts as MAIN (waited for, bounded: the pods just started)
+        c.wait_for(lambda: len(mains(c)) == 3, 15, "every Memgraph reports MAIN before any coordinator runs")
         log = tmp_path / "standalone.log"
         with standalone(c, log) as proc:
             c.wait_for(lambda: holder(c) == IDENTITY, 30, "the standalone coordinator leads")

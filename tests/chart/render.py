@@ -1,7 +1,8 @@
 """Render the chart with the real Helm library (helm-python-sdk) and look objects up in the result.
 
 Role: one cached render per value set for the whole session (rendering is ~50 ms, so test collection
-may call it too); small finders for objects, containers and env entries.
+may call it too); small finders for objects, containers and env entries. `render()` gives the release's
+objects, `hooks()` the `helm test` hooks (objects annotated helm.sh/hook), which Helm keeps apart.
 Must never: touch a cluster (Chart.render is offline) or edit the chart.
 """
 
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import helm_python as helm
@@ -18,6 +21,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "memgraph"
+OFFICIAL_DIR = REPO.parent / "shared" / "reference" / "official-chart"
+OFFICIAL_VALUES_FILE = OFFICIAL_DIR / "memgraph-1.0.5-values.yaml"
 RELEASE = "memgraph"
 NAMESPACE = "db"
 KUBE_VERSIONS = ("1.29", "1.30", "1.31", "1.32", "1.33")
@@ -78,6 +83,35 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
 HA_SETS = tuple(name for name in VALUE_SETS if name.startswith("ha"))
 
 
+def official_values() -> dict[str, Any]:
+    """The official chart's values.yaml (1.0.5), as a user of that chart has it."""
+    values: dict[str, Any] = yaml.safe_load(OFFICIAL_VALUES_FILE.read_text())
+    return values
+
+
+# Value sets that start from the official values file (module import reads the reference file once).
+VALUE_SETS["official"] = official_values()
+VALUE_SETS["official-ha"] = {**official_values(), "replicaCount": 3, "haAgent": {"enabled": True}}
+VALUE_SETS["everything-on"] = {
+    "replicaCount": 3,
+    "haAgent": {
+        "enabled": True,
+        "statusAuth": "token",
+        "apiToken": {"existingSecret": "mg-ha-token"},
+        "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+        "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+        "grafanaDashboard": {"enabled": True},
+    },
+    "networkPolicy": {"enabled": True},
+    "rolloutJob": {"enabled": True},
+    "secrets": {"enabled": True},
+    "topologySpreadConstraints": [
+        {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}
+    ],
+    "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"memory": "4Gi"}},
+}
+
+
 @functools.lru_cache(maxsize=1)
 def chart() -> helm.Chart:
     return helm.Chart.load(str(CHART_DIR))
@@ -88,9 +122,15 @@ def render_raw(values: dict[str, Any] | None, release: str = RELEASE) -> dict[st
     return chart().render(copy.deepcopy(values) if values else None, name=release, namespace=NAMESPACE)
 
 
+def is_hook(doc: dict[str, Any]) -> bool:
+    return "helm.sh/hook" in (doc.get("metadata", {}).get("annotations") or {})
+
+
 @functools.lru_cache(maxsize=64)
-def _render_cached(values_json: str) -> tuple[dict[str, str], tuple[dict[str, Any], ...]]:
-    manifests = render_raw(json.loads(values_json))
+def _render_cached(
+    values_json: str, release: str = RELEASE
+) -> tuple[dict[str, str], tuple[dict[str, Any], ...]]:
+    manifests = render_raw(json.loads(values_json), release)
     docs: list[dict[str, Any]] = []
     for path, text in sorted(manifests.items()):
         if path.endswith("NOTES.txt"):
@@ -99,9 +139,16 @@ def _render_cached(values_json: str) -> tuple[dict[str, str], tuple[dict[str, An
     return manifests, tuple(docs)
 
 
-def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The rendered Kubernetes objects (deep copies, so a test cannot spoil the cache)."""
-    return copy.deepcopy(list(_render_cached(json.dumps(values or {}, sort_keys=True))[1]))
+def render(values: dict[str, Any] | None = None, release: str = RELEASE) -> list[dict[str, Any]]:
+    """The release's objects, hooks left out (deep copies, so a test cannot spoil the cache)."""
+    docs = _render_cached(json.dumps(values or {}, sort_keys=True), release)[1]
+    return copy.deepcopy([d for d in docs if not is_hook(d)])
+
+
+def hooks(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The `helm test` hooks (objects annotated helm.sh/hook)."""
+    docs = _render_cached(json.dumps(values or {}, sort_keys=True))[1]
+    return copy.deepcopy([d for d in docs if is_hook(d)])
 
 
 def notes(values: dict[str, Any] | None = None) -> str:
@@ -169,3 +216,38 @@ def resolve_env(ctr: dict[str, Any], secrets: dict[tuple[str, str], str]) -> dic
         else:
             raise AssertionError(f"{name}: unsupported valueFrom {ref}")
     return env
+
+
+def load_chart_script(name: str) -> ModuleType:
+    """Import one of the chart's standard-library scripts (charts/memgraph/files/<name>.py)."""
+    spec = importlib.util.spec_from_file_location(name, CHART_DIR / "files" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeClock:
+    """A monotonic clock and its sleep for the chart scripts' bounded waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def role_rules(role: dict[str, Any]) -> list[tuple[tuple[str, ...], ...]]:
+    """A Role's rules as sorted (apiGroups, resources, resourceNames, verbs) tuples, for comparison."""
+    return sorted(
+        (
+            tuple(x["apiGroups"]),
+            tuple(x["resources"]),
+            tuple(x.get("resourceNames", ())),
+            tuple(sorted(x["verbs"])),
+        )
+        for x in role["rules"]
+    )

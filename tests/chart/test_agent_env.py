@@ -24,7 +24,7 @@ def test_agent_settings_parser_accepts_the_rendered_env(ha_docs) -> None:
     settings = config.load_settings(env)
     assert settings.pod_name == r.SAMPLE_FIELDS["metadata.name"]
     assert settings.pod_namespace == r.NAMESPACE
-    assert settings.headless_service == r.find(docs, "StatefulSet")["spec"]["serviceName"]
+    assert settings.statefulset == r.find(docs, "StatefulSet")["metadata"]["name"]
     assert settings.agent_port == r.container(docs, "agent")["ports"][0]["containerPort"]
 
 

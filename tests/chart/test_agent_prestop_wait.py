@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import subprocess
 import sys
@@ -19,22 +18,10 @@ SCRIPT = r.CHART_DIR / "files" / "agent_prestop_wait.py"
 
 
 def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("agent_prestop_wait", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return r.load_chart_script("agent_prestop_wait")
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+FakeClock = r.FakeClock
 
 
 def test_wait_ends_after_two_closed_probes_in_a_row() -> None:

@@ -13,10 +13,15 @@ from tests.chart import render as r
 CRD_GROUPS = ("monitoring.coreos.com/",)
 
 
+def _docs(value_set: str) -> list[dict[str, Any]]:
+    """The release's objects and its `helm test` hooks."""
+    return r.render_set(value_set) + r.hooks(r.VALUE_SETS[value_set])
+
+
 def _cases() -> list[Any]:
     cases = []
     for value_set in sorted(r.VALUE_SETS):
-        for index, doc in enumerate(r.render_set(value_set)):
+        for index, doc in enumerate(_docs(value_set)):
             ident = f"{value_set}-{doc['kind']}-{doc['metadata']['name']}"
             marks = []
             if doc["apiVersion"].startswith(CRD_GROUPS):
@@ -30,7 +35,7 @@ def _cases() -> list[Any]:
 @pytest.mark.parametrize("kube", r.KUBE_VERSIONS)
 @pytest.mark.parametrize(("value_set", "index"), _cases())
 def test_rendered_object_is_valid_for_kubernetes(value_set: str, index: int, kube: str) -> None:
-    doc = r.render_set(value_set)[index]
+    doc = _docs(value_set)[index]
     try:
         validated = kubernetes_validate.validate(doc, kube, strict=True)
     except kubernetes_validate.ValidationError as exc:

@@ -24,8 +24,10 @@ def test_lint_has_no_errors(value_set: str, kube: str) -> None:
     assert _errors(report) == []
 
 
-def test_lint_has_no_warnings_in_strict_mode_for_ha_values() -> None:
-    report = helm.lint(str(r.CHART_DIR), r.VALUE_SETS["ha"], strict=True, namespace=r.NAMESPACE)
+@pytest.mark.parametrize("value_set", ["default", "ha", "official", "official-ha", "everything-on"])
+def test_lint_has_no_warnings_in_strict_mode(value_set: str) -> None:
+    """Strict lint also wants Chart.yaml's icon and kubeVersion right."""
+    report = helm.lint(str(r.CHART_DIR), r.VALUE_SETS[value_set] or None, strict=True, namespace=r.NAMESPACE)
     assert [m for m in report["messages"] if m["severity"] >= 2] == []
 
 

@@ -30,17 +30,21 @@ def _render_error(values: dict) -> str:
 # ---- the agent container ----------------------------------------------------------------------------------
 
 
-def test_native_sidecar_is_an_init_container_with_restart_policy_always_after_init_sysctl() -> None:
+def test_native_sidecar_is_an_init_container_with_restart_policy_always() -> None:
     spec = r.pod_spec(r.render_set("ha"))
-    assert [c["name"] for c in spec["initContainers"]] == ["init-sysctl", "agent"]
-    assert spec["initContainers"][1]["restartPolicy"] == "Always"
+    assert [c["name"] for c in spec["initContainers"]] == ["agent"]
+    assert spec["initContainers"][0]["restartPolicy"] == "Always"
     assert [c["name"] for c in spec["containers"]] == ["memgraph"]
-    assert "lifecycle" not in spec["initContainers"][1]
+    assert "lifecycle" not in spec["initContainers"][0]
 
 
-def test_user_init_containers_run_before_the_native_sidecar() -> None:
+def test_user_init_containers_run_after_the_opt_in_sysctl_and_before_the_native_sidecar() -> None:
     docs = r.render(
-        {"haAgent": {"enabled": True}, "initContainers": [{"name": "fix", "image": "busybox:1.37.0"}]}
+        {
+            "haAgent": {"enabled": True},
+            "sysctlInitContainer": {"enabled": True},
+            "initContainers": [{"name": "fix", "image": "busybox:1.37.0"}],
+        }
     )
     assert [c["name"] for c in r.pod_spec(docs)["initContainers"]] == ["init-sysctl", "fix", "agent"]
 
@@ -49,7 +53,7 @@ def test_ordinary_sidecar_is_a_container_whose_prestop_waits_bounded_for_memgrap
     docs = r.render_set("ha-ordinary-sidecar")
     spec = r.pod_spec(docs)
     assert [c["name"] for c in spec["containers"]] == ["memgraph", "agent"]
-    assert [c["name"] for c in spec["initContainers"]] == ["init-sysctl"]
+    assert "initContainers" not in spec
     agent = r.container(docs, "agent")
     assert "restartPolicy" not in agent
     command = agent["lifecycle"]["preStop"]["exec"]["command"]
@@ -85,7 +89,29 @@ def test_agent_security_context_is_non_root_read_only_and_drops_all(ha_docs) -> 
     mounts = {m["mountPath"]: m["name"] for m in agent["volumeMounts"]}
     volumes = {v["name"]: v for v in r.pod_spec(docs)["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]]
-    assert r.pod_spec(docs)["automountServiceAccountToken"] is True
+
+
+TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def test_only_the_agent_container_gets_a_kubernetes_token(ha_docs) -> None:
+    """The pod automounts nothing; a projected token, CA and namespace go to the agent container alone."""
+    _, docs = ha_docs
+    spec = r.pod_spec(docs)
+    assert spec["automountServiceAccountToken"] is False
+    agent_mounts = {m["mountPath"]: m for m in r.container(docs, "agent")["volumeMounts"]}
+    assert agent_mounts[TOKEN_DIR]["readOnly"] is True
+    volume = next(v for v in spec["volumes"] if v["name"] == agent_mounts[TOKEN_DIR]["name"])
+    sources = volume["projected"]["sources"]
+    assert sources[0]["serviceAccountToken"]["path"] == "token"
+    assert sources[1]["configMap"] == {
+        "name": "kube-root-ca.crt",
+        "items": [{"key": "ca.crt", "path": "ca.crt"}],
+    }
+    assert sources[2]["downwardAPI"]["items"][0]["path"] == "namespace"
+    for ctr in spec["containers"] + spec.get("initContainers", []):
+        if ctr["name"] != "agent":
+            assert volume["name"] not in {m["name"] for m in ctr.get("volumeMounts", [])}, ctr["name"]
 
 
 def test_both_containers_get_the_downward_api_env(ha_docs) -> None:
@@ -107,7 +133,7 @@ def test_agent_env_carries_every_setting_from_values() -> None:
         "MEMGRAPH_REPLICATION_PORT": "10001",
         "HA_STATEFULSET": "graph",
         "HA_POD_SELECTOR": "app.kubernetes.io/name=memgraph,app.kubernetes.io/instance=memgraph",
-        "HA_HEADLESS_SERVICE": "graph-headless",
+        "HA_HEADLESS_SERVICE": "graph-pods",
         "HA_LEASE_NAME": "graph-election",
         "HA_LEASE_DURATION_SECONDS": "20",
         "HA_RENEW_DEADLINE_SECONDS": "12",
@@ -123,6 +149,7 @@ def test_agent_env_carries_every_setting_from_values() -> None:
         "HA_LOG_LEVEL": "DEBUG",
         "AGENT_BIND": "0.0.0.0",
         "AGENT_PORT": "9090",
+        "HA_STATUS_AUTH": "open",
     }
 
 
@@ -258,20 +285,20 @@ def test_services_select_main_replicas_leader_and_all_pods() -> None:
     assert agent["spec"]["ports"] == [
         {"name": "agent-http", "port": 8080, "targetPort": "agent-http", "protocol": "TCP"}
     ]
-    headless = r.find(docs, "Service", "memgraph-headless")
-    assert headless["spec"]["clusterIP"] == "None"
-    assert headless["spec"]["publishNotReadyAddresses"] is True
-    assert headless["spec"]["selector"] == SELECTOR
-    assert {p["port"] for p in headless["spec"]["ports"]} == {7687, 10000, 8080}
+    pods = r.find(docs, "Service", "memgraph-pods")
+    assert pods["spec"]["clusterIP"] == "None"
+    assert pods["spec"]["publishNotReadyAddresses"] is True
+    assert pods["spec"]["selector"] == SELECTOR
+    assert {p["port"] for p in pods["spec"]["ports"]} == {7687, 10000, 8080}
 
 
-def test_statefulset_is_governed_by_the_headless_service_for_per_pod_dns(ha_docs) -> None:
+def test_statefulset_is_governed_by_the_client_service_as_in_the_official_chart(ha_docs) -> None:
     _, docs = ha_docs
     sts = r.find(docs, "StatefulSet")
-    headless = [s for s in docs if s["kind"] == "Service" and s["spec"].get("clusterIP") == "None"]
-    assert [s["metadata"]["name"] for s in headless] == [sts["spec"]["serviceName"]]
+    governing = r.find(docs, "Service", sts["spec"]["serviceName"])
+    assert sts["spec"]["serviceName"] == sts["metadata"]["name"]
+    assert governing["spec"]["type"] == "ClusterIP" and "clusterIP" not in governing["spec"]
     env = r.env_entries(r.container(docs, "agent"))
-    assert env["HA_HEADLESS_SERVICE"]["value"] == sts["spec"]["serviceName"]
     assert env["HA_STATEFULSET"]["value"] == sts["metadata"]["name"]
 
 
@@ -292,16 +319,7 @@ def test_role_grants_exactly_the_least_rights_and_nothing_cluster_scoped(ha_docs
     role = r.find(docs, "Role")
     lease = r.env_entries(r.container(docs, "agent"))["HA_LEASE_NAME"]["value"]
     sts = r.find(docs, "StatefulSet")["metadata"]["name"]
-    rules = sorted(
-        (
-            tuple(x["apiGroups"]),
-            tuple(x["resources"]),
-            tuple(x.get("resourceNames", ())),
-            tuple(sorted(x["verbs"])),
-        )
-        for x in role["rules"]
-    )
-    assert rules == sorted(
+    assert r.role_rules(role) == sorted(
         [
             (("coordination.k8s.io",), ("leases",), (), ("create",)),
             (("coordination.k8s.io",), ("leases",), (lease,), ("get", "patch", "update")),
@@ -345,7 +363,7 @@ def test_service_monitor_is_off_by_default_and_scrapes_agent_metrics_when_on() -
     selected = [
         s for s in docs if s["kind"] == "Service" and labels.items() <= s["metadata"]["labels"].items()
     ]
-    assert [s["metadata"]["name"] for s in selected] == ["graph-headless"]
+    assert [s["metadata"]["name"] for s in selected] == ["graph-pods"]
 
 
 # ---- schema, notes -----------------------------------------------------------------------------------------
@@ -361,7 +379,12 @@ def test_service_monitor_is_off_by_default_and_scrapes_agent_metrics_when_on() -
         {"haAgent": {"enabled": "yes"}},
         {"haAgent": {"unknownKey": 1}},
         {"replicaCount": -1},
-        {"prometheus": {"enabled": True}},
+        {"haAgent": {"statusAuth": "basic"}},
+        {"haAgent": {"podAntiAffinity": "sometimes"}},
+        {"sysctlInitContainer": {"image": "busybox:1.37.0"}},
+        {"topologySpreadConstraints": [{"maxSkew": 1}]},
+        {"service": {"loadBalancer": {"externalTrafficPolicy": "Nearest"}}},
+        {"unknownTopLevelKey": True},
     ],
 )
 def test_schema_rejects_bad_values(values: dict) -> None:

@@ -11,8 +11,8 @@ def test_default_renders_only_statefulset_service_and_serviceaccount(default_doc
 
 def test_default_pod_has_no_agent_no_prestop_and_no_api_token(default_docs) -> None:
     spec = r.pod_spec(default_docs)
-    names = [c["name"] for c in spec["containers"] + spec["initContainers"]]
-    assert names == ["memgraph", "init-sysctl"]
+    names = [c["name"] for c in spec["containers"] + spec.get("initContainers", [])]
+    assert names == ["memgraph"]
     memgraph = r.container(default_docs, "memgraph")
     assert "lifecycle" not in memgraph
     assert "env" not in memgraph

@@ -33,7 +33,7 @@ write outage.
     - name: HA_POD_SELECTOR
       value: {{ include "memgraph.selectorString" . | quote }}
     - name: HA_HEADLESS_SERVICE
-      value: {{ include "memgraph.headlessServiceName" . | quote }}
+      value: {{ include "memgraph.podsServiceName" . | quote }}
     - name: HA_LEASE_NAME
       value: {{ include "memgraph.leaseName" . | quote }}
     - name: HA_LEASE_DURATION_SECONDS
@@ -64,6 +64,8 @@ write outage.
       value: "0.0.0.0"
     - name: AGENT_PORT
       value: {{ $ha.port | quote }}
+    - name: HA_STATUS_AUTH
+      value: {{ $ha.statusAuth | quote }}
     {{- if $ha.apiToken.existingSecret }}
     - name: HA_API_TOKEN
       valueFrom:
@@ -120,6 +122,10 @@ write outage.
       mountPath: {{ include "memgraph.logDir" . }}
     - name: agent-tmp
       mountPath: /tmp
+    # The only container with a Kubernetes token (where the in-cluster config looks for it).
+    - name: kube-api-access
+      mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+      readOnly: true
     {{- if not $ha.nativeSidecar }}
     - name: ha-hooks
       mountPath: {{ include "memgraph.hooksDir" . }}

@@ -45,8 +45,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{- define "memgraph.headlessServiceName" -}}
-{{- printf "%s-headless" (include "memgraph.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{/* Headless Service over every pod (metrics scraping, endpoints); not the StatefulSet's serviceName. */}}
+{{- define "memgraph.podsServiceName" -}}
+{{- printf "%s-pods" (include "memgraph.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
 {{- define "memgraph.leaseName" -}}
@@ -90,6 +91,7 @@ set to another value in memgraphConfig fails the render with a message naming it
 {{- if not .Values.persistentVolumeClaim.createLogStorage }}
 {{- if not .Values.haAgent.enabled }}{{ $args = append $args "--log-file=" }}{{ end }}
 {{- end }}
+{{- if .Values.scrapeMemgraphDirectly }}{{ $args = append $args "--metrics-format=OpenMetrics" }}{{ end }}
 {{- toJson $args }}
 {{- end }}
 
@@ -112,6 +114,9 @@ set to another value in memgraphConfig fails the render with a message naming it
 {{- end }}
 {{- if and .Values.lifecycleHooks (hasKey .Values.lifecycleHooks "preStop") }}
 {{- fail "lifecycleHooks.preStop cannot be set with haAgent.enabled: the chart's preStop hands the MAIN role over" }}
+{{- end }}
+{{- if and (eq $ha.statusAuth "token") (not $ha.apiToken.existingSecret) }}
+{{- fail "haAgent.statusAuth=token needs haAgent.apiToken.existingSecret (the token the status endpoint then asks for)" }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -152,12 +157,78 @@ set to another value in memgraphConfig fails the render with a message naming it
 {{- end }}
 {{- end }}
 
+{{/*
+Pod affinity: `affinity` verbatim, plus the official `nodeAffinity`, plus (haAgent.enabled) an
+anti-affinity that spreads the pods over nodes (haAgent.podAntiAffinity) unless `affinity` sets one.
+*/}}
 {{- define "memgraph.affinity" -}}
 {{- $aff := deepCopy (default dict .Values.affinity) }}
 {{- if and .Values.nodeAffinity (not (hasKey $aff "nodeAffinity")) }}
 {{- $_ := set $aff "nodeAffinity" .Values.nodeAffinity }}
 {{- end }}
+{{- $mode := .Values.haAgent.podAntiAffinity | default "none" }}
+{{- if and .Values.haAgent.enabled (ne $mode "none") (not (hasKey $aff "podAntiAffinity")) }}
+{{- $term := dict "topologyKey" .Values.haAgent.podAntiAffinityTopologyKey "labelSelector" (dict "matchLabels" (include "memgraph.selectorLabels" . | fromYaml)) }}
+{{- if eq $mode "required" }}
+{{- $_ := set $aff "podAntiAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (list $term)) }}
+{{- else }}
+{{- $_ := set $aff "podAntiAffinity" (dict "preferredDuringSchedulingIgnoredDuringExecution" (list (dict "weight" 100 "podAffinityTerm" $term))) }}
+{{- end }}
+{{- end }}
 {{- if $aff }}{{ toYaml $aff }}{{ end }}
+{{- end }}
+
+{{/* topologySpreadConstraints verbatim; an entry without labelSelector selects this release's pods. */}}
+{{- define "memgraph.topologySpread" -}}
+{{- $out := list }}
+{{- range .Values.topologySpreadConstraints }}
+{{- $c := deepCopy . }}
+{{- if not (hasKey $c "labelSelector") }}
+{{- $_ := set $c "labelSelector" (dict "matchLabels" (include "memgraph.selectorLabels" $ | fromYaml)) }}
+{{- end }}
+{{- $out = append $out $c }}
+{{- end }}
+{{- if $out }}{{ toYaml $out }}{{ end }}
+{{- end }}
+
+{{/* A probe as the official chart reads it: `exec` replaces the default tcpSocket. */}}
+{{- define "memgraph.probe" -}}
+{{- $p := deepCopy . }}
+{{- if $p.exec }}{{ $_ := unset $p "tcpSocket" }}{{ end }}
+{{- toYaml $p }}
+{{- end }}
+
+{{/* The busybox image of the opt-in privileged init containers (official object form). */}}
+{{- define "memgraph.busyboxImage" -}}
+{{- $img := .Values.sysctlInitContainer.image }}
+{{- printf "%s:%s" $img.repository (toString (default "1.37.0" $img.tag)) }}
+{{- end }}
+
+{{/* ConfigMap volumes of customQueryModules, each once (several files may share one ConfigMap). */}}
+{{- define "memgraph.queryModuleVolumes" -}}
+{{- $names := list }}
+{{- range .Values.customQueryModules }}{{ $names = append $names .volume }}{{ end }}
+{{- toJson ($names | uniq) }}
+{{- end }}
+
+{{/* One volumeClaimTemplates entry, shaped as the official chart renders it. */}}
+{{- define "memgraph.claimTemplate" -}}
+- apiVersion: v1
+  kind: PersistentVolumeClaim
+  metadata:
+    name: {{ .name }}
+  spec:
+    accessModes:
+      - {{ .mode | quote }}
+    {{- with .class }}
+    storageClassName: {{ . | quote }}
+    {{- end }}
+    resources:
+      requests:
+        storage: {{ .size }}
+    {{- with .volume }}
+    volumeName: {{ . | quote }}
+    {{- end }}
 {{- end }}
 
 {{/* Client ports of the official chart (bolt, websocket and HTTP monitoring when enabled). */}}
@@ -174,7 +245,7 @@ set to another value in memgraphConfig fails the render with a message naming it
   targetPort: websocket
   protocol: TCP
 {{- end }}
-{{- if .Values.service.enableHttpMonitoring }}
+{{- if or .Values.service.enableHttpMonitoring .Values.scrapeMemgraphDirectly }}
 - name: http-monitoring-port
   port: {{ .Values.service.httpPortMonitoring }}
   targetPort: http

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from agent.config import exit_on_error
-from agent.logs import add_secret, setup_logging
+from coordinator.edge.logs import add_secret, setup_logging
+from coordinator.edge.settings import exit_on_error
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from coordinator.model import ClusterRecord, Role
+from coordinator.core.model import ClusterRecord, Role
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from coordinator.model import ReplicaStatus, Role
+from coordinator.core.model import ReplicaStatus, Role
 
 PREFIX = "memgraph_ha_"
 CONTENT_TYPE = CONTENT_TYPE_LATEST

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from coordinator.model import ROLE_LABEL, ClusterRecord, Role
-from coordinator.procedures import SwitchoverResult
+from coordinator.core.model import ROLE_LABEL, ClusterRecord, Role
+from coordinator.core.outcomes import PrestopOutcome, SwitchoverOutcome
+from coordinator.runtime.procedures import SwitchoverResult
 from hooks.prestop import append_line, record_path
 
 log = logging.getLogger(__name__)
@@ -82,14 +83,14 @@ def handle(
     if host.expected_pods() <= 1:
         step("single-pod cluster: nothing to hand over to; stopping the MAIN (no demotion)")
         return 200, {
-            "outcome": "no-target",
+            "outcome": PrestopOutcome.NO_TARGET,
             "safe_to_stop": True,
             "new_main": None,
             "detail": "single-pod cluster",
         }
     if host.is_leader():
         result = host.run_switchover(max(0.0, deadline - clock()), step)
-        if not result.ok and result.outcome != "not-main":
+        if not result.ok and result.outcome is not SwitchoverOutcome.NOT_MAIN:
             step(f"switchover did not complete: {result.outcome}: {result.detail}")
     return _wait_moved(host, step, deadline, clock, sleep)
 
@@ -112,7 +113,7 @@ def _wait_moved(
                 host.hand_off_leadership()
                 step("leadership released")
             return 200, {
-                "outcome": "switchover-done",
+                "outcome": PrestopOutcome.SWITCHOVER_DONE,
                 "safe_to_stop": True,
                 "new_main": record.main,
                 "detail": f"MAIN moved to {record.main}",
@@ -120,7 +121,7 @@ def _wait_moved(
         if clock() >= deadline:
             step("budget spent and the MAIN is still here: NOT safe to stop")
             return 200, {
-                "outcome": "timeout",
+                "outcome": PrestopOutcome.TIMEOUT,
                 "safe_to_stop": False,
                 "new_main": None,
                 "detail": "no replica took over within the budget",
@@ -152,6 +153,7 @@ def _replica(
         host.hand_off_leadership()
         step("leadership released")
     outcome = (
-        "replica-drained" if role is Role.REPLICA else "memgraph-unreachable" if role is None else "drained"
+        PrestopOutcome.REPLICA_DRAINED if role is Role.REPLICA
+        else PrestopOutcome.MEMGRAPH_UNREACHABLE if role is None else PrestopOutcome.DRAINED
     )
     return 200, {"outcome": outcome, "safe_to_stop": True, "new_main": None, "detail": "replica drained"}

@@ -15,157 +15,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client as kclient
-from kubernetes import config as kconfig
 
 from agent import prestop as prestop_local
 from agent.api import PrestopRequest, Result
-from agent.config import Settings
-from agent.election import ElectionConfig, LeaderElector
-from agent.guard import Guard
-from agent.lease_store import KubeLeaseStore
-from agent.memgraph import MemgraphClient
+from agent.guard import Guard, should_demote
 from agent.metrics import AgentMetrics
-from coordinator import record as record_codec
-from coordinator.kube import KubeOps
-from coordinator.model import ClusterRecord, PodView, Role
-from coordinator.procedures import SwitchoverResult
-from coordinator.reconciler import Coordinator, CycleHooks
+from agent.prestop_host import PrestopHost
+from coordinator.core import record as record_codec
+from coordinator.core.model import ClusterRecord, Role
+from coordinator.edge.memgraph import MemgraphClient
+from coordinator.edge.settings import Settings
+from coordinator.runtime.reconciler import Coordinator, CycleHooks
+from coordinator.runtime.term import Term, TermRunner
+from coordinator.runtime.wiring import MemgraphPool, api_client_for, elector_for, start_coordinator
 
 log = logging.getLogger(__name__)
-
-
-def api_client_for(settings: Settings) -> kclient.ApiClient:
-    """In-cluster config, or the kubeconfig named by KUBECONFIG."""
-    cfg = kclient.Configuration()
-    if settings.kubeconfig:
-        kconfig.load_kube_config(config_file=settings.kubeconfig, client_configuration=cfg)
-    else:
-        kconfig.load_incluster_config(client_configuration=cfg)
-    api = kclient.ApiClient(cfg)
-    api.user_agent = f"memgraph-ha-agent/{settings.pod_name}"
-    return api
-
-
-class MemgraphPool:
-    """One client per (pod, IP), reused across cycles; a pod whose IP changed gets a new one."""
-
-    def __init__(self, settings: Settings, connect_timeout: float = 1.0, query_timeout: float = 1.5) -> None:
-        self.s = settings
-        self.connect_timeout, self.query_timeout = connect_timeout, query_timeout
-        self._clients: dict[str, tuple[str, MemgraphClient]] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, pod: PodView) -> MemgraphClient:
-        with self._lock:
-            held = self._clients.get(pod.name)
-            if held is not None and held[0] == pod.ip:
-                return held[1]
-            if held is not None:
-                held[1].close()
-            c = MemgraphClient(
-                pod.ip,
-                self.s.memgraph_bolt_port,
-                self.s.memgraph_user,
-                self.s.memgraph_password,
-                connect_timeout=self.connect_timeout,
-                query_timeout=self.query_timeout,
-            )
-            self._clients[pod.name] = (pod.ip, c)
-            return c
-
-    def close(self) -> None:
-        with self._lock:
-            for _, c in self._clients.values():
-                c.close()
-            self._clients.clear()
-
-
-class _LeaseRecord:
-    """Adapts the elector to coordinator.ports.RecordPort for ONE leadership term.
-
-    A coordinator is valid only for the term it was started in (review M3): after a term ends and the
-    elector re-acquires the Lease, a coordinator of the old term that is still finishing a step must not
-    pass its lease check beside the new term's coordinator.
-    """
-
-    def __init__(self, elector: LeaderElector, term: int) -> None:
-        self.e = elector
-        self.term = term
-
-    def is_leader(self) -> bool:
-        return self.e.term_alive(self.term)
-
-    def lease_valid_for(self) -> float:
-        return self.e.lease_valid_for() if self.e.term_alive(self.term) else 0.0
-
-    def read_annotations(self) -> dict[str, str]:
-        return self.e.read_record()[0]
-
-    def update_annotations(self, changes: Any) -> bool:
-        return self.e.update_annotations(changes)
-
-
-def elector_for(
-    settings: Settings,
-    api: kclient.ApiClient,
-    identity: str,
-    on_started_leading: Callable[[], None],
-    on_stopped_leading: Callable[[], None],
-    on_new_leader: Callable[[str], None],
-) -> tuple[LeaderElector, KubeLeaseStore]:
-    """A candidate in the StatefulSet's Lease election with the settings' timings (every request times
-    out before the next retry period), and its Lease store (close it when done)."""
-    timeout = min(2.0, settings.retry_period_s * 0.8)
-    store = KubeLeaseStore(api, settings.pod_namespace, settings.lease_name, request_timeout=timeout)
-    elector = LeaderElector(
-        store,
-        identity,
-        ElectionConfig(settings.lease_duration_s, settings.renew_deadline_s, settings.retry_period_s),
-        on_started_leading=on_started_leading,
-        on_stopped_leading=on_stopped_leading,
-        on_new_leader=on_new_leader,
-    )
-    return elector, store
-
-
-def start_coordinator(
-    identity: str,
-    settings: Settings,
-    api: kclient.ApiClient,
-    pool: MemgraphPool,
-    elector: LeaderElector,
-    component: str = "memgraph-ha",
-    hooks: CycleHooks | None = None,
-) -> tuple[Coordinator, KubeOps]:
-    """The coordinator of the elector's current leadership term, with its pod watch started (woken on
-    every pod event). Used by the agent and by the standalone coordinator when they start leading."""
-    box: list[Coordinator] = []
-    kube = KubeOps(
-        api,
-        settings.pod_namespace,
-        settings.statefulset,
-        settings.pod_selector,
-        component=component,
-        request_timeout=2.0,
-        on_change=lambda: box[0].wake() if box else None,
-    )
-    coord = Coordinator(
-        identity,
-        kube,
-        pool,
-        _LeaseRecord(elector, elector.current_term()),
-        settings.policy(),
-        interval_s=settings.reconcile_interval_s,
-        switchover_budget_s=settings.prestop_budget_s,
-        hooks=hooks,
-    )
-    box.append(coord)
-    kube.start()
-    return coord, kube
 
 
 class Agent:
@@ -175,7 +42,7 @@ class Agent:
         self.s = settings
         self.pod_name = settings.pod_name
         self.metrics = metrics or AgentMetrics()
-        self.api = api or api_client_for(settings)
+        self.api = api or api_client_for(settings, f"memgraph-ha-agent/{settings.pod_name}")
         self.core = kclient.CoreV1Api(self.api)
         self.local = MemgraphClient(
             settings.memgraph_host,
@@ -185,9 +52,10 @@ class Agent:
             connect_timeout=1.0,
             query_timeout=2.0,
         )
+        self.terms: TermRunner[Coordinator] = TermRunner(self._build_term, on_change=self._leadership_changed)
         self.elector, self.store = elector_for(
             settings, self.api, settings.pod_name,
-            self._started_leading, self._stopped_leading, self._new_leader,
+            self.terms.started, self.terms.stopped, self._new_leader,
         )
         self.pool = MemgraphPool(settings)
         self.guard = Guard(
@@ -195,11 +63,6 @@ class Agent:
             lambda: self.local.demote(settings.memgraph_replication_port),
             confirm=self.fresh_record,
         )
-        self._coord_thread: threading.Thread | None = None
-        self.coordinator: Coordinator | None = None
-        self._coord_stop: threading.Event | None = None
-        self._kube: KubeOps | None = None
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._monitor_tick = 0.0
         self._local_ok_at = -1e9
@@ -224,57 +87,27 @@ class Agent:
         if self._prestop_lock.acquire(timeout=budget_s):
             self._prestop_lock.release()
         self._stop.set()
-        self._stopped_leading(join_s=min(3.0, budget_s))
+        self.terms.close(join_s=min(3.0, budget_s))
         self.elector.stop(release=True, timeout_s=min(5.0, budget_s))
         self.pool.close()
         self.local.close()
         log.info("agent stopped")
 
-    # ---- election callbacks ---------------------------------------------------------------------
+    # ---- leadership terms ---------------------------------------------------------------------
 
-    def _started_leading(self) -> None:
-        old = self._coord_thread
-        if old is not None and old.is_alive():
-            old.join(timeout=10.0)  # the previous term's coordinator finishes its step first (review M3)
-            if old.is_alive():
-                log.warning("the previous term's coordinator is still running; it can no longer act")
-        with self._lock:
-            if self.coordinator is not None or self._stop.is_set():
-                return
-            log.info("leadership acquired: starting the coordinator")
-            self.metrics.lease_transition(acquired=True)
-            self.metrics.set_leader(True)
-            stop = threading.Event()
-            coord, kube = start_coordinator(
-                self.pod_name, self.s, self.api, self.pool, self.elector, hooks=self._cycle_hooks()
-            )
-            self.coordinator, self._coord_stop, self._kube = coord, stop, kube
-            thread = threading.Thread(target=coord.run, args=(stop,), name="coordinator", daemon=True)
-            self._coord_thread = thread
-            thread.start()
+    @property
+    def coordinator(self) -> Coordinator | None:
+        """The coordinator of the current leadership term; None while this agent does not lead."""
+        return self.terms.coordinator
 
-    def _stopped_leading(self, join_s: float = 0.0) -> None:
-        """Stop the coordinator; with `join_s`, wait (bounded) until its thread is done, so a Lease
-        released right after cannot be acquired by another agent while a command of ours is in flight."""
-        self._stop_coordinator()
-        thread = self._coord_thread
-        if join_s > 0 and thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=join_s)
+    def _build_term(self) -> Term[Coordinator]:
+        return start_coordinator(
+            self.pod_name, self.s, self.api, self.pool, self.elector, hooks=self._cycle_hooks()
+        )
 
-    def _stop_coordinator(self) -> None:
-        with self._lock:
-            if self.coordinator is None:
-                return
-            log.info("leadership lost or released: stopping the coordinator")
-            self.metrics.lease_transition(acquired=False)
-            self.metrics.set_leader(False)
-            assert self._coord_stop is not None and self._kube is not None
-            self._coord_stop.set()
-            self.coordinator.wake()
-            # KubeOps.stop joins the pod watch, which sits in a stream read for up to its request timeout
-            # + 2 s: never make the Lease release (hand-off, SIGTERM) wait for that.
-            threading.Thread(target=self._kube.stop, name="pod-watch-stop", daemon=True).start()
-            self.coordinator, self._coord_stop, self._kube = None, None, None
+    def _leadership_changed(self, leading: bool) -> None:
+        self.metrics.lease_transition(acquired=leading)
+        self.metrics.set_leader(leading)
 
     def _new_leader(self, identity: str) -> None:
         log.info("leader is now %s", identity or "-")
@@ -363,8 +196,6 @@ class Agent:
         return (False, reason) if reason else (True, f"local Memgraph is {self._local_state.get('role')}")
 
     def guard_reason(self) -> str:
-        from agent.guard import should_demote
-
         return should_demote(self._role, self.record(), self.pod_name)
 
     def local_state(self) -> dict[str, Any]:
@@ -406,7 +237,7 @@ class Agent:
         with self._prestop_lock:
             cfg = prestop_local.PrestopConfig(self.s.log_dir, self.s.pod_uid, self.s.pod_ip, self.s.drain_s)
             return prestop_local.handle(
-                _PrestopHost(self), cfg, min(request.budget_s, self.s.prestop_budget_s)
+                PrestopHost(self), cfg, min(request.budget_s, self.s.prestop_budget_s)
             )
 
     def switchover(self, to: str | None) -> Result:
@@ -414,7 +245,7 @@ class Agent:
         if coord is None:
             return 503, {"error": "not-leader", "detail": "retry on the leader"}
         r = coord.switchover(None, to, self.s.prestop_budget_s)
-        code = 200 if r.ok else 409 if r.outcome in ("no-target", "not-main") else 503
+        code = 200 if r.ok else 409 if r.outcome.refused else 503
         return code, {
             "outcome": r.outcome,
             "old_main": r.old_main,
@@ -445,53 +276,3 @@ class Agent:
 
     def api_token(self) -> str | None:
         return self.s.api_token
-
-
-class _PrestopHost:
-    def __init__(self, agent: Agent) -> None:
-        self.a = agent
-        self.pod_name = agent.pod_name
-
-    def local_role(self) -> Role | None:
-        return self.a.probe_local()
-
-    def record(self) -> ClusterRecord | None:
-        return self.a.record()
-
-    def refresh_record(self) -> ClusterRecord | None:
-        try:
-            return record_codec.decode(self.a.elector.read_record(fresh=True)[0])[0]
-        except Exception as exc:
-            log.debug("record refresh failed: %s", exc)
-            return self.a.record()
-
-    def is_leader(self) -> bool:
-        return self.a.is_leader()
-
-    def expected_pods(self) -> int:
-        coord = self.a.coordinator
-        if coord is not None:
-            return coord.kube.expected_replicas() or 1
-        try:
-            apps = kclient.AppsV1Api(self.a.api)
-            sts = apps.read_namespaced_stateful_set(
-                self.a.s.statefulset, self.a.s.pod_namespace, _request_timeout=2
-            )
-            return int(sts.spec.replicas or 1)
-        except Exception:
-            return 2  # unknown: assume there is someone to hand over to
-
-    def run_switchover(self, budget_s: float, step: Callable[[str], None]) -> SwitchoverResult:
-        coord = self.a.coordinator
-        if coord is None:
-            return SwitchoverResult("failed", self.pod_name, None, 0.0, "not leader")
-        return coord.switchover(self.pod_name, None, budget_s, step)
-
-    def patch_own_labels(self, labels: dict[str, str | None]) -> None:
-        self.a.core.patch_namespaced_pod(
-            self.pod_name, self.a.s.pod_namespace, {"metadata": {"labels": labels}}, _request_timeout=2.0
-        )
-
-    def hand_off_leadership(self) -> None:
-        self.a._stopped_leading(join_s=3.0)
-        self.a.elector.stop(release=True, timeout_s=3.0)

@@ -2,8 +2,8 @@
 
 Role: name what observe, actions and procedures need from the outside world -- a Memgraph instance, the
 Kubernetes API, the Lease that holds the cluster record -- as typing Protocols, so the concrete clients
-(`agent.memgraph`, `agent.election`, `coordinator.kube`) are wired in one place and tests can pass
-recorders.
+(`coordinator.edge.memgraph`, `coordinator.edge.election`, `coordinator.edge.kube`) are wired in one
+place and tests can pass recorders.
 
 Must never: import a client library or hold state.
 """
@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from coordinator.model import PodView, ReplicaInfo, ReplicaMode, Role, StorageInfo
+from coordinator.core.model import PodView, ReplicaInfo, ReplicaMode, Role, StorageInfo
 
 
 class MemgraphPort(Protocol):
-    """One Memgraph instance over Bolt (implemented by agent.memgraph.MemgraphClient)."""
+    """One Memgraph instance over Bolt (implemented by coordinator.edge.memgraph.MemgraphClient)."""
 
     def role(self) -> Role: ...
     def replicas(self) -> list[ReplicaInfo]: ...
@@ -34,7 +34,7 @@ MemgraphFactory = Callable[[PodView], MemgraphPort]
 
 
 class KubePort(Protocol):
-    """The Kubernetes calls the coordinator makes (implemented by coordinator.kube.KubeOps)."""
+    """The Kubernetes calls the coordinator makes (implemented by coordinator.edge.kube.KubeOps)."""
 
     def list_pods(self) -> list[PodView]: ...
     def expected_replicas(self) -> int | None: ...
@@ -43,7 +43,7 @@ class KubePort(Protocol):
 
 
 class RecordPort(Protocol):
-    """The Lease the leader holds: its annotations are the cluster record (agent.election.Elector)."""
+    """The Lease the leader holds: its annotations are the cluster record (coordinator.runtime.wiring)."""
 
     def is_leader(self) -> bool: ...
     def lease_valid_for(self) -> float: ...

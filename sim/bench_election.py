@@ -1,13 +1,13 @@
 """Leader-election safety run: N electors on one Kubernetes API emulator, under chaos, for a bounded time.
 
-Role: start the in-process emulator (`sim.kube.server.KubeEmulator`), run N `agent.election.LeaderElector`
-threads with the real kubernetes client, and inject one fault episode at a time -- kill the leader
-(stop without release), release it (clean stop), restart dead electors, API outages (refuse / 503 /
-hang) and injected 409/403 answers to Lease updates. A single observer thread samples every elector's
-`is_leader()` every `sample_s` on one monotonic clock; the callbacks are timestamped on the same clock.
-The report (JSON on stdout) checks: no two leadership intervals overlap; a leader exists again within
-leaseDuration + retryPeriod (+ tolerance) of a crash and within 2 * retryPeriod of a release; a leader
-cut off from the API steps down at its renew deadline; steady-state requests per minute per elector.
+Role: start the in-process emulator (`sim.kube.server.KubeEmulator`), run N
+`coordinator.edge.election.LeaderElector` threads with the real kubernetes client, and inject one fault
+episode at a time -- kill the leader (stop without release), release it (clean stop), restart dead electors,
+API outages (refuse / 503 / hang) and injected 409/403 answers to Lease updates. A single observer thread
+samples every elector's `is_leader()` every `sample_s` on one monotonic clock; the callbacks are timestamped
+on the same clock. The report (JSON on stdout) checks: no two leadership intervals overlap; a leader exists
+again within leaseDuration + retryPeriod (+ tolerance) of a crash and within 2 * retryPeriod of a release; a
+leader cut off from the API steps down at its renew deadline; steady-state requests per minute per elector.
 
 Usage: python -m sim.bench_election [--seconds 60] [--electors 5] [--seed N]
 Exit code 0 when every check holds, 1 otherwise.
@@ -31,8 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.election import ElectionConfig, LeaderElector
-from agent.lease_store import KubeLeaseStore
+from coordinator.edge.election import ElectionConfig, LeaderElector
+from coordinator.edge.lease_store import KubeLeaseStore
 
 log = logging.getLogger("sim.bench_election")
 

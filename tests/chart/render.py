@@ -19,6 +19,8 @@ from typing import Any
 import helm_python as helm
 import yaml
 
+from tests.support.clock import FakeClock as SharedFakeClock
+
 REPO = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO / "charts" / "memgraph"
 OFFICIAL_DIR = REPO.parent / "shared" / "reference" / "official-chart"
@@ -227,17 +229,11 @@ def load_chart_script(name: str) -> ModuleType:
     return module
 
 
-class FakeClock:
-    """A monotonic clock and its sleep for the chart scripts' bounded waits."""
+class FakeClock(SharedFakeClock):
+    """The shared fake clock (tests.support.clock), started at 0 for the chart scripts' bounded waits."""
 
     def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+        super().__init__(start=0.0)
 
 
 def role_rules(role: dict[str, Any]) -> list[tuple[tuple[str, ...], ...]]:

@@ -1,6 +1,6 @@
 """The env the chart gives the containers is accepted by the product's own parsers.
 
-Agent: `agent.config.load_settings(env)`; hook: `hooks.prestop.load_settings(env)`. fieldRef and
+Agent: `coordinator.edge.settings.load_settings(env)`; hook: `hooks.prestop.load_settings(env)`. fieldRef and
 secretKeyRef entries are resolved to sample values, as the kubelet would.
 """
 
@@ -10,7 +10,7 @@ import pytest
 
 from tests.chart import render as r
 
-config = pytest.importorskip("agent.config", reason="agent/config.py not written yet")
+config = pytest.importorskip("coordinator.edge.settings", reason="the settings module is not written yet")
 SECRETS = {
     ("memgraph-secrets", "USER"): "memgraph",
     ("memgraph-secrets", "PASSWORD"): "s3cret",

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 from kubernetes import client
 
+from tests.support.wait import wait_until
+
 T = TypeVar("T")
 
 WRITER = """
@@ -47,17 +49,9 @@ print("DONE", flush=True)
 
 def wait_for(what: str, check: Callable[[], T | None], timeout_s: float, every_s: float = 3.0) -> T:
     """Poll `check` until it returns a truthy value; AssertionError naming `what` after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except client.ApiException as exc:
-            last = exc
-        time.sleep(every_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what} (last error: {last})")
+    value = wait_until(check, timeout_s, what, interval_s=every_s, ignore=(client.ApiException,))
+    assert value is not None
+    return value
 
 
 @dataclass(frozen=True)

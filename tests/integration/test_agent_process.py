@@ -27,6 +27,7 @@ import pytest
 
 from sim.kube.server import KubeEmulator
 from sim.proc import free_port, kill_group, start_group
+from tests.support.wait import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 NS = "default"
@@ -136,16 +137,14 @@ class AgentProc:
             return exc.code, json.loads(exc.read() or b"{}")
 
     def wait(self, predicate: Any, timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def alive_and(pred: Any) -> Any:
             assert self.proc.poll() is None, f"agent exited with {self.proc.returncode}: {self.log()[-2000:]}"
-            try:
-                if predicate():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"{what}: not within {timeout_s}s; log tail:\n{self.log()[-3000:]}")
+            return pred()
+
+        try:
+            wait_until(lambda: alive_and(predicate), timeout_s, what, interval_s=0.05, ignore=(OSError,))
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; log tail:\n{self.log()[-3000:]}") from None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

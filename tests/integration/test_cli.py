@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.cli import main, status_text
+from ctl.cli import main, status_text
 from sim.cluster import ClusterConfig, SimCluster
 from sim.kubelet import PodTemplate
 
@@ -204,7 +204,7 @@ def test_unknown_pod_or_statefulset_exit_2(cluster: SimCluster, capsys: pytest.C
 
 def test_console_script(healthy: SimCluster) -> None:
     exe = shutil.which("memgraph-ha", path=str(Path(sys.executable).parent))
-    cmd = [exe] if exe else [sys.executable, "-m", "coordinator.cli"]
+    cmd = [exe] if exe else [sys.executable, "-m", "ctl.cli"]
     proc = subprocess.run([*cmd, "status", "--url", url_of(healthy, "memgraph-2")],
                           capture_output=True, text=True, timeout=60, cwd=REPO)
     assert proc.returncode == 0, proc.stderr

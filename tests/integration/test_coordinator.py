@@ -1,7 +1,7 @@
 """The coordinator in process against 3 Memgraph emulator processes and the Kubernetes emulator.
 
-Real pieces: the neo4j driver (agent.memgraph), the kubernetes client (coordinator.kube, the Lease
-store), the elector, the planner, the executor. The agents' guards are played by a loop in the test
+Real pieces: the neo4j driver (coordinator.edge.memgraph), the kubernetes client (coordinator.edge.kube,
+the Lease store), the elector, the planner, the executor. The agents' guards are played by a loop in the test
 (agent.guard.Guard, one per pod) so a returning old MAIN is demoted as its own agent would do it.
 """
 
@@ -17,17 +17,18 @@ from typing import Any
 import neo4j
 import pytest
 
-from agent.election import ElectionConfig, LeaderElector
 from agent.guard import Guard
-from agent.lease_store import KubeLeaseStore
-from agent.memgraph import MemgraphClient
-from coordinator import record as record_codec
-from coordinator.kube import KubeOps
-from coordinator.model import ClusterRecord, Policy, ReplicaMode, ReplicaStatus, Role
-from coordinator.reconciler import Coordinator
+from coordinator.core import record as record_codec
+from coordinator.core.model import ClusterRecord, Policy, ReplicaMode, ReplicaStatus, Role
+from coordinator.edge.election import ElectionConfig, LeaderElector
+from coordinator.edge.kube import KubeOps
+from coordinator.edge.lease_store import KubeLeaseStore
+from coordinator.edge.memgraph import MemgraphClient
+from coordinator.runtime.reconciler import Coordinator
 from sim.kube.server import KubeEmulator
 from sim.memgraph.control import MemgraphProcess
 from sim.network import Network
+from tests.support import wait as support_wait
 
 NS, STS, HEADLESS = "default", "memgraph", "memgraph-headless"
 SELECTOR = "app.kubernetes.io/name=memgraph"
@@ -92,16 +93,9 @@ class Env:
         return list(self.kube.list("Event", NS))
 
 
-def wait_until(pred: Callable[[], bool], timeout_s: float, what: str) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout_s:
-        try:
-            if pred():
-                return time.monotonic() - start
-        except Exception:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout_s}s")
+def wait_until(pred: Callable[[], bool], timeout_s: float, what: str) -> bool:
+    """A condition on the emulated cluster: a process restarting meanwhile refuses calls (ignored)."""
+    return support_wait.wait_until(pred, timeout_s, what, interval_s=0.05, ignore=(Exception,))
 
 
 def healthy(env: Env, main: str, replicas: int = 2) -> bool:

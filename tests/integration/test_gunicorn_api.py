@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 import requests
 
 from sim.proc import free_port, kill_group, start_group, stop_group, wait_for_port
+from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "tests" / "integration" / "gunicorn_test_app.py"
@@ -44,17 +44,9 @@ def served(tmp_path: Path) -> Iterator[Served]:
         kill_group(proc)
 
 
-def _wait_for(predicate, what: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_health_is_ok_because_the_worker_callback_ran_in_the_serving_worker(served):
-    _wait_for(lambda: served.marker.exists() and "started" in served.marker.read_text(), "worker start")
+    started = lambda: served.marker.exists() and "started" in served.marker.read_text()  # noqa: E731
+    wait_until(started, 10.0, "worker start", interval_s=0.05)
     started_pid = int(served.marker.read_text().split()[1])
     resp = requests.get(f"{served.base}/health", timeout=5)
     assert resp.status_code == 200, resp.text

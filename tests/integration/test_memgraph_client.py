@@ -1,6 +1,6 @@
-"""agent.memgraph.MemgraphClient over the real neo4j driver: against the Memgraph emulator (always) and
-against a real Memgraph when MEMGRAPH_TEST_URI is set (comma-separated bolt:// URIs, one per instance;
-MEMGRAPH_TEST_USER / MEMGRAPH_TEST_PASSWORD optional; MEMGRAPH_TEST_REPLICATION_ADDRESSES optional,
+"""coordinator.edge.memgraph.MemgraphClient over the real neo4j driver: against the Memgraph emulator
+(always) and against a real Memgraph when MEMGRAPH_TEST_URI is set (comma-separated bolt:// URIs, one per
+instance; MEMGRAPH_TEST_USER / MEMGRAPH_TEST_PASSWORD optional; MEMGRAPH_TEST_REPLICATION_ADDRESSES optional,
 comma-separated `host:port` the first instance can reach each instance's replication server on).
 
 Also: the pure SHOW REPLICAS / storage / role parsers (reference memgraph-replication 2.1-2.3,
@@ -24,7 +24,8 @@ import neo4j
 import pytest
 from neo4j import exceptions as nx
 
-from agent.memgraph import (
+from coordinator.core.model import ReplicaInfo, ReplicaMode, ReplicaStatus, Role, StorageInfo
+from coordinator.edge.memgraph import (
     AlreadyMainError,
     AlreadyReplicaError,
     DropFailed,
@@ -46,7 +47,6 @@ from agent.memgraph import (
     quote_address,
     quote_name,
 )
-from coordinator.model import ReplicaInfo, ReplicaMode, ReplicaStatus, Role, StorageInfo
 from sim.proc import free_port
 
 EMULATOR_PRESENT = (Path(__file__).resolve().parents[2] / "sim" / "memgraph" / "control.py").exists()
@@ -238,7 +238,7 @@ def test_connection_errors_map_to_unavailable() -> None:
 
 def test_closed_port_is_unavailable_after_three_logged_attempts(caplog: pytest.LogCaptureFixture) -> None:
     port = free_port("127.0.0.1")
-    caplog.set_level(logging.WARNING, logger="agent.memgraph")
+    caplog.set_level(logging.WARNING, logger="coordinator.edge.memgraph")
     client = MemgraphClient("127.0.0.1", port, connect_timeout=0.5, query_timeout=2.0)
     try:
         start = time.monotonic()

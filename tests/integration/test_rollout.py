@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from coordinator.cli import main
+from ctl.cli import main
 from sim.cluster import ClusterConfig, SimCluster
 from sim.kubelet import PodTemplate
 from sim.workload import Writer, collect_final_ids
@@ -143,7 +143,7 @@ def test_manual_rollout_with_agents_as_a_subprocess(make_cluster: Callable[..., 
         assert writer.wait_acks(20, 20)
         t = time.monotonic()
         proc = subprocess.run(
-            [sys.executable, "-m", "coordinator.cli", "rollout", "restart", "--all", "--timeout",
+            [sys.executable, "-m", "ctl.cli", "rollout", "restart", "--all", "--timeout",
              PER_POD_TIMEOUT, "-o", "json"],
             env=env, cwd=REPO, capture_output=True, text=True, timeout=300,
         )
@@ -163,7 +163,8 @@ def test_manual_rollout_with_agents_as_a_subprocess(make_cluster: Callable[..., 
 def _standalone(c: SimCluster, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HA_LEASE_DURATION_SECONDS": "4", "HA_RENEW_DEADLINE_SECONDS": "3",
            "HA_RETRY_PERIOD_SECONDS": "0.5", "HA_RECONCILE_INTERVAL_SECONDS": "0.5"}
-    cmd = [sys.executable, "-m", "coordinator", "--kubeconfig", str(c.kubeconfig), "--namespace", "default",
+    cmd = [sys.executable, "-m", "ctl.standalone", "--kubeconfig", str(c.kubeconfig),
+           "--namespace", "default",
            "--statefulset", "memgraph", "--selector", "app.kubernetes.io/instance=memgraph",
            "--headless-service", "memgraph-headless", "--bolt-port", str(c.ports["bolt"]),
            "--replication-port", str(c.ports["replication"]), "--identity", "standalone-test"]

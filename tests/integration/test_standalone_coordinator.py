@@ -1,4 +1,4 @@
-"""`python -m coordinator` (memgraph-ha-coordinator) on the emulated cluster: it bootstraps a cluster whose
+"""`python -m ctl.standalone` (memgraph-ha-coordinator) on the emulated cluster: it bootstraps a cluster whose
 pods have no agent, releases the Lease on SIGTERM, never takes the Lease from a leading agent, and
 refuses a bad configuration with exit code 2.
 
@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from coordinator.__main__ import main as coordinator_main
-from coordinator.rollout import Rollout, RolloutOptions
+from ctl.rollout import Rollout, RolloutOptions
+from ctl.standalone import main as coordinator_main
 from sim.cluster import ClusterConfig, SimCluster
 from sim.kubelet import PodTemplate
 
@@ -52,7 +52,7 @@ def standalone(c: SimCluster, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "HA_LEASE_DURATION_SECONDS": "4", "HA_RENEW_DEADLINE_SECONDS": "3",
            "HA_RETRY_PERIOD_SECONDS": "0.5", "HA_RECONCILE_INTERVAL_SECONDS": "0.5",
            "HA_POD_SELECTOR": "app.kubernetes.io/name=memgraph,app.kubernetes.io/instance=memgraph"}
-    cmd = [sys.executable, "-m", "coordinator", "--kubeconfig", str(c.kubeconfig), "-n", "default",
+    cmd = [sys.executable, "-m", "ctl.standalone", "--kubeconfig", str(c.kubeconfig), "-n", "default",
            "--statefulset", "memgraph", "--headless-service", "memgraph-headless",
            "--bolt-port", str(c.ports["bolt"]), "--replication-port", str(c.ports["replication"]),
            "--identity", IDENTITY]
@@ -114,7 +114,7 @@ def test_bootstraps_a_cluster_without_agents_and_releases_the_lease_on_sigterm(t
         assert holder(c) == "", "SIGTERM released the Lease"
         text = log.read_text()
         assert "leadership acquired: starting the coordinator" in text
-        assert f"standalone coordinator {IDENTITY} stopped (Lease released)" in text
+        assert f'msg="standalone coordinator stopped" identity={IDENTITY} lease=released' in text
         assert "level=info" in text  # logfmt, as the agent logs
 
 

@@ -20,6 +20,7 @@ from neo4j import GraphDatabase
 from sim.check import Bounds, Sampler, check
 from sim.timeline import FailoverMark, FinalData, Timeline, write_pauses
 from sim.workload import Writer, collect_final_ids, read_ids
+from tests.support.wait import poll
 
 control = pytest.importorskip("sim.memgraph.control", reason="Memgraph emulator missing")
 
@@ -91,15 +92,6 @@ def writers() -> Iterator[list[Writer]]:
             w.stop(5.0)
 
 
-def wait_until(cond: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return bool(cond())
-
-
 def test_every_acked_write_is_readable_and_nothing_unattempted_appears(memgraphs, writers):
     mg = memgraphs(HOST_A)
     route = Route()
@@ -152,7 +144,7 @@ def test_killed_instance_gives_an_error_window_and_the_writer_keeps_going(memgra
     w.start()
     assert w.wait_acks(20, timeout_s=20.0)
     mg.kill()
-    assert wait_until(lambda: sum(not a.acked for a in w.attempts) >= 5, 10.0)
+    assert poll(lambda: sum(not a.acked for a in w.attempts) >= 5, 10.0)
     mg.restart()
     n = len(w.acked_ids())
     assert w.wait_acks(n + 10, timeout_s=20.0), w.attempts[-3:]
@@ -175,7 +167,7 @@ def test_frozen_instance_bounds_every_attempt_and_writes_resume_after_thaw(memgr
     pid = mg.proc.proc.pid
     os.kill(pid, signal.SIGSTOP)  # a hung server: TCP still accepts, nothing answers
     try:
-        assert wait_until(lambda: sum(not a.acked for a in w.attempts) >= 3, 10.0)
+        assert poll(lambda: sum(not a.acked for a in w.attempts) >= 3, 10.0)
     finally:
         os.kill(pid, signal.SIGCONT)
     n = len(w.acked_ids())

@@ -1,11 +1,12 @@
-"""agent.config: defaults, validation messages naming the variable, several problems at once, secrets."""
+"""coordinator.edge.settings: defaults, validation messages naming the variable, several problems at once,
+secrets."""
 
 from __future__ import annotations
 
 import pytest
 
-from agent.config import ConfigError, Settings, exit_on_error, load_settings
-from coordinator.model import Policy, ReplicaMode
+from coordinator.core.model import Policy, ReplicaMode
+from coordinator.edge.settings import ConfigError, Settings, exit_on_error, load_settings
 
 REQUIRED = {
     "POD_NAME": "memgraph-1",

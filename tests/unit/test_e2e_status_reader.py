@@ -1,5 +1,5 @@
 """tests/e2e reads the real status schema: its reader is fed the example document of docs/api.md (which
-tests/unit/test_status.py keeps equal to what coordinator/status.py produces)."""
+tests/unit/test_status.py keeps equal to what coordinator/core/status.py produces)."""
 
 from __future__ import annotations
 

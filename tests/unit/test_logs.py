@@ -1,4 +1,4 @@
-"""agent.logs: exact logfmt/JSON shapes, quoting, one line per record, secret redaction."""
+"""coordinator.edge.logs: exact logfmt/JSON shapes, quoting, one line per record, secret redaction."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.logs import add_secret, clear_secrets, log_event, logfmt_value, setup_logging
-from coordinator.model import Role
+from coordinator.core.model import Role
+from coordinator.edge.logs import add_secret, clear_secrets, log_event, logfmt_value, setup_logging
 
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 

@@ -1,4 +1,4 @@
-"""coordinator.rollout_strategy: strategy detection on the real chart's render and the emulated
+"""ctl.rollout_strategy: strategy detection on the real chart's render and the emulated
 StatefulSet, the grace periods, the connection facts, the restart order and the result table."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from coordinator.rollout_strategy import (
+from ctl.rollout_strategy import (
     AGENT_MANAGED,
     MANUAL,
     PodResult,

@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from coordinator.planner import PlannerMemory, decide
-from coordinator.status import build_status
+from coordinator.core.planner import PlannerMemory, decide
+from coordinator.core.status import build_status
 from tests.unit.planner.builders import POLICY, down, healthy, main, rec, replica, row, snap
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"

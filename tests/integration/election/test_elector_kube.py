@@ -13,14 +13,16 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from agent.election import ElectionConfig, LeaderElector
-from agent.lease_store import KubeLeaseStore
+from coordinator.edge.election import ElectionConfig, LeaderElector
+from coordinator.edge.lease_store import KubeLeaseStore
+from tests.support.wait import poll
 
 kube_server = pytest.importorskip("sim.kube.server")
 
 CFG = ElectionConfig(2.0, 1.0, 0.25)
 TIMEOUT = 0.2
 TOL = 0.3  # scheduling and request latency on a loaded 2-core machine
+STEP_S = 0.005  # how often a wait looks at the electors
 
 
 @pytest.fixture
@@ -52,19 +54,9 @@ def electors(emulator) -> Iterator[Callable[..., LeaderElector]]:
             e.stop(release=False, timeout_s=2.0)
 
 
-def wait_for(pred: Callable[[], bool], timeout_s: float, step_s: float = 0.005) -> float | None:
-    """Monotonic time at which `pred` first held, or None after `timeout_s`."""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if pred():
-            return time.monotonic()
-        time.sleep(step_s)
-    return None
-
-
 def test_two_electors_exactly_one_leader(electors):
     a, b = electors("memgraph-0"), electors("memgraph-1")
-    assert wait_for(lambda: a.is_leader() or b.is_leader(), 3.0)
+    assert poll(lambda: a.is_leader() or b.is_leader(), 3.0, STEP_S)
     for _ in range(400):  # 2 s of samples
         assert a.is_leader() + b.is_leader() == 1
         time.sleep(0.005)
@@ -74,25 +66,25 @@ def test_two_electors_exactly_one_leader(electors):
 
 def test_release_lets_the_other_take_over_within_two_retry_periods(electors):
     a = electors("memgraph-0")
-    assert wait_for(a.is_leader, 2.0)
+    assert poll(a.is_leader, 2.0, STEP_S)
     b = electors("memgraph-1")
     time.sleep(0.6)  # b is following
     t0 = time.monotonic()
     a.stop(release=True)
-    t1 = wait_for(b.is_leader, 2.0)
-    assert t1 is not None and t1 - t0 <= 2 * CFG.retry_period_s
+    t1 = poll(b.is_leader, 2.0, STEP_S)
+    assert t1 is not None and t1.at - t0 <= 2 * CFG.retry_period_s
 
 
 def test_kill_without_release_takeover_after_lease_duration(electors, emulator):
     a = electors("memgraph-0")
-    assert wait_for(a.is_leader, 2.0)
+    assert poll(a.is_leader, 2.0, STEP_S)
     b = electors("memgraph-1")
     time.sleep(0.6)
     t0 = time.monotonic()
     a.stop(release=False)
-    t1 = wait_for(b.is_leader, 5.0)
+    t1 = poll(b.is_leader, 5.0, STEP_S)
     assert t1 is not None
-    assert CFG.written_duration_s - CFG.retry_period_s - 0.05 <= t1 - t0 <= (
+    assert CFG.written_duration_s - CFG.retry_period_s - 0.05 <= t1.at - t0 <= (
         CFG.written_duration_s + CFG.retry_period_s + TOL)
     assert emulator.get("Lease", "default", "memgraph-ha")["spec"]["leaseTransitions"] == 1
 
@@ -100,25 +92,25 @@ def test_kill_without_release_takeover_after_lease_duration(electors, emulator):
 @pytest.mark.parametrize("mode", ["503", "refuse", "hang"])
 def test_api_outage_longer_than_renew_deadline_leader_steps_down_at_deadline(electors, emulator, mode):
     a = electors("memgraph-0")
-    assert wait_for(a.is_leader, 2.0)
+    assert poll(a.is_leader, 2.0, STEP_S)
     b = electors("memgraph-1")
     time.sleep(0.6)
     t0 = time.monotonic()
     emulator.outage(mode, 2.5)
     try:
-        t1 = wait_for(lambda: not a.is_leader(), 2.0, step_s=0.002)
+        t1 = poll(lambda: not a.is_leader(), 2.0, 0.002)
         assert t1 is not None
-        assert CFG.renew_deadline_s - CFG.retry_period_s - 0.05 <= t1 - t0 <= CFG.renew_deadline_s + TOL
+        assert CFG.renew_deadline_s - CFG.retry_period_s - 0.05 <= t1.at - t0 <= CFG.renew_deadline_s + TOL
         assert a.lease_valid_for() == 0
         assert not b.is_leader()  # nobody can claim while the API is down
     finally:
         emulator.clear_outage()
-    assert wait_for(lambda: a.is_leader() or b.is_leader(), 3.0)
+    assert poll(lambda: a.is_leader() or b.is_leader(), 3.0, STEP_S)
 
 
 def test_short_api_outage_keeps_the_leader(electors, emulator):
     a = electors("memgraph-0")
-    assert wait_for(a.is_leader, 2.0)
+    assert poll(a.is_leader, 2.0, STEP_S)
     time.sleep(0.3)
     emulator.outage("503", 0.4)
     try:
@@ -131,9 +123,9 @@ def test_short_api_outage_keeps_the_leader(electors, emulator):
 
 
 def test_injected_conflict_and_forbidden_renewals_keep_the_leader(electors, emulator, caplog):
-    caplog.set_level(logging.INFO, logger="agent.election")
+    caplog.set_level(logging.INFO, logger="coordinator.edge.election")
     a = electors("memgraph-0")
-    assert wait_for(a.is_leader, 2.0)
+    assert poll(a.is_leader, 2.0, STEP_S)
     emulator.inject(409, verb="update", path_regex="/leases/", count=1)
     emulator.inject(403, verb="update", path_regex="/leases/", count=2)
     end = time.monotonic() + 1.5
@@ -154,14 +146,14 @@ def test_renew_time_with_zero_microseconds_is_accepted_by_the_microtime_parser(e
 
 def test_cluster_record_survives_renewals_and_is_inherited_on_takeover(electors):
     a = electors("memgraph-0")
-    assert wait_for(a.is_leader, 2.0)
+    assert poll(a.is_leader, 2.0, STEP_S)
     assert a.update_annotations({"memgraph-ha.io/main": "memgraph-0", "memgraph-ha.io/generation": "1"})
     b = electors("memgraph-1")
     assert not b.update_annotations({"memgraph-ha.io/main": "memgraph-1"})
     time.sleep(1.0)  # four renewals
     assert b.read_record(fresh=True)[0]["memgraph-ha.io/generation"] == "1"
     a.stop(release=True)
-    assert wait_for(b.is_leader, 2.0)
+    assert poll(b.is_leader, 2.0, STEP_S)
     assert b.update_annotations({"memgraph-ha.io/main": "memgraph-1", "memgraph-ha.io/generation": "2"})
     annotations, _ = a.read_record(fresh=True)
     assert annotations == {"memgraph-ha.io/main": "memgraph-1", "memgraph-ha.io/generation": "2"}
@@ -169,7 +161,7 @@ def test_cluster_record_survives_renewals_and_is_inherited_on_takeover(electors)
 
 def test_steady_state_requests_per_retry_period(electors):
     a, b = electors("memgraph-0"), electors("memgraph-1")
-    assert wait_for(lambda: a.is_leader() or b.is_leader(), 3.0)
+    assert poll(lambda: a.is_leader() or b.is_leader(), 3.0, STEP_S)
     time.sleep(0.3)
     for e in (a, b):
         e._store.calls.clear()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,32 +11,10 @@ import pytest
 from kubernetes import client, watch
 
 from sim.kube.server import KubeEmulator
+from tests.support.clock import FakeClock
+from tests.support.wait import wait_until as wait_until  # re-exported for the tests here
 
 NS = "default"
-
-
-class FakeClock:
-    """Injected monotonic clock: grace periods and outage windows advance only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def wait_until(pred: Callable[[], Any], timeout_s: float = 5.0, what: str = "condition") -> Any:
-    """Poll `pred` until truthy; bounded in time (the emulator's ticker runs every 20 ms)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"{what} not reached within {timeout_s}s")
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from neo4j import Driver, GraphDatabase
 from neo4j.exceptions import ClientError
 
 from sim.memgraph.control import MemgraphProcess
+from tests.support.wait import waited
 
 FAST = ("--replica-check-frequency-sec", "0.2")
 
@@ -71,14 +71,7 @@ def status(c: Cluster, p: MemgraphProcess, name: str) -> str | None:
 
 def wait_until(fn: Callable[[], bool], timeout_s: float = 10.0, interval_s: float = 0.05) -> float:
     """Poll fn until true (bounded in time and count); returns the seconds it took, fails otherwise."""
-    t0 = time.monotonic()
-    for _ in range(int(timeout_s / interval_s) + 1):
-        if fn():
-            return time.monotonic() - t0
-        if time.monotonic() - t0 > timeout_s:
-            break
-        time.sleep(interval_s)
-    pytest.fail(f"condition not met within {timeout_s}s")
+    return waited(fn, timeout_s, "condition", interval_s).elapsed_s
 
 
 def make_replica(c: Cluster, p: MemgraphProcess) -> None:

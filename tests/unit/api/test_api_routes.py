@@ -4,13 +4,13 @@ errors as JSON, forwarding to the leader (with `responses`), preStop idempotency
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import requests
 import responses
 
 from agent.api import FORWARD_HEADER
+from tests.support.wait import wait_until
 
 AUTH = {"Authorization": "Bearer s3cret-token"}
 LEADER = "http://memgraph-0.memgraph-headless:8080"
@@ -267,15 +267,6 @@ def test_prestop_passes_a_typed_request(client, services):
     assert (req.pod, req.uid, req.budget_s) == ("memgraph-1", "u-9", 42.5)
 
 
-def _wait_for(predicate, what: str, timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_concurrent_prestops_join_one_run(app, services):
     services.prestop_gate = threading.Event()
     services.prestop_results = [(503, {"retry_after_s": 2, "detail": "target not caught up"})]
@@ -291,7 +282,7 @@ def test_concurrent_prestops_join_one_run(app, services):
         threads[0].start()
         assert services.prestop_entered.wait(5)
         threads[1].start()
-        _wait_for(lambda: join.waiters == 1, "the second call to join")
+        wait_until(lambda: join.waiters == 1, 5.0, "the second call to join", interval_s=0.01)
     finally:
         services.prestop_gate.set()
         for t in threads:

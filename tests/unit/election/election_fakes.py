@@ -1,4 +1,4 @@
-"""Deterministic doubles for the elector: a manual clock and an in-memory Lease store with real CAS.
+"""Deterministic doubles for the elector: an in-memory Lease store with real CAS (the clocks: tests.support).
 
 `MemoryLeaseStore` follows reference bolt-and-kube-emulation 3.3 ("resourceVersion / 409 semantics"):
 one global revision counter stamped as a string on every write; a replace whose resourceVersion differs
@@ -9,37 +9,12 @@ block until released (a stuck call).
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agent.lease_store import Conflict, LeaseRecord, LeaseStoreError, NotFound
-
-
-class FakeClock:
-    """Monotonic seconds that move only when the test says so."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class FakeWall:
-    """A UTC wall clock tied to a FakeClock (starts at a whole second: microseconds 0 on purpose)."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        self._clock = clock
-        self._base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self._base + dt.timedelta(seconds=self._clock.now)
+from coordinator.edge.lease_store import Conflict, LeaseRecord, LeaseStoreError, NotFound
 
 
 @dataclass

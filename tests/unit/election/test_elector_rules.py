@@ -6,10 +6,11 @@ import logging
 import threading
 
 import pytest
-from election_fakes import FakeClock, FakeWall, Fault, MemoryLeaseStore
+from election_fakes import Fault, MemoryLeaseStore
 
-from agent.election import ElectionConfig, LeaderElector
-from agent.lease_store import Conflict, TransientError
+from coordinator.edge.election import ElectionConfig, LeaderElector
+from coordinator.edge.lease_store import Conflict, TransientError
+from tests.support.clock import FakeClock, FakeWall
 
 CFG = ElectionConfig(15, 10, 2)
 
@@ -184,7 +185,7 @@ def test_create_conflict_rereads_and_follows_the_winner(store, clock):
 
 
 def _not_found(store):
-    from agent.lease_store import NotFound
+    from coordinator.edge.lease_store import NotFound
 
     return NotFound("not found", 404)
 
@@ -232,7 +233,7 @@ def test_timeout_before_applying_renew_is_not_a_success(store, clock):
 
 def test_forbidden_renew_is_retried_without_a_reread(store, clock, caplog):
     e = lead(store, clock)
-    caplog.set_level(logging.WARNING, logger="agent.election")
+    caplog.set_level(logging.WARNING, logger="coordinator.edge.election")
     for _ in range(2):
         clock.advance(2)
         store.faults.append(Fault("replace", error=TransientError("HTTP 403 Forbidden", 403)))
@@ -268,7 +269,7 @@ def test_api_down_past_renew_deadline_ends_leadership_even_with_a_stuck_call(sto
 
 def test_api_outage_longer_than_deadline_then_recovery_reclaims(store, clock, caplog):
     e = lead(store, clock)
-    caplog.set_level(logging.WARNING, logger="agent.election")
+    caplog.set_level(logging.WARNING, logger="coordinator.edge.election")
     store.down = TransientError("HTTP 503", 503)
     for _ in range(5):
         clock.advance(2)

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from kubernetes import client
 
-from agent.lease_store import (
+from coordinator.edge.lease_store import (
     Conflict,
     KubeLeaseStore,
     LeaseRecord,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hooks import prestop
 from sim.proc import free_port, kill_group, start_group
+from tests.support.wait import wait_until
 from tests.unit.hook.conftest import HOOK, LINE_RE, Step
 
 OK_BODY = {"outcome": "switchover-done", "safe_to_stop": True, "new_main": "memgraph-0", "detail": ""}
@@ -135,10 +136,7 @@ def test_sigterm_ends_the_record_with_exit_1(scripted_agent, tmp_path, python3):
     proc = start_group([python3, str(HOOK)], env=env, log_path=tmp_path / "out.txt")
     try:
         record = tmp_path / "prestop-uid-1_10.1.2.3.log"
-        deadline = time.monotonic() + 10
-        while not agent.requests and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert agent.requests, "the hook never reached the agent"
+        wait_until(lambda: agent.requests, 10.0, "the hook reaching the agent")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 1
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from coordinator.model import (
+from coordinator.core.model import (
     LEADER_LABEL,
     ROLE_LABEL,
     Action,

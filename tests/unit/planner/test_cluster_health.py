@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from coordinator.health import cluster_health
-from coordinator.model import ClusterRecord, Snapshot
+from coordinator.core.health import cluster_health
+from coordinator.core.model import ClusterRecord, Snapshot
 from tests.unit.planner.builders import down, healthy, main, rec, replica, row, snap
 
 STRICT = "strict_sync"

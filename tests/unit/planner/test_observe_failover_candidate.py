@@ -13,9 +13,9 @@ from typing import cast
 
 import pytest
 
-from coordinator.model import PodView, Promote, ReplicaInfo, Role, StorageInfo
-from coordinator.observe import Observer
-from coordinator.planner import decide
+from coordinator.core.model import PodView, Promote, ReplicaInfo, Role, StorageInfo
+from coordinator.core.planner import decide
+from coordinator.edge.observe import Observer
 from coordinator.ports import KubePort, MemgraphFactory
 from tests.unit.planner.builders import POLICY, name, rec, row
 

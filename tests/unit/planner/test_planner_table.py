@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from coordinator.model import (
+from coordinator.core.model import (
     LEADER_LABEL,
     ROLE_LABEL,
     Action,
@@ -25,7 +25,7 @@ from coordinator.model import (
     Snapshot,
     WriteRecord,
 )
-from coordinator.planner import PlannerMemory, decide
+from coordinator.core.planner import PlannerMemory, decide
 from tests.unit.planner.builders import (
     LEADER,
     POLICY,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.guard import Guard, should_demote
-from coordinator.model import ClusterRecord, Role
+from coordinator.core.model import ClusterRecord, Role
 
 ME = "memgraph-1"
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.prestop import PrestopConfig, handle
-from coordinator.model import ROLE_LABEL, ClusterRecord, Role
-from coordinator.procedures import SwitchoverResult
+from coordinator.core.model import ROLE_LABEL, ClusterRecord, Role
+from coordinator.runtime.procedures import SwitchoverResult
 
 ME = "memgraph-0"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from coordinator.model import (
+from coordinator.core.model import (
     Action,
     DropReplica,
     EmitEvent,
@@ -22,7 +22,7 @@ from coordinator.model import (
     pod_ordinal,
     replica_name,
 )
-from coordinator.rules import ALIVE_STATUSES, Plan, View, is_divergence_error, replica_address
+from coordinator.core.rules import ALIVE_STATUSES, Plan, View, is_divergence_error, replica_address
 
 
 def _alive_sync(view: View, name: str) -> bool:

@@ -33,8 +33,9 @@ from neo4j import exceptions as nx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 from tenacity.stop import stop_base
 
-from agent.logs import log_event
-from agent.memgraph_errors import (
+from coordinator.core.model import ReplicaInfo, ReplicaMode, Role, StorageInfo
+from coordinator.edge.logs import log_event
+from coordinator.edge.memgraph_errors import (
     AlreadyMainError,
     AlreadyReplicaError,
     DropFailed,
@@ -50,14 +51,13 @@ from agent.memgraph_errors import (
     UnexpectedReply,
     map_error,
 )
-from agent.memgraph_rows import (
+from coordinator.edge.memgraph_rows import (
     parse_replica_row,
     parse_role,
     parse_storage_rows,
     quote_address,
     quote_name,
 )
-from coordinator.model import ReplicaInfo, ReplicaMode, Role, StorageInfo
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TypeVar
 
-from coordinator.model import Policy, ReplicaMode
+from coordinator.core.model import Policy, ReplicaMode
 
 T = TypeVar("T")
 
@@ -71,7 +71,7 @@ class Settings:
     kubeconfig: str | None = None
 
     def policy(self) -> Policy:
-        """The decision knobs the planner needs (coordinator.model.Policy)."""
+        """The decision knobs the planner needs (coordinator.core.model.Policy)."""
         return Policy(
             sync_mode=self.sync_mode,
             failover_after_s=self.failover_after_s,

@@ -26,8 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from coordinator.actions import Executor, LeaseLost
-from coordinator.model import (
+from coordinator.core.model import (
     ROLE_LABEL,
     ClusterRecord,
     EmitEvent,
@@ -40,6 +39,8 @@ from coordinator.model import (
     Role,
     replica_name,
 )
+from coordinator.core.outcomes import SwitchoverOutcome
+from coordinator.edge.actions import Executor, LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +48,14 @@ log = logging.getLogger(__name__)
 class SwitchoverError(RuntimeError):
     """The switchover could not be done safely; `outcome` names why."""
 
-    def __init__(self, outcome: str, detail: str) -> None:
+    def __init__(self, outcome: SwitchoverOutcome, detail: str) -> None:
         super().__init__(detail)
         self.outcome = outcome
 
 
 @dataclass(frozen=True)
 class SwitchoverResult:
-    outcome: str  # switchover-done | no-target | not-main | timeout | failed
+    outcome: SwitchoverOutcome
     old_main: str
     new_main: str | None
     duration_s: float
@@ -62,7 +63,7 @@ class SwitchoverResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome == "switchover-done"
+        return self.outcome is SwitchoverOutcome.DONE
 
 
 @dataclass
@@ -118,19 +119,19 @@ def switchover(ctx: SwitchoverContext, old_main: str, to: str | None, budget_s: 
     progress = _Progress()
     try:
         _run(ctx, old_main, to, start + budget_s, progress)
-        outcome, detail = "switchover-done", f"{old_main} -> {progress.new_main}"
+        outcome, detail = SwitchoverOutcome.DONE, f"{old_main} -> {progress.new_main}"
     except SwitchoverError as exc:
         outcome, detail = exc.outcome, str(exc)
     except LeaseLost as exc:
-        outcome, detail = "failed", f"lease lost: {exc}"
+        outcome, detail = SwitchoverOutcome.FAILED, f"lease lost: {exc}"
     except Exception as exc:
         log.exception("switchover failed")
-        outcome, detail = "failed", f"{type(exc).__name__}: {exc}"
-    if outcome != "switchover-done" and progress.label_removed and not progress.record_written:
+        outcome, detail = SwitchoverOutcome.FAILED, f"{type(exc).__name__}: {exc}"
+    if outcome is not SwitchoverOutcome.DONE and progress.label_removed and not progress.record_written:
         _restore_label(ctx, old_main)  # nothing was handed over: the MAIN keeps serving
     duration = ctx.clock() - start
     ctx.step(f"switchover {outcome} in {duration:.3f}s: {detail}")
-    new_main = progress.new_main if outcome == "switchover-done" else None
+    new_main = progress.new_main if outcome is SwitchoverOutcome.DONE else None
     return SwitchoverResult(outcome, old_main, new_main, duration, detail)
 
 
@@ -138,20 +139,23 @@ def _run(ctx: SwitchoverContext, old_main: str, to: str | None, deadline: float,
     ex, record, pods = ctx.executor, ctx.record(), ctx.pods()
     if record.main != old_main:
         raise SwitchoverError(
-            "not-main", f"{old_main} is not the designated MAIN (record: {record.main or '-'})"
+            SwitchoverOutcome.NOT_MAIN,
+            f"{old_main} is not the designated MAIN (record: {record.main or '-'})",
         )
     if to is not None and to not in pods:
-        raise SwitchoverError("failed", f"unknown target pod {to}")
+        raise SwitchoverError(SwitchoverOutcome.FAILED, f"unknown target pod {to}")
     old_client = ex._client(old_main)
     if old_client.role() is not Role.MAIN:
-        raise SwitchoverError("not-main", f"{old_main} does not report MAIN")
+        raise SwitchoverError(SwitchoverOutcome.NOT_MAIN, f"{old_main} does not report MAIN")
     rows = old_client.replicas()
     target = choose_target(rows, record, pods, old_main, to)
     if target is None:
         ex.emit(
             EmitEvent("NoSwitchoverTarget", f"no ready replica to hand {old_main} over to", old_main, True)
         )
-        raise SwitchoverError("no-target", "no ready replica to switch over to; MAIN left in place")
+        raise SwitchoverError(
+            SwitchoverOutcome.NO_TARGET, "no ready replica to switch over to; MAIN left in place"
+        )
     ctx.step(f"target {target} (sync replica: {record.sync_replica or '-'})")
     _make_strict(ctx, old_client, target, rows)
     ex.check_lease()
@@ -216,7 +220,9 @@ def _wait_in_sync(ctx: SwitchoverContext, old_client: Any, target: str, deadline
             return {r.name.replace("_", "-") for r in rows.values() if r.healthy and r.behind >= 0}
         last = f"{row.status.value} behind={row.behind}" if row else "not registered"
         ctx.sleep(ctx.poll_s)
-    raise SwitchoverError("timeout", f"{target} did not catch up in time (last: {last}); MAIN left in place")
+    raise SwitchoverError(
+        SwitchoverOutcome.TIMEOUT, f"{target} did not catch up in time (last: {last}); MAIN left in place"
+    )
 
 
 def _register_rest(ctx: SwitchoverContext, record: ClusterRecord, new_main: str, in_sync: set[str]) -> None:

@@ -5,14 +5,14 @@ registrable replica?", "which pod blocks registration?", "what is this replica's
 and hold the mutable plan a single `decide` call builds.
 
 Must never: do I/O, read a clock (`snapshot.now` is the clock), or keep state between calls. Everything
-here is pure and shared only with `coordinator.planner`.
+here is pure and shared only with `coordinator.core.planner`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from coordinator.model import (
+from coordinator.core.model import (
     Action,
     ClusterRecord,
     EmitEvent,

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from coordinator.health import cluster_health
-from coordinator.model import ROLE_LABEL, ClusterRecord, PodView, Policy, Snapshot, pod_ordinal
-from coordinator.planner import Decision
-from coordinator.rules import View
+from coordinator.core.health import cluster_health
+from coordinator.core.model import ROLE_LABEL, ClusterRecord, PodView, Policy, Snapshot, pod_ordinal
+from coordinator.core.planner import Decision
+from coordinator.core.rules import View
 
 SCHEMA_VERSION = 1
 

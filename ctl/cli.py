@@ -4,7 +4,7 @@ Role: `status`, `switchover [--to POD]`, `pause` and `resume` talk to an agent's
 answers; non-leaders forward to the leader), e.g. through `kubectl port-forward svc/<name>-agent 8080`:
 `--url` (env MEMGRAPH_HA_URL, default http://127.0.0.1:8080), bearer token `--token` (env
 MEMGRAPH_HA_TOKEN) for the mutating calls. `rollout restart` talks to the Kubernetes API (kubeconfig or
-in-cluster) and to Memgraph at the pod IPs (coordinator.rollout). `--output text|json` everywhere.
+in-cluster) and to Memgraph at the pod IPs (ctl.rollout). `--output text|json` everywhere.
 Exit codes: 0 done, 1 failed (or refused), 2 bad arguments (with a message saying which).
 
 Must never: print the token, retry a mutating call on its own, or hide the server's error text.
@@ -23,9 +23,9 @@ from typing import Any, TextIO
 
 import requests
 
-from agent.logs import setup_logging
-from coordinator.rollout import Rollout, RolloutError, RolloutOptions, UsageError
-from coordinator.rollout_strategy import results_table
+from coordinator.edge.logs import setup_logging
+from ctl.rollout import Rollout, RolloutError, RolloutOptions, UsageError
+from ctl.rollout_strategy import results_table
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 SWITCHOVER_TIMEOUT_S = 130.0  # the leader holds the call for the switchover (agent forward: 120 s)

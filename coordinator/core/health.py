@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from coordinator.model import ClusterRecord, Policy, ReplicaStatus, Role, Snapshot, replica_name
-from coordinator.rules import View
+from coordinator.core.model import ClusterRecord, Policy, ReplicaStatus, Role, Snapshot, replica_name
+from coordinator.core.rules import View
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from coordinator.model import (
+from coordinator.core.model import (
     LEADER_LABEL,
     ROLE_LABEL,
     Action,
@@ -36,8 +36,8 @@ from coordinator.model import (
     pod_ordinal,
     replica_name,
 )
-from coordinator.replication import reconcile_replication
-from coordinator.rules import Plan, View, is_divergence_error
+from coordinator.core.replication import reconcile_replication
+from coordinator.core.rules import Plan, View, is_divergence_error
 
 
 @dataclass(frozen=True)

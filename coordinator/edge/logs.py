@@ -5,7 +5,7 @@ every record (message, structured fields, exception, stack) on exactly one line,
 replaces every registered secret (`add_secret`) with `***` in the message, its arguments, the fields
 and the exception text. `log_event` is the short way to log an event with fields.
 
-logfmt: `ts=2025-10-19T12:34:56.789Z level=info logger=agent.election msg="lease acquired" pod=mg-0`
+logfmt: `ts=2025-10-19T12:34:56.789Z level=info logger=agent.runtime msg="lease acquired" pod=mg-0`
 JSON:   `{"ts": "...", "level": "info", "logger": "...", "msg": "...", "pod": "mg-0"}`
 
 Must never: let a record span two lines, write a registered secret, or raise out of logging.

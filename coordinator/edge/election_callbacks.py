@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-log = logging.getLogger("agent.election")
+log = logging.getLogger("coordinator.edge.election")
 
 
 class ElectorView(Protocol):

@@ -1,15 +1,16 @@
-"""`python -m coordinator` / `memgraph-ha-coordinator`: the coordinator run from outside the pods.
+"""`python -m ctl.standalone` / `memgraph-ha-coordinator`: the coordinator run from outside the pods.
 
 Role: the same coordinator the elected agent runs, started from a kubeconfig (or the in-cluster config
 of its own pod: this is what Dockerfile.coordinator runs). It joins the SAME Lease election as one more
 candidate with its own identity (default `standalone-<hostname>`), so it leads only when no agent holds
 the Lease -- a cluster without agents, or all agents gone -- and can never act beside a leading agent.
 It reaches Memgraph at the pod IPs. Settings come from flags or from the agent's environment variables
-(agent.config: same names, same validation, exit code 2 naming a bad value). Logging as the agent does
-(logfmt or JSON on stdout, secrets redacted). SIGTERM/SIGINT stop the coordinator and release the Lease.
+(coordinator.edge.settings: same names, same validation, exit code 2 naming a bad value). Logging as the
+agent does (logfmt or JSON on stdout, secrets redacted). SIGTERM/SIGINT stop the coordinator and release
+the Lease.
 
 `Standalone` is also what `memgraph-ha rollout restart` uses to run one switchover under the Lease
-when the pods have no agent (`run_loop=False`: it leads only for that one procedure).
+when the pods have no agent (ctl.rollout: it leads until the cluster is healthy again, then releases).
 
 Must never: run the coordinator while not leading (the elector decides, the executor re-checks the
 lease before every mutation), take the Lease from a live holder, or log a credential.
@@ -24,23 +25,24 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
 from kubernetes import client as kclient
 
-from agent.config import ConfigError, Settings, load_settings
-from agent.logs import add_secret, setup_logging
-from agent.runtime import MemgraphPool, api_client_for, elector_for, start_coordinator
-from coordinator.kube import KubeOps
-from coordinator.procedures import SwitchoverResult
-from coordinator.reconciler import Coordinator
+from coordinator.core.outcomes import SwitchoverOutcome
+from coordinator.edge.logs import add_secret, log_event, setup_logging
+from coordinator.edge.settings import ConfigError, Settings, load_settings
+from coordinator.runtime.procedures import SwitchoverResult
+from coordinator.runtime.reconciler import Coordinator
+from coordinator.runtime.term import Term, TermRunner
+from coordinator.runtime.wiring import MemgraphPool, api_client_for, elector_for, start_coordinator
 
-log = logging.getLogger("coordinator.standalone")
+log = logging.getLogger("ctl.standalone")  # also when run as __main__
 SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
-# flag -> environment variable of agent.config (the flag wins over the environment)
+# flag -> environment variable of coordinator.edge.settings (the flag wins over the environment)
 FLAGS: dict[str, str] = {
     "kubeconfig": "KUBECONFIG",
     "statefulset": "HA_STATEFULSET",
@@ -71,9 +73,9 @@ def default_namespace(env: Mapping[str, str]) -> str:
 
 
 def settings_from(env: Mapping[str, str], overrides: Mapping[str, str | None], identity: str) -> Settings:
-    """agent.config.Settings for a coordinator that is not in a pod (POD_NAME = the election identity).
+    """Settings for a coordinator that is not in a pod (POD_NAME = the election identity).
 
-    Raises agent.config.ConfigError naming every missing or invalid variable.
+    Raises coordinator.edge.settings.ConfigError naming every missing or invalid variable.
     """
     merged = {k: v for k, v in env.items()}
     merged.update({k: v for k, v in overrides.items() if v is not None})
@@ -87,40 +89,36 @@ def settings_from(env: Mapping[str, str], overrides: Mapping[str, str | None], i
 class Standalone:
     """One election candidate that runs the coordinator while it leads."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        api: kclient.ApiClient | None = None,
-        run_loop: bool = True,
-        on_leading: Callable[[bool], None] | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, api: kclient.ApiClient | None = None) -> None:
         self.s = settings
         self.identity = settings.pod_name
-        self.api = api or api_client_for(settings)
+        self.api = api or api_client_for(settings, f"memgraph-ha-coordinator/{self.identity}")
         self.api.user_agent = f"memgraph-ha-coordinator/{self.identity}"
-        self.run_loop = run_loop
-        self.on_leading = on_leading
-        self.elector, self.store = elector_for(
-            settings, self.api, self.identity, self._started_leading, self._stopped_leading,
-            lambda who: log.info("leader is now %s", who or "-"),
-        )
         self.pool = MemgraphPool(settings)
-        self.coordinator: Coordinator | None = None
-        self._kube: KubeOps | None = None
-        self._coord_stop: threading.Event | None = None
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self.leading = threading.Event()
+        self.terms: TermRunner[Coordinator] = TermRunner(self._build_term)
+        self.elector, self.store = elector_for(
+            settings, self.api, self.identity, self.terms.started, self.terms.stopped,
+            lambda who: log_event(log, "leader changed", leader=who or "-"),
+        )
+
+    @property
+    def coordinator(self) -> Coordinator | None:
+        return self.terms.coordinator
+
+    def _build_term(self) -> Term[Coordinator]:
+        return start_coordinator(
+            self.identity, self.s, self.api, self.pool, self.elector, component="memgraph-ha-coordinator"
+        )
 
     def start(self) -> Standalone:
-        log.info("standalone coordinator %s joining the election for Lease %s/%s",
-                 self.identity, self.s.pod_namespace, self.s.lease_name)
+        log_event(log, "standalone coordinator joining the election", identity=self.identity,
+                  lease=f"{self.s.pod_namespace}/{self.s.lease_name}")
         self.elector.start()
         return self
 
     def wait_leading(self, timeout_s: float) -> bool:
         """Wait (bounded) until this candidate leads and its coordinator is built."""
-        return self.leading.wait(timeout_s) and self.coordinator is not None
+        return self.terms.leading.wait(timeout_s) and self.coordinator is not None
 
     def holder(self) -> str:
         return self.elector.leader_identity()
@@ -128,55 +126,23 @@ class Standalone:
     def switchover(self, from_pod: str | None, to: str | None, budget_s: float) -> SwitchoverResult:
         coord = self.coordinator
         if coord is None or not self.elector.is_leader():
-            return SwitchoverResult("failed", from_pod or "", None, 0.0, "not leading the Lease")
+            failed = SwitchoverOutcome.FAILED
+            return SwitchoverResult(failed, from_pod or "", None, 0.0, "not leading the Lease")
         return coord.switchover(from_pod, to, budget_s)
 
     def stop(self, release: bool = True) -> None:
-        self._stopping.set()
-        self._stopped_leading()
+        self.terms.close()
         self.elector.stop(release=release, timeout_s=5.0)
         self.pool.close()
         self.store.close()
-        log.info("standalone coordinator %s stopped (Lease %s)", self.identity,
-                 "released" if release else "left to expire")
+        log_event(log, "standalone coordinator stopped", identity=self.identity,
+                  lease="released" if release else "left to expire")
 
     def __enter__(self) -> Standalone:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    # ---- election callbacks (the same wiring as agent.runtime.Agent) ------------------------------
-
-    def _started_leading(self) -> None:
-        with self._lock:
-            if self.coordinator is not None or self._stopping.is_set():
-                return
-            log.info("leadership acquired: starting the coordinator")
-            coord, kube = start_coordinator(
-                self.identity, self.s, self.api, self.pool, self.elector, component="memgraph-ha-coordinator"
-            )
-            stop = threading.Event()
-            self.coordinator, self._kube, self._coord_stop = coord, kube, stop
-            if self.run_loop:
-                threading.Thread(target=coord.run, args=(stop,), name="coordinator", daemon=True).start()
-            self.leading.set()
-        if self.on_leading:
-            self.on_leading(True)
-
-    def _stopped_leading(self) -> None:
-        with self._lock:
-            if self.coordinator is None:
-                return
-            log.info("leadership lost or released: stopping the coordinator")
-            assert self._coord_stop is not None and self._kube is not None
-            self._coord_stop.set()
-            self.coordinator.wake()
-            self._kube.stop()
-            self.coordinator, self._kube, self._coord_stop = None, None, None
-            self.leading.clear()
-        if self.on_leading:
-            self.on_leading(False)
 
 
 def _parser() -> argparse.ArgumentParser:

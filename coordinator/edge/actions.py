@@ -15,9 +15,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from agent.memgraph import ReplicaDiverged
-from coordinator import record as record_codec
-from coordinator.model import (
+from coordinator.core import record as record_codec
+from coordinator.core.model import (
     Action,
     ClusterRecord,
     Demote,
@@ -29,6 +28,7 @@ from coordinator.model import (
     SetLabels,
     WriteRecord,
 )
+from coordinator.edge.memgraph import ReplicaDiverged
 from coordinator.ports import KubePort, MemgraphFactory, RecordPort
 
 log = logging.getLogger(__name__)

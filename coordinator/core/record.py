@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, get_type_hints
 
-from coordinator.model import ClusterRecord
+from coordinator.core.model import ClusterRecord
 
 PREFIX = "memgraph-ha.io/"
 _HINTS = get_type_hints(ClusterRecord)

@@ -20,7 +20,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from coordinator.model import pod_ordinal
+from coordinator.core.model import pod_ordinal
 
 AGENT_MANAGED = "agent-managed"
 MANUAL = "manual"

@@ -17,11 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from coordinator import planner
-from coordinator import record as record_codec
-from coordinator.actions import Executor
-from coordinator.health import cluster_health
-from coordinator.model import (
+from coordinator.core import planner
+from coordinator.core import record as record_codec
+from coordinator.core.health import cluster_health
+from coordinator.core.model import (
     ClusterRecord,
     EmitEvent,
     PodView,
@@ -31,10 +30,12 @@ from coordinator.model import (
     Snapshot,
     WriteRecord,
 )
-from coordinator.observe import Observer
+from coordinator.core.outcomes import SwitchoverOutcome
+from coordinator.core.status import build_status
+from coordinator.edge.actions import Executor
+from coordinator.edge.observe import Observer
 from coordinator.ports import KubePort, MemgraphFactory, RecordPort
-from coordinator.procedures import SwitchoverContext, SwitchoverResult, switchover
-from coordinator.status import build_status
+from coordinator.runtime.procedures import SwitchoverContext, SwitchoverResult, switchover
 
 log = logging.getLogger(__name__)
 VERDICT_REPEAT_S = 60.0
@@ -186,7 +187,8 @@ class Coordinator:
         """Move the MAIN off `from_pod` (default: the current MAIN). Blocks up to `budget_s`."""
         acquired = self._lock.acquire(timeout=budget_s)
         if not acquired:
-            return SwitchoverResult("timeout", from_pod or "", None, budget_s, "coordinator busy")
+            busy = SwitchoverOutcome.TIMEOUT
+            return SwitchoverResult(busy, from_pod or "", None, budget_s, "coordinator busy")
         try:
             old = from_pod or self.read_record().main
             return self._switchover_locked(old, to, budget_s, step or _log_step)

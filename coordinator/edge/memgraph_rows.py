@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from agent.memgraph_errors import UnexpectedReply
-from coordinator.model import ReplicaInfo, ReplicaMode, ReplicaStatus, Role, StorageInfo
+from coordinator.core.model import ReplicaInfo, ReplicaMode, ReplicaStatus, Role, StorageInfo
+from coordinator.edge.memgraph_errors import UnexpectedReply
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

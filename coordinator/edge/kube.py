@@ -21,7 +21,7 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from coordinator.model import PodView, pod_ordinal
+from coordinator.core.model import PodView, pod_ordinal
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from agent.election_callbacks import Notifier
-from agent.lease_store import Conflict, LeaseRecord, LeaseStore, LeaseStoreError, NotFound, utc_now
+from coordinator.edge.election_callbacks import Notifier
+from coordinator.edge.lease_store import Conflict, LeaseRecord, LeaseStore, LeaseStoreError, NotFound, utc_now
 
 log = logging.getLogger(__name__)
 

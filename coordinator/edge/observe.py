@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from coordinator.model import ClusterRecord, InstanceState, PodView, ReplicaMode, Role, Snapshot
+from coordinator.core.model import ClusterRecord, InstanceState, PodView, ReplicaMode, Role, Snapshot
 from coordinator.ports import KubePort, MemgraphFactory
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,85 @@
+"""The agent as `agent.prestop.PrestopHost`: what the local preStop handler may ask of the agent process.
+
+Role: answer the handler's questions (local role, record, leadership, the StatefulSet's size) and run
+what it asks for (the switchover when this agent leads, a label patch on its own pod, the leadership
+hand-off) through the agent's elector and current coordinator.
+
+Must never: call the API server without a timeout, or hide a failed read: every fallback is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from kubernetes import client as kclient
+
+from coordinator.core import record as record_codec
+from coordinator.core.model import ClusterRecord, Role
+from coordinator.core.outcomes import SwitchoverOutcome
+from coordinator.edge.logs import log_event
+from coordinator.runtime.procedures import SwitchoverResult
+
+if TYPE_CHECKING:
+    from agent.runtime import Agent
+
+log = logging.getLogger(__name__)
+API_TIMEOUT_S = 2.0
+UNKNOWN_POD_COUNT = 2  # the StatefulSet's size is unknown: assume there is someone to hand over to
+HAND_OFF_JOIN_S = 3.0  # how long the hand-off waits for the coordinator loop before releasing the Lease
+
+
+class PrestopHost:
+    def __init__(self, agent: Agent) -> None:
+        self.a = agent
+        self.pod_name = agent.pod_name
+
+    def local_role(self) -> Role | None:
+        return self.a.probe_local()
+
+    def record(self) -> ClusterRecord | None:
+        return self.a.record()
+
+    def refresh_record(self) -> ClusterRecord | None:
+        try:
+            return record_codec.decode(self.a.elector.read_record(fresh=True)[0])[0]
+        except Exception as exc:
+            log_event(log, "record refresh failed; using the last record seen", level=logging.DEBUG,
+                      error=f"{type(exc).__name__}: {exc}")
+            return self.a.record()
+
+    def is_leader(self) -> bool:
+        return self.a.is_leader()
+
+    def expected_pods(self) -> int:
+        coord = self.a.coordinator
+        if coord is not None:
+            return coord.kube.expected_replicas() or 1
+        try:
+            apps = kclient.AppsV1Api(self.a.api)
+            sts = apps.read_namespaced_stateful_set(
+                self.a.s.statefulset, self.a.s.pod_namespace, _request_timeout=API_TIMEOUT_S
+            )
+            return int(sts.spec.replicas or 1)
+        except Exception as exc:
+            log_event(log, "statefulset size not readable; assuming a peer to hand over to",
+                      level=logging.WARNING, statefulset=self.a.s.statefulset, assumed=UNKNOWN_POD_COUNT,
+                      error=f"{type(exc).__name__}: {exc}")
+            return UNKNOWN_POD_COUNT
+
+    def run_switchover(self, budget_s: float, step: Callable[[str], None]) -> SwitchoverResult:
+        coord = self.a.coordinator
+        if coord is None:
+            return SwitchoverResult(SwitchoverOutcome.FAILED, self.pod_name, None, 0.0, "not leader")
+        return coord.switchover(self.pod_name, None, budget_s, step)
+
+    def patch_own_labels(self, labels: dict[str, str | None]) -> None:
+        self.a.core.patch_namespaced_pod(
+            self.pod_name, self.a.s.pod_namespace, {"metadata": {"labels": labels}},
+            _request_timeout=API_TIMEOUT_S,
+        )
+
+    def hand_off_leadership(self) -> None:
+        self.a.terms.stopped(join_s=HAND_OFF_JOIN_S)
+        self.a.elector.stop(release=True, timeout_s=HAND_OFF_JOIN_S)

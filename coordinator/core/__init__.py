@@ -1,0 +1,1 @@
+"""Pure core: data, decisions, codecs and classifiers. No I/O, no clock, no client library."""

@@ -1,0 +1,66 @@
+"""Outcomes and reasons as enums: code branches on these; their text is for logs, verdicts and JSON.
+
+Role: name every outcome one part of the product reports to another -- how a switchover ended, what kind
+of decision a reconcile cycle made, how the local preStop ended, why a REGISTER is held back. The values
+are the exact words the API answers, the verdicts start with and the metrics label, so they travel as
+text unchanged (`StrEnum`), while code compares members, never strings.
+
+Must never: do I/O, or carry behaviour beyond small classifying properties.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class SwitchoverOutcome(enum.StrEnum):
+    """How `coordinator.runtime.procedures.switchover` ended (the API's `outcome`)."""
+
+    DONE = "switchover-done"
+    NO_TARGET = "no-target"  # no ready replica to hand over to: the MAIN stays
+    NOT_MAIN = "not-main"  # the pod named is not the designated, reporting MAIN
+    TIMEOUT = "timeout"  # the target did not catch up within the bound (or the coordinator was busy)
+    FAILED = "failed"  # lease lost, a command failed, or no coordinator to run it
+
+    @property
+    def refused(self) -> bool:
+        """The cluster's state refused it (HTTP 409: asking again will not help) rather than it failing."""
+        return self in (SwitchoverOutcome.NO_TARGET, SwitchoverOutcome.NOT_MAIN)
+
+
+class PrestopOutcome(enum.StrEnum):
+    """How the local side of a pod's termination ended (`agent.prestop`; the hook logs it verbatim)."""
+
+    SWITCHOVER_DONE = "switchover-done"  # the MAIN role moved to another pod
+    NO_TARGET = "no-target"  # single-pod cluster: nothing to hand over to
+    TIMEOUT = "timeout"  # the budget ran out with the MAIN still here
+    REPLICA_DRAINED = "replica-drained"
+    MEMGRAPH_UNREACHABLE = "memgraph-unreachable"  # the local Memgraph did not answer: drained anyway
+    DRAINED = "drained"
+
+
+class DecisionKind(enum.StrEnum):
+    """What one reconcile decision is about; a verdict is `<kind>: <detail>`."""
+
+    NO_ACTION = "no action"
+    LABELS = "labels"  # only role/leader labels change
+    WAITING = "waiting"
+    BLOCKED = "blocked"
+    BOOTSTRAP = "bootstrap"
+    ADOPT = "adopt"
+    SWITCHOVER = "switchover"
+    RESTORE = "restore"
+    FAILOVER = "failover"
+    DEGRADED = "degraded"
+    RESYNC = "resync"
+    DESIGNATE = "designate"
+    REPLICAS = "replicas"
+    DIVERGED = "diverged"
+    PAUSED = "paused"
+
+
+class BlockReason(enum.StrEnum):
+    """Why registering replicas is unsafe right now: a pod that could be a hidden MAIN (I2)."""
+
+    MISSING = "missing"  # an expected pod is absent from the observation
+    UNREACHABLE = "unreachable"  # an expected pod's Memgraph did not answer

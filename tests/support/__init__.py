@@ -1,0 +1,1 @@
+"""Test helpers shared by every test folder: the one fake clock and the bounded wait helpers."""

@@ -21,9 +21,9 @@ from coordinator.edge.settings import exit_on_error
 
 def main() -> None:
     settings = exit_on_error(os.environ)
-    setup_logging(settings.log_format, settings.log_level)
-    add_secret(settings.memgraph_password)
-    add_secret(settings.api_token)
+    setup_logging(settings.log.format, settings.log.level)
+    add_secret(settings.memgraph.password)
+    add_secret(settings.api.token)
 
     from agent.server import serve  # gunicorn only: the master stays small
 
@@ -50,12 +50,12 @@ def main() -> None:
 
     serve(
         app_factory,
-        settings.agent_bind,
-        settings.agent_port,
+        settings.api.bind,
+        settings.api.port,
         threads=8,
         on_worker_start=on_worker_start,
         on_worker_exit=on_worker_exit,
-        graceful_timeout=max(15.0, settings.drain_s + 10.0),
+        graceful_timeout=max(15.0, settings.prestop.drain_s + 10.0),
     )
 
 

@@ -28,13 +28,14 @@ import requests
 from werkzeug.exceptions import HTTPException
 
 from agent.metrics import CONTENT_TYPE, AgentMetrics
+from coordinator.core import defaults
 
 log = logging.getLogger(__name__)
 
 FORWARD_HEADER = "X-Memgraph-HA-Forwarded-By"
 STATUS_FORWARD_TIMEOUT_S = 2.0
 SWITCHOVER_FORWARD_TIMEOUT_S = (2.0, 120.0)  # connect, read: the leader holds the call during the switchover
-DEFAULT_PRESTOP_BUDGET_S = 600.0
+DEFAULT_PRESTOP_BUDGET_S = defaults.PRESTOP_BUDGET_S  # a preStop request that names no budget
 MAX_BODY_BYTES = 64 * 1024
 Result = tuple[int, dict[str, Any]]
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from coordinator.core import defaults
 from coordinator.core.model import ROLE_LABEL, ClusterRecord, Role
 from coordinator.core.outcomes import PrestopOutcome, SwitchoverOutcome
 from coordinator.runtime.procedures import SwitchoverResult
@@ -47,7 +48,7 @@ class PrestopConfig:
     log_dir: str
     pod_uid: str
     pod_ip: str
-    drain_s: float = 5.0
+    drain_s: float = defaults.DRAIN_S
     poll_s: float = 0.1
 
 

@@ -59,13 +59,13 @@ class PrestopHost:
         try:
             apps = kclient.AppsV1Api(self.a.api)
             sts = apps.read_namespaced_stateful_set(
-                self.a.s.statefulset, self.a.s.pod_namespace, _request_timeout=API_TIMEOUT_S
+                self.a.s.cluster.statefulset, self.a.s.identity.namespace, _request_timeout=API_TIMEOUT_S
             )
             return int(sts.spec.replicas or 1)
         except Exception as exc:
             log_event(log, "statefulset size not readable; assuming a peer to hand over to",
-                      level=logging.WARNING, statefulset=self.a.s.statefulset, assumed=UNKNOWN_POD_COUNT,
-                      error=f"{type(exc).__name__}: {exc}")
+                      level=logging.WARNING, statefulset=self.a.s.cluster.statefulset,
+                      assumed=UNKNOWN_POD_COUNT, error=f"{type(exc).__name__}: {exc}")
             return UNKNOWN_POD_COUNT
 
     def run_switchover(self, budget_s: float, step: Callable[[str], None]) -> SwitchoverResult:
@@ -76,7 +76,7 @@ class PrestopHost:
 
     def patch_own_labels(self, labels: dict[str, str | None]) -> None:
         self.a.core.patch_namespaced_pod(
-            self.pod_name, self.a.s.pod_namespace, {"metadata": {"labels": labels}},
+            self.pod_name, self.a.s.identity.namespace, {"metadata": {"labels": labels}},
             _request_timeout=API_TIMEOUT_S,
         )
 

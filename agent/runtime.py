@@ -40,27 +40,27 @@ class Agent:
         self, settings: Settings, metrics: AgentMetrics | None = None, api: kclient.ApiClient | None = None
     ) -> None:
         self.s = settings
-        self.pod_name = settings.pod_name
+        self.pod_name = settings.identity.pod_name
         self.metrics = metrics or AgentMetrics()
-        self.api = api or api_client_for(settings, f"memgraph-ha-agent/{settings.pod_name}")
+        self.api = api or api_client_for(settings, f"memgraph-ha-agent/{settings.identity.pod_name}")
         self.core = kclient.CoreV1Api(self.api)
         self.local = MemgraphClient(
-            settings.memgraph_host,
-            settings.memgraph_bolt_port,
-            settings.memgraph_user,
-            settings.memgraph_password,
+            settings.memgraph.host,
+            settings.memgraph.bolt_port,
+            settings.memgraph.user,
+            settings.memgraph.password,
             connect_timeout=1.0,
             query_timeout=2.0,
         )
         self.terms: TermRunner[Coordinator] = TermRunner(self._build_term, on_change=self._leadership_changed)
         self.elector, self.store = elector_for(
-            settings, self.api, settings.pod_name,
+            settings, self.api, settings.identity.pod_name,
             self.terms.started, self.terms.stopped, self._new_leader,
         )
         self.pool = MemgraphPool(settings)
         self.guard = Guard(
-            settings.pod_name,
-            lambda: self.local.demote(settings.memgraph_replication_port),
+            settings.identity.pod_name,
+            lambda: self.local.demote(settings.memgraph.replication_port),
             confirm=self.fresh_record,
         )
         self._stop = threading.Event()
@@ -123,7 +123,7 @@ class Agent:
     # ---- local monitor and guard ------------------------------------------------------------------
 
     def _monitor(self) -> None:
-        while not self._stop.wait(self.s.retry_period_s):
+        while not self._stop.wait(self.s.election.retry_period_s):
             self._monitor_tick = time.monotonic()
             self.probe_local()
             try:
@@ -185,12 +185,12 @@ class Agent:
 
     def health(self) -> tuple[bool, str]:
         age = time.monotonic() - self._monitor_tick if self._monitor_tick else 0.0
-        if self._monitor_tick and age > max(10.0, 5 * self.s.retry_period_s):
+        if self._monitor_tick and age > max(10.0, 5 * self.s.election.retry_period_s):
             return False, f"local monitor stalled for {age:.1f}s"
         return True, "loops running"
 
     def ready(self) -> tuple[bool, str]:
-        if time.monotonic() - self._local_ok_at > max(5.0, 3 * self.s.retry_period_s):
+        if time.monotonic() - self._local_ok_at > max(5.0, 3 * self.s.election.retry_period_s):
             return False, "local Memgraph not answering"
         reason = self.guard_reason()
         return (False, reason) if reason else (True, f"local Memgraph is {self._local_state.get('role')}")
@@ -218,14 +218,14 @@ class Agent:
         ip = self._leader_ips.get(leader)
         if ip is None:
             try:
-                pod = self.core.read_namespaced_pod(leader, self.s.pod_namespace, _request_timeout=2.0)
+                pod = self.core.read_namespaced_pod(leader, self.s.identity.namespace, _request_timeout=2.0)
                 ip = pod.status.pod_ip if pod.status else None
             except Exception as exc:
                 log.warning("cannot find the leader's pod %s: %s", leader, exc)
                 return None
             if ip:
                 self._leader_ips = {leader: ip}
-        return f"http://{ip}:{self.s.agent_port}" if ip else None
+        return f"http://{ip}:{self.s.api.port}" if ip else None
 
     def cluster_status(self) -> dict[str, Any]:
         coord = self.coordinator
@@ -235,16 +235,17 @@ class Agent:
 
     def prestop(self, request: PrestopRequest) -> Result:
         with self._prestop_lock:
-            cfg = prestop_local.PrestopConfig(self.s.log_dir, self.s.pod_uid, self.s.pod_ip, self.s.drain_s)
+            me, p = self.s.identity, self.s.prestop
+            cfg = prestop_local.PrestopConfig(p.log_dir, me.uid, me.ip, p.drain_s)
             return prestop_local.handle(
-                PrestopHost(self), cfg, min(request.budget_s, self.s.prestop_budget_s)
+                PrestopHost(self), cfg, min(request.budget_s, self.s.prestop.budget_s)
             )
 
     def switchover(self, to: str | None) -> Result:
         coord = self.coordinator
         if coord is None:
             return 503, {"error": "not-leader", "detail": "retry on the leader"}
-        r = coord.switchover(None, to, self.s.prestop_budget_s)
+        r = coord.switchover(None, to, self.s.prestop.budget_s)
         code = 200 if r.ok else 409 if r.outcome.refused else 503
         return code, {
             "outcome": r.outcome,
@@ -275,4 +276,4 @@ class Agent:
         return set()
 
     def api_token(self) -> str | None:
-        return self.s.api_token
+        return self.s.api.token

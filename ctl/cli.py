@@ -23,11 +23,12 @@ from typing import Any, TextIO
 
 import requests
 
+from coordinator.core import defaults
 from coordinator.edge.logs import setup_logging
 from ctl.rollout import Rollout, RolloutError, RolloutOptions, UsageError
 from ctl.rollout_strategy import results_table
 
-DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_URL = f"http://127.0.0.1:{defaults.AGENT_PORT}"
 SWITCHOVER_TIMEOUT_S = 130.0  # the leader holds the call for the switchover (agent forward: 120 s)
 
 
@@ -106,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
                     help="kubeconfig (env KUBECONFIG; default: in-cluster config, then ~/.kube/config)")
     rs.add_argument("--bolt-port", type=_port, help="Memgraph Bolt port (default: the container's bolt port)")
     rs.add_argument("--replication-port", type=_port,
-                    default=int(env.get("MEMGRAPH_REPLICATION_PORT") or 10000),
+                    default=int(env.get("MEMGRAPH_REPLICATION_PORT") or defaults.REPLICATION_PORT),
                     help="replica port, for a switchover run by this command (default %(default)s)")
     rs.add_argument("--memgraph-user", default=env.get("MEMGRAPH_USER", ""),
                     help="Memgraph user (env MEMGRAPH_USER; password from MEMGRAPH_PASSWORD)")

@@ -23,19 +23,28 @@ from kubernetes import client as kclient
 from kubernetes import config as kconfig
 from kubernetes.client.exceptions import ApiException
 
+from coordinator.core import defaults
 from coordinator.core import record as record_codec
 from coordinator.core.health import Health, cluster_health
 from coordinator.core.model import ClusterRecord, PodView, ReplicaMode, Snapshot
 from coordinator.edge.kube import pod_view
 from coordinator.edge.logs import log_event
 from coordinator.edge.observe import Observer
-from coordinator.edge.settings import Settings
+from coordinator.edge.settings import (
+    ClusterRef,
+    ElectionSettings,
+    Identity,
+    MemgraphSettings,
+    PolicySettings,
+    Settings,
+)
 from coordinator.runtime.wiring import MemgraphPool
 from ctl.rollout_strategy import ClusterFacts, RolloutOptions, Strategy, cluster_facts, detect_strategy
 
 log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 5.0
 PROBE_TIMEOUT_S = 1.5  # one Bolt call of the health check to a pod's Memgraph
+CLI_RETRY_PERIOD_S = 1.0  # this command's election rounds: it waits to lead, so it looks twice as often
 
 
 class RolloutError(Exception):
@@ -116,28 +125,28 @@ class ClusterReader:
     def settings(self, identity: str) -> Settings:
         assert self.facts is not None
         return Settings(
-            pod_name=identity,
-            pod_namespace=self.o.namespace,
-            pod_uid="cli",
-            pod_ip="127.0.0.1",
-            statefulset=self.o.statefulset,
-            pod_selector=self.facts.selector,
-            headless_service=self.facts.headless_service,
-            memgraph_bolt_port=self.o.bolt_port or self.facts.bolt_port,
-            memgraph_user=self.o.memgraph_user,
-            memgraph_password=self.o.memgraph_password,
-            memgraph_replication_port=self.o.replication_port,
-            lease_name=self.o.lease or self.facts.lease_name,
-            lease_duration_s=15.0,
-            renew_deadline_s=10.0,
-            retry_period_s=1.0,
-            sync_mode=self._sync_mode(),
-            kubeconfig=self.o.kubeconfig,
+            identity=Identity(pod_name=identity, namespace=self.o.namespace, uid="cli", ip="127.0.0.1"),
+            cluster=ClusterRef(
+                statefulset=self.o.statefulset,
+                pod_selector=self.facts.selector,
+                headless_service=self.facts.headless_service,
+                kubeconfig=self.o.kubeconfig,
+            ),
+            memgraph=MemgraphSettings(
+                bolt_port=self.o.bolt_port or self.facts.bolt_port,
+                user=self.o.memgraph_user,
+                password=self.o.memgraph_password,
+                replication_port=self.o.replication_port,
+            ),
+            election=ElectionSettings(
+                lease_name=self.o.lease or self.facts.lease_name, retry_period_s=CLI_RETRY_PERIOD_S
+            ),
+            policy=PolicySettings(sync_mode=self._sync_mode()),
         )
 
     def _sync_mode(self) -> ReplicaMode:
         try:
-            return ReplicaMode(self.record().sync_mode or "strict_sync")
+            return ReplicaMode(self.record().sync_mode or defaults.SYNC_MODE.lower())
         except (ValueError, ApiException):
             return ReplicaMode.STRICT_SYNC
 

@@ -20,11 +20,12 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from coordinator.core import defaults
 from coordinator.core.model import pod_ordinal
 
 AGENT_MANAGED = "agent-managed"
 MANUAL = "manual"
-DEFAULT_HOOK_BUDGET_S = 600.0
+DEFAULT_HOOK_BUDGET_S = defaults.PRESTOP_BUDGET_S  # the hook's PRESTOP_TIMEOUT_SECONDS default
 HOOK_EXTRA_GRACE_S = 60
 MANUAL_GRACE_S = 30
 HOOK_SCRIPT = "prestop.py"
@@ -165,11 +166,11 @@ def cluster_facts(sts: dict[str, Any]) -> ClusterFacts:
     selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
     mg = memgraph_container(spec)
     agent, _ = agent_container(spec)
-    bolt = _container_port(mg, ("bolt",)) or 7687
+    bolt = _container_port(mg, ("bolt",)) or defaults.BOLT_PORT
     agent_port = _container_port(agent, ("agent", "agent-http", "http")) if agent else None
     if agent is not None and agent_port is None:
         agent_port = _container_port(agent, ())
-    lease = (_env(agent, "HA_LEASE_NAME") if agent else None) or f"{meta.get('name', '')}-ha"
+    lease = (_env(agent, "HA_LEASE_NAME") if agent else None) or defaults.lease_name(meta.get("name", ""))
     replicas = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
     return ClusterFacts(selector, str(spec.get("serviceName") or ""), bolt, agent_port, lease, replicas)
 
@@ -248,7 +249,7 @@ class RolloutOptions:
     url: str | None = None  # agent API (manual strategy with agents); default: the Lease holder's pod
     token: str | None = field(default=None, repr=False)
     bolt_port: int | None = None  # default: the memgraph container's `bolt` port
-    replication_port: int = 10000
+    replication_port: int = defaults.REPLICATION_PORT
     memgraph_user: str = ""
     memgraph_password: str = field(default="", repr=False)
     lease: str | None = None  # default: the agent's HA_LEASE_NAME, else <statefulset>-ha

@@ -91,7 +91,7 @@ class Standalone:
 
     def __init__(self, settings: Settings, api: kclient.ApiClient | None = None) -> None:
         self.s = settings
-        self.identity = settings.pod_name
+        self.identity = settings.identity.pod_name
         self.api = api or api_client_for(settings, f"memgraph-ha-coordinator/{self.identity}")
         self.api.user_agent = f"memgraph-ha-coordinator/{self.identity}"
         self.pool = MemgraphPool(settings)
@@ -112,7 +112,7 @@ class Standalone:
 
     def start(self) -> Standalone:
         log_event(log, "standalone coordinator joining the election", identity=self.identity,
-                  lease=f"{self.s.pod_namespace}/{self.s.lease_name}")
+                  lease=f"{self.s.identity.namespace}/{self.s.election.lease_name}")
         self.elector.start()
         return self
 
@@ -179,9 +179,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_format, settings.log_level)
-    add_secret(settings.memgraph_password)
-    add_secret(settings.api_token)
+    setup_logging(settings.log.format, settings.log.level)
+    add_secret(settings.memgraph.password)
+    add_secret(settings.api.token)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coordinator.core import defaults
 from sim.bench_measure import MemorySampler, percentile, stats
 from sim.bench_phases import Episode, SteadyState, failover, settle, steady_state, switchover
 from sim.check import Sampler
@@ -48,8 +49,11 @@ from sim.runs import RunEvidence, finish, rolling_restart
 from sim.timeline import PrestopRecord, Timeline, read_prestop_logs
 from sim.workload import Writer
 
-PRODUCT_TIMINGS = {"lease_duration_s": 15.0, "renew_deadline_s": 10.0, "retry_period_s": 2.0,
-                   "reconcile_interval_s": 2.0, "failover_after_s": 5.0}
+PRODUCT_TIMINGS = {  # the product's defaults, as a cluster without any timing set runs
+    "lease_duration_s": defaults.LEASE_DURATION_S, "renew_deadline_s": defaults.RENEW_DEADLINE_S,
+    "retry_period_s": defaults.RETRY_PERIOD_S, "reconcile_interval_s": defaults.RECONCILE_INTERVAL_S,
+    "failover_after_s": defaults.FAILOVER_AFTER_S,
+}
 REQUIRED = (
     "switchover_pause_p50_s", "switchover_pause_p99_s", "prestop_p50_s", "prestop_p99_s",
     "failover_p50_s", "failover_p99_s", "rolling_restart_3_pods_s", "agent_rss_mb_max",

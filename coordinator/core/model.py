@@ -13,6 +13,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from coordinator.core import defaults
+
 
 class Role(enum.StrEnum):
     """Replication role as `SHOW REPLICATION ROLE` reports it (reference 2.1)."""
@@ -43,6 +45,9 @@ class ReplicaStatus(enum.StrEnum):
     INVALID = "invalid"
     DIVERGED = "diverged"
     UNKNOWN = "unknown"  # data_info was {} (unreachable at REGISTER, reference 1.4) or unparsable
+
+
+DEFAULT_SYNC_MODE = ReplicaMode(defaults.SYNC_MODE.lower())
 
 
 @dataclass(frozen=True)
@@ -137,10 +142,10 @@ class ClusterRecord:
 class Policy:
     """Knobs from settings that change decisions."""
 
-    sync_mode: ReplicaMode = ReplicaMode.STRICT_SYNC
-    failover_after_s: float = 5.0
-    allow_async_failover: bool = False
-    replication_port: int = 10000
+    sync_mode: ReplicaMode = DEFAULT_SYNC_MODE
+    failover_after_s: float = defaults.FAILOVER_AFTER_S
+    allow_async_failover: bool = defaults.ALLOW_ASYNC_FAILOVER
+    replication_port: int = defaults.REPLICATION_PORT
     headless_service: str = ""
 
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from coordinator.core import defaults
 from coordinator.core import record as record_codec
 from coordinator.core.model import (
     Action,
@@ -60,7 +61,7 @@ class Executor:
         memgraph: MemgraphFactory,
         lease: RecordPort,
         pods: Callable[[], dict[str, PodView]],
-        replication_port: int = 10000,
+        replication_port: int = defaults.REPLICATION_PORT,
         min_lease_s: float = 0.5,
     ) -> None:
         self.kube = kube

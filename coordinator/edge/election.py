@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from coordinator.core import defaults
 from coordinator.edge.election_callbacks import Notifier
 from coordinator.edge.lease_store import Conflict, LeaseRecord, LeaseStore, LeaseStoreError, NotFound, utc_now
 
@@ -36,15 +37,15 @@ WallClock = Callable[[], dt.datetime]
 
 @dataclass(frozen=True)
 class ElectionConfig:
-    """Timings in seconds (client-go defaults 15/10/2). Invalid combinations raise ValueError.
+    """Timings in seconds (client-go defaults: coordinator.core.defaults). Bad combinations raise ValueError.
 
     The Lease field `leaseDurationSeconds` is an integer: `written_duration_s` is the ceiling of
     `lease_duration_s`, which is what other candidates wait for.
     """
 
-    lease_duration_s: float = 15.0
-    renew_deadline_s: float = 10.0
-    retry_period_s: float = 2.0
+    lease_duration_s: float = defaults.LEASE_DURATION_S
+    renew_deadline_s: float = defaults.RENEW_DEADLINE_S
+    retry_period_s: float = defaults.RETRY_PERIOD_S
 
     def __post_init__(self) -> None:
         for name in ("lease_duration_s", "renew_deadline_s", "retry_period_s"):

@@ -1,8 +1,10 @@
-"""Agent settings: environment variables -> one typed, frozen `Settings` record.
+"""Agent settings: environment variables -> one typed, frozen `Settings` record of small groups.
 
 Role: the single place that reads the agent's environment (DESIGN "Agent settings"), applies the
-defaults, validates every value and reports *all* problems at once, naming each variable.
-`exit_on_error` turns those problems into `config error: ...` on stderr and exit code 2.
+defaults (each named once, in `coordinator.core.defaults`), validates every value and reports *all*
+problems at once, naming each variable. The variable names are the chart's contract and never change;
+the record groups them by what they are about (identity, cluster, Memgraph, election, policy, preStop,
+API, logging). `exit_on_error` turns the problems into `config error: ...` on stderr and exit code 2.
 
 Must never: read `os.environ` itself (the caller passes the mapping), do I/O beyond the stderr
 message of `exit_on_error`, or show the Memgraph password or the API token in a repr or message.
@@ -13,10 +15,11 @@ from __future__ import annotations
 import ipaddress
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TypeVar
 
-from coordinator.core.model import Policy, ReplicaMode
+from coordinator.core import defaults as d
+from coordinator.core.model import DEFAULT_SYNC_MODE, Policy, ReplicaMode
 
 T = TypeVar("T")
 
@@ -25,7 +28,7 @@ _FALSE = ("false", "0")
 _SYNC_MODES = ("STRICT_SYNC", "SYNC", "ASYNC")
 _LOG_FORMATS = ("logfmt", "json")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_SECRET_FIELDS = frozenset({"memgraph_password", "api_token"})
+_HIDDEN = "'***'"
 
 
 class ConfigError(ValueError):
@@ -36,61 +39,118 @@ class ConfigError(ValueError):
         super().__init__("; ".join(self.problems))
 
 
-@dataclass(frozen=True, repr=False)
-class Settings:
-    """Everything the agent reads from its environment, typed and validated."""
+def _repr(obj: object, secrets: frozenset[str] = frozenset()) -> str:
+    """`Name(field=value, ...)` with every non-empty secret shown as '***'."""
+    parts = []
+    for f in fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        parts.append(f"{f.name}={_HIDDEN if f.name in secrets and value else repr(value)}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who this agent is: its pod (POD_NAME, POD_NAMESPACE, POD_UID, POD_IP; the downward API)."""
 
     pod_name: str
-    pod_namespace: str
-    pod_uid: str
-    pod_ip: str
-    statefulset: str
-    pod_selector: str
-    headless_service: str
-    memgraph_host: str = "127.0.0.1"
-    memgraph_bolt_port: int = 7687
-    memgraph_user: str = ""
-    memgraph_password: str = ""
-    memgraph_replication_port: int = 10000
-    lease_name: str = ""
-    lease_duration_s: float = 15.0
-    renew_deadline_s: float = 10.0
-    retry_period_s: float = 2.0
-    reconcile_interval_s: float = 2.0
-    failover_after_s: float = 5.0
-    sync_mode: ReplicaMode = ReplicaMode.STRICT_SYNC
-    allow_async_failover: bool = False
-    prestop_budget_s: float = 600.0
-    drain_s: float = 5.0
-    log_dir: str = "/var/log/memgraph"
-    log_format: str = "logfmt"
-    log_level: str = "INFO"
-    api_token: str | None = None
-    agent_bind: str = "0.0.0.0"
-    agent_port: int = 8080
-    kubeconfig: str | None = None
+    namespace: str
+    uid: str
+    ip: str
 
-    def policy(self) -> Policy:
-        """The decision knobs the planner needs (coordinator.core.model.Policy)."""
-        return Policy(
-            sync_mode=self.sync_mode,
-            failover_after_s=self.failover_after_s,
-            allow_async_failover=self.allow_async_failover,
-            replication_port=self.memgraph_replication_port,
-            headless_service=self.headless_service,
-        )
+
+@dataclass(frozen=True)
+class ClusterRef:
+    """The StatefulSet this agent belongs to and how to reach the API server."""
+
+    statefulset: str  # HA_STATEFULSET
+    pod_selector: str  # HA_POD_SELECTOR
+    headless_service: str  # HA_HEADLESS_SERVICE
+    kubeconfig: str | None = None  # KUBECONFIG; None: the in-cluster config
+
+
+@dataclass(frozen=True, repr=False)
+class MemgraphSettings:
+    """The local Memgraph (MEMGRAPH_*) and the ports every pod's Memgraph listens on."""
+
+    host: str = d.MEMGRAPH_HOST
+    bolt_port: int = d.BOLT_PORT
+    user: str = ""
+    password: str = ""
+    replication_port: int = d.REPLICATION_PORT
 
     def __repr__(self) -> str:
-        parts = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in _SECRET_FIELDS and value:
-                parts.append(f"{f.name}='***'")
-            else:
-                parts.append(f"{f.name}={value!r}")
-        return f"Settings({', '.join(parts)})"
+        return _repr(self, frozenset({"password"}))
 
-    __str__ = __repr__
+
+@dataclass(frozen=True)
+class ElectionSettings:
+    """The Lease election (HA_LEASE_*, HA_RENEW_DEADLINE_SECONDS, HA_RETRY_PERIOD_SECONDS)."""
+
+    lease_name: str
+    lease_duration_s: float = d.LEASE_DURATION_S
+    renew_deadline_s: float = d.RENEW_DEADLINE_S
+    retry_period_s: float = d.RETRY_PERIOD_S
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """The coordinator's decision knobs and pace."""
+
+    reconcile_interval_s: float = d.RECONCILE_INTERVAL_S
+    failover_after_s: float = d.FAILOVER_AFTER_S
+    sync_mode: ReplicaMode = DEFAULT_SYNC_MODE
+    allow_async_failover: bool = d.ALLOW_ASYNC_FAILOVER
+
+
+@dataclass(frozen=True)
+class PrestopSettings:
+    """Pod termination: the hand-over budget, the replica drain, where the preStop record goes."""
+
+    budget_s: float = d.PRESTOP_BUDGET_S
+    drain_s: float = d.DRAIN_S
+    log_dir: str = d.LOG_DIR
+
+
+@dataclass(frozen=True, repr=False)
+class ApiSettings:
+    """The agent's HTTP API (AGENT_BIND, AGENT_PORT, HA_API_TOKEN for the operator routes)."""
+
+    bind: str = d.AGENT_BIND
+    port: int = d.AGENT_PORT
+    token: str | None = None
+
+    def __repr__(self) -> str:
+        return _repr(self, frozenset({"token"}))
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: str = d.LOG_FORMAT  # HA_LOG_FORMAT: logfmt | json
+    level: str = d.LOG_LEVEL  # HA_LOG_LEVEL
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the agent reads from its environment, typed, validated and grouped."""
+
+    identity: Identity
+    cluster: ClusterRef
+    election: ElectionSettings
+    memgraph: MemgraphSettings = field(default_factory=MemgraphSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    prestop: PrestopSettings = field(default_factory=PrestopSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+
+    def planner_policy(self) -> Policy:
+        """The decision knobs the planner needs (coordinator.core.model.Policy)."""
+        return Policy(
+            sync_mode=self.policy.sync_mode,
+            failover_after_s=self.policy.failover_after_s,
+            allow_async_failover=self.policy.allow_async_failover,
+            replication_port=self.memgraph.replication_port,
+            headless_service=self.cluster.headless_service,
+        )
 
 
 class _Reader:
@@ -195,38 +255,60 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     """Build Settings from `env`; raise ConfigError listing every missing or invalid variable."""
     r = _Reader(env)
     statefulset = r.required("HA_STATEFULSET")
-    settings = Settings(
+    identity = Identity(
         pod_name=r.required("POD_NAME"),
-        pod_namespace=r.required("POD_NAMESPACE"),
-        pod_uid=r.required("POD_UID"),
-        pod_ip=_ip_or_problem(r),
+        namespace=r.required("POD_NAMESPACE"),
+        uid=r.required("POD_UID"),
+        ip=_ip_or_problem(r),
+    )
+    cluster = ClusterRef(
         statefulset=statefulset,
         pod_selector=r.required("HA_POD_SELECTOR"),
         headless_service=r.required("HA_HEADLESS_SERVICE"),
-        memgraph_host=r.text("MEMGRAPH_HOST", "127.0.0.1"),
-        memgraph_bolt_port=r.parsed("MEMGRAPH_BOLT_PORT", 7687, _port),
-        memgraph_user=r.text("MEMGRAPH_USER", ""),
-        memgraph_password=r.secret("MEMGRAPH_PASSWORD"),
-        memgraph_replication_port=r.parsed("MEMGRAPH_REPLICATION_PORT", 10000, _port),
-        lease_name=r.text("HA_LEASE_NAME", f"{statefulset}-ha" if statefulset else ""),
-        lease_duration_s=r.parsed("HA_LEASE_DURATION_SECONDS", 15.0, _positive_seconds),
-        renew_deadline_s=r.parsed("HA_RENEW_DEADLINE_SECONDS", 10.0, _positive_seconds),
-        retry_period_s=r.parsed("HA_RETRY_PERIOD_SECONDS", 2.0, _positive_seconds),
-        reconcile_interval_s=r.parsed("HA_RECONCILE_INTERVAL_SECONDS", 2.0, _positive_seconds),
-        failover_after_s=r.parsed("HA_FAILOVER_AFTER_SECONDS", 5.0, _positive_seconds),
-        sync_mode=ReplicaMode(r.parsed("HA_SYNC_MODE", "STRICT_SYNC", _one_of(_SYNC_MODES, True)).lower()),
-        allow_async_failover=r.parsed("HA_ALLOW_ASYNC_FAILOVER", False, _boolean),
-        prestop_budget_s=r.parsed("HA_PRESTOP_BUDGET_SECONDS", 600.0, _positive_seconds),
-        drain_s=r.parsed("HA_DRAIN_SECONDS", 5.0, _non_negative_seconds),
-        log_dir=r.text("HA_LOG_DIR", "/var/log/memgraph"),
-        log_format=r.parsed("HA_LOG_FORMAT", "logfmt", _one_of(_LOG_FORMATS, False)),
-        log_level=r.parsed("HA_LOG_LEVEL", "INFO", _one_of(_LOG_LEVELS, True)),
-        api_token=r.raw("HA_API_TOKEN"),
-        agent_bind=r.text("AGENT_BIND", "0.0.0.0"),
-        agent_port=r.parsed("AGENT_PORT", 8080, _port),
         kubeconfig=r.raw("KUBECONFIG"),
     )
-    r.problems.extend(_cross_checks(settings, r.failed))
+    settings = Settings(
+        identity=identity,
+        cluster=cluster,
+        memgraph=MemgraphSettings(
+            host=r.text("MEMGRAPH_HOST", d.MEMGRAPH_HOST),
+            bolt_port=r.parsed("MEMGRAPH_BOLT_PORT", d.BOLT_PORT, _port),
+            user=r.text("MEMGRAPH_USER", ""),
+            password=r.secret("MEMGRAPH_PASSWORD"),
+            replication_port=r.parsed("MEMGRAPH_REPLICATION_PORT", d.REPLICATION_PORT, _port),
+        ),
+        election=ElectionSettings(
+            lease_name=r.text("HA_LEASE_NAME", d.lease_name(statefulset) if statefulset else ""),
+            lease_duration_s=r.parsed("HA_LEASE_DURATION_SECONDS", d.LEASE_DURATION_S, _positive_seconds),
+            renew_deadline_s=r.parsed("HA_RENEW_DEADLINE_SECONDS", d.RENEW_DEADLINE_S, _positive_seconds),
+            retry_period_s=r.parsed("HA_RETRY_PERIOD_SECONDS", d.RETRY_PERIOD_S, _positive_seconds),
+        ),
+        policy=PolicySettings(
+            reconcile_interval_s=r.parsed(
+                "HA_RECONCILE_INTERVAL_SECONDS", d.RECONCILE_INTERVAL_S, _positive_seconds
+            ),
+            failover_after_s=r.parsed("HA_FAILOVER_AFTER_SECONDS", d.FAILOVER_AFTER_S, _positive_seconds),
+            sync_mode=ReplicaMode(
+                r.parsed("HA_SYNC_MODE", d.SYNC_MODE, _one_of(_SYNC_MODES, True)).lower()
+            ),
+            allow_async_failover=r.parsed("HA_ALLOW_ASYNC_FAILOVER", d.ALLOW_ASYNC_FAILOVER, _boolean),
+        ),
+        prestop=PrestopSettings(
+            budget_s=r.parsed("HA_PRESTOP_BUDGET_SECONDS", d.PRESTOP_BUDGET_S, _positive_seconds),
+            drain_s=r.parsed("HA_DRAIN_SECONDS", d.DRAIN_S, _non_negative_seconds),
+            log_dir=r.text("HA_LOG_DIR", d.LOG_DIR),
+        ),
+        api=ApiSettings(
+            bind=r.text("AGENT_BIND", d.AGENT_BIND),
+            port=r.parsed("AGENT_PORT", d.AGENT_PORT, _port),
+            token=r.raw("HA_API_TOKEN"),
+        ),
+        log=LogSettings(
+            format=r.parsed("HA_LOG_FORMAT", d.LOG_FORMAT, _one_of(_LOG_FORMATS, False)),
+            level=r.parsed("HA_LOG_LEVEL", d.LOG_LEVEL, _one_of(_LOG_LEVELS, True)),
+        ),
+    )
+    r.problems.extend(_cross_checks(settings.election, r.failed))
     if r.problems:
         raise ConfigError(r.problems)
     return settings
@@ -243,7 +325,7 @@ def _ip_or_problem(r: _Reader) -> str:
         return value
 
 
-def _cross_checks(s: Settings, failed: set[str]) -> list[str]:
+def _cross_checks(s: ElectionSettings, failed: set[str]) -> list[str]:
     """Relations between values; only checked when both values parsed (else the first error says it)."""
     problems = []
     lease, renew, retry = "HA_LEASE_DURATION_SECONDS", "HA_RENEW_DEADLINE_SECONDS", "HA_RETRY_PERIOD_SECONDS"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from coordinator.core import planner
+from coordinator.core import defaults, planner
 from coordinator.core import record as record_codec
 from coordinator.core.health import cluster_health
 from coordinator.core.model import (
@@ -59,7 +59,7 @@ class Coordinator:
         memgraph: MemgraphFactory,
         lease: RecordPort,
         policy: Policy,
-        interval_s: float = 2.0,
+        interval_s: float = defaults.RECONCILE_INTERVAL_S,
         probe_timeout_s: float = 1.5,
         switchover_budget_s: float = 60.0,
         hooks: CycleHooks | None = None,

@@ -35,8 +35,8 @@ PEER_QUERY_TIMEOUT_S = 1.5  # one Bolt call to another pod's Memgraph
 def api_client_for(settings: Settings, user_agent: str) -> kclient.ApiClient:
     """In-cluster config, or the kubeconfig named by KUBECONFIG."""
     cfg = kclient.Configuration()
-    if settings.kubeconfig:
-        kconfig.load_kube_config(config_file=settings.kubeconfig, client_configuration=cfg)
+    if settings.cluster.kubeconfig:
+        kconfig.load_kube_config(config_file=settings.cluster.kubeconfig, client_configuration=cfg)
     else:
         kconfig.load_incluster_config(client_configuration=cfg)
     api = kclient.ApiClient(cfg)
@@ -67,9 +67,9 @@ class MemgraphPool:
                 held[1].close()
             c = MemgraphClient(
                 pod.ip,
-                self.s.memgraph_bolt_port,
-                self.s.memgraph_user,
-                self.s.memgraph_password,
+                self.s.memgraph.bolt_port,
+                self.s.memgraph.user,
+                self.s.memgraph.password,
                 connect_timeout=self.connect_timeout,
                 query_timeout=self.query_timeout,
             )
@@ -118,12 +118,13 @@ def elector_for(
 ) -> tuple[LeaderElector, KubeLeaseStore]:
     """A candidate in the StatefulSet's Lease election with the settings' timings (every request times
     out before the next retry period), and its Lease store (close it when done)."""
-    timeout = min(LEASE_API_TIMEOUT_S, settings.retry_period_s * 0.8)
-    store = KubeLeaseStore(api, settings.pod_namespace, settings.lease_name, request_timeout=timeout)
+    e = settings.election
+    timeout = min(LEASE_API_TIMEOUT_S, e.retry_period_s * 0.8)
+    store = KubeLeaseStore(api, settings.identity.namespace, e.lease_name, request_timeout=timeout)
     elector = LeaderElector(
         store,
         identity,
-        ElectionConfig(settings.lease_duration_s, settings.renew_deadline_s, settings.retry_period_s),
+        ElectionConfig(e.lease_duration_s, e.renew_deadline_s, e.retry_period_s),
         on_started_leading=on_started_leading,
         on_stopped_leading=on_stopped_leading,
         on_new_leader=on_new_leader,
@@ -145,9 +146,9 @@ def start_coordinator(
     box: list[Coordinator] = []
     kube = KubeOps(
         api,
-        settings.pod_namespace,
-        settings.statefulset,
-        settings.pod_selector,
+        settings.identity.namespace,
+        settings.cluster.statefulset,
+        settings.cluster.pod_selector,
         component=component,
         request_timeout=POD_API_TIMEOUT_S,
         on_change=lambda: box[0].wake() if box else None,
@@ -157,9 +158,9 @@ def start_coordinator(
         kube,
         pool,
         TermRecord(elector, elector.current_term()),
-        settings.policy(),
-        interval_s=settings.reconcile_interval_s,
-        switchover_budget_s=settings.prestop_budget_s,
+        settings.planner_policy(),
+        interval_s=settings.policy.reconcile_interval_s,
+        switchover_budget_s=settings.prestop.budget_s,
         hooks=hooks,
     )
     box.append(coord)

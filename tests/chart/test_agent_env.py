@@ -22,23 +22,26 @@ def test_agent_settings_parser_accepts_the_rendered_env(ha_docs) -> None:
     _, docs = ha_docs
     env = r.resolve_env(r.container(docs, "agent"), SECRETS)
     settings = config.load_settings(env)
-    assert settings.pod_name == r.SAMPLE_FIELDS["metadata.name"]
-    assert settings.pod_namespace == r.NAMESPACE
-    assert settings.statefulset == r.find(docs, "StatefulSet")["metadata"]["name"]
-    assert settings.agent_port == r.container(docs, "agent")["ports"][0]["containerPort"]
+    assert settings.identity.pod_name == r.SAMPLE_FIELDS["metadata.name"]
+    assert settings.identity.namespace == r.NAMESPACE
+    assert settings.cluster.statefulset == r.find(docs, "StatefulSet")["metadata"]["name"]
+    assert settings.api.port == r.container(docs, "agent")["ports"][0]["containerPort"]
 
 
 def test_agent_settings_follow_the_tuned_values() -> None:
     env = r.resolve_env(r.container(r.render_set("ha-tuned"), "agent"), SECRETS)
     s = config.load_settings(env)
-    assert (s.lease_name, s.sync_mode.value, s.allow_async_failover, s.log_format) == (
+    p = s.policy
+    assert (s.election.lease_name, p.sync_mode.value, p.allow_async_failover, s.log.format) == (
         "graph-election",
         "sync",
         True,
         "json",
     )
-    assert (s.lease_duration_s, s.renew_deadline_s, s.retry_period_s, s.failover_after_s) == (20, 12, 3, 9)
-    assert (s.prestop_budget_s, s.drain_s, s.memgraph_bolt_port, s.memgraph_replication_port) == (
+    e = s.election
+    assert (e.lease_duration_s, e.renew_deadline_s, e.retry_period_s) == (20, 12, 3)
+    assert s.policy.failover_after_s == 9
+    assert (s.prestop.budget_s, s.prestop.drain_s, s.memgraph.bolt_port, s.memgraph.replication_port) == (
         120,
         0,
         7688,
@@ -48,9 +51,9 @@ def test_agent_settings_follow_the_tuned_values() -> None:
 
 def test_agent_settings_get_credentials_and_token_from_the_secrets() -> None:
     s = config.load_settings(r.resolve_env(r.container(r.render_set("ha"), "agent"), SECRETS))
-    assert s.memgraph_user == "memgraph"
-    assert s.memgraph_password == "s3cret"
-    assert s.api_token == "t0ken"
+    assert s.memgraph.user == "memgraph"
+    assert s.memgraph.password == "s3cret"
+    assert s.api.token == "t0ken"
 
 
 def test_agent_settings_parser_rejects_the_env_without_a_required_setting() -> None:

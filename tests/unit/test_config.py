@@ -33,13 +33,13 @@ def problems_of(e: dict[str, str]) -> list[str]:
 
 def test_required_values_are_read_verbatim() -> None:
     s = load_settings(env())
-    assert (s.pod_name, s.pod_namespace, s.pod_uid, s.pod_ip) == (
+    assert (s.identity.pod_name, s.identity.namespace, s.identity.uid, s.identity.ip) == (
         "memgraph-1",
         "db",
         "0b1c2d3e-uid",
         "10.1.2.3",
     )
-    assert (s.statefulset, s.pod_selector, s.headless_service) == (
+    assert (s.cluster.statefulset, s.cluster.pod_selector, s.cluster.headless_service) == (
         "memgraph",
         "app.kubernetes.io/name=memgraph",
         "memgraph-headless",
@@ -48,24 +48,25 @@ def test_required_values_are_read_verbatim() -> None:
 
 def test_defaults_match_the_design_table() -> None:
     s = load_settings(env())
-    assert s.memgraph_host == "127.0.0.1"
-    assert s.memgraph_bolt_port == 7687
-    assert s.memgraph_user == "" and s.memgraph_password == ""
-    assert s.memgraph_replication_port == 10000
-    assert s.lease_name == "memgraph-ha"
-    assert (s.lease_duration_s, s.renew_deadline_s, s.retry_period_s) == (15.0, 10.0, 2.0)
-    assert s.reconcile_interval_s == 2.0
-    assert s.failover_after_s == 5.0
-    assert s.sync_mode is ReplicaMode.STRICT_SYNC
-    assert s.allow_async_failover is False
-    assert s.prestop_budget_s == 600.0
-    assert s.drain_s == 5.0
-    assert s.log_dir == "/var/log/memgraph"
-    assert s.log_format == "logfmt"
-    assert s.log_level == "INFO"
-    assert s.api_token is None
-    assert s.agent_bind == "0.0.0.0" and s.agent_port == 8080
-    assert s.kubeconfig is None
+    assert s.memgraph.host == "127.0.0.1"
+    assert s.memgraph.bolt_port == 7687
+    assert s.memgraph.user == "" and s.memgraph.password == ""
+    assert s.memgraph.replication_port == 10000
+    assert s.election.lease_name == "memgraph-ha"
+    e = s.election
+    assert (e.lease_duration_s, e.renew_deadline_s, e.retry_period_s) == (15.0, 10.0, 2.0)
+    assert s.policy.reconcile_interval_s == 2.0
+    assert s.policy.failover_after_s == 5.0
+    assert s.policy.sync_mode is ReplicaMode.STRICT_SYNC
+    assert s.policy.allow_async_failover is False
+    assert s.prestop.budget_s == 600.0
+    assert s.prestop.drain_s == 5.0
+    assert s.prestop.log_dir == "/var/log/memgraph"
+    assert s.log.format == "logfmt"
+    assert s.log.level == "INFO"
+    assert s.api.token is None
+    assert s.api.bind == "0.0.0.0" and s.api.port == 8080
+    assert s.cluster.kubeconfig is None
 
 
 def test_every_optional_variable_overrides_its_default() -> None:
@@ -95,15 +96,16 @@ def test_every_optional_variable_overrides_its_default() -> None:
             KUBECONFIG="/tmp/kubeconfig",
         )
     )
-    assert (s.memgraph_host, s.memgraph_bolt_port, s.memgraph_replication_port) == ("127.0.0.7", 17687, 20000)
-    assert (s.memgraph_user, s.memgraph_password) == ("ha", " pa ss ")
-    assert s.lease_name == "custom-lease"
-    assert (s.lease_duration_s, s.renew_deadline_s, s.retry_period_s) == (3.0, 2.0, 0.5)
-    assert (s.reconcile_interval_s, s.failover_after_s) == (0.25, 1.5)
-    assert s.sync_mode is ReplicaMode.ASYNC and s.allow_async_failover is True
-    assert (s.prestop_budget_s, s.drain_s, s.log_dir) == (30.0, 0.0, "/tmp/x")
-    assert (s.log_format, s.log_level, s.api_token) == ("json", "DEBUG", "tok-123")
-    assert (s.agent_bind, s.agent_port, s.kubeconfig) == ("127.0.0.7", 18080, "/tmp/kubeconfig")
+    assert (s.memgraph.host, s.memgraph.bolt_port, s.memgraph.replication_port) == ("127.0.0.7", 17687, 20000)
+    assert (s.memgraph.user, s.memgraph.password) == ("ha", " pa ss ")
+    assert s.election.lease_name == "custom-lease"
+    e = s.election
+    assert (e.lease_duration_s, e.renew_deadline_s, e.retry_period_s) == (3.0, 2.0, 0.5)
+    assert (s.policy.reconcile_interval_s, s.policy.failover_after_s) == (0.25, 1.5)
+    assert s.policy.sync_mode is ReplicaMode.ASYNC and s.policy.allow_async_failover is True
+    assert (s.prestop.budget_s, s.prestop.drain_s, s.prestop.log_dir) == (30.0, 0.0, "/tmp/x")
+    assert (s.log.format, s.log.level, s.api.token) == ("json", "DEBUG", "tok-123")
+    assert (s.api.bind, s.api.port, s.cluster.kubeconfig) == ("127.0.0.7", 18080, "/tmp/kubeconfig")
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))
@@ -183,14 +185,14 @@ def test_bad_value_message_names_the_variable_and_the_value(name: str, value: st
     ("raw", "expected"), [("true", True), ("True", True), ("1", True), ("FALSE", False), ("0", False)]
 )
 def test_booleans_accept_true_false_and_1_0_in_any_case(raw: str, expected: bool) -> None:
-    assert load_settings(env(HA_ALLOW_ASYNC_FAILOVER=raw)).allow_async_failover is expected
+    assert load_settings(env(HA_ALLOW_ASYNC_FAILOVER=raw)).policy.allow_async_failover is expected
 
 
 @pytest.mark.parametrize(
     ("raw", "mode"), [("STRICT_SYNC", ReplicaMode.STRICT_SYNC), ("sync", ReplicaMode.SYNC)]
 )
 def test_sync_mode_is_case_insensitive(raw: str, mode: ReplicaMode) -> None:
-    assert load_settings(env(HA_SYNC_MODE=raw)).sync_mode is mode
+    assert load_settings(env(HA_SYNC_MODE=raw)).policy.sync_mode is mode
 
 
 def test_renew_deadline_must_be_shorter_than_lease_duration() -> None:
@@ -227,13 +229,14 @@ def test_several_problems_are_reported_together_in_one_error() -> None:
 
 
 def test_lease_name_defaults_to_statefulset_ha_and_can_be_set() -> None:
-    assert load_settings(env(HA_STATEFULSET="graph")).lease_name == "graph-ha"
-    assert load_settings(env(HA_LEASE_NAME="other")).lease_name == "other"
+    assert load_settings(env(HA_STATEFULSET="graph")).election.lease_name == "graph-ha"
+    assert load_settings(env(HA_LEASE_NAME="other")).election.lease_name == "other"
 
 
 def test_empty_optional_values_fall_back_to_defaults() -> None:
     s = load_settings(env(MEMGRAPH_BOLT_PORT="", HA_API_TOKEN="", KUBECONFIG="", HA_LOG_FORMAT=""))
-    assert (s.memgraph_bolt_port, s.api_token, s.kubeconfig, s.log_format) == (7687, None, None, "logfmt")
+    assert (s.memgraph.bolt_port, s.api.token, s.cluster.kubeconfig, s.log.format) == (
+        7687, None, None, "logfmt")
 
 
 def test_policy_carries_the_decision_knobs() -> None:
@@ -245,7 +248,7 @@ def test_policy_carries_the_decision_knobs() -> None:
             MEMGRAPH_REPLICATION_PORT="10001",
         )
     )
-    assert s.policy() == Policy(
+    assert s.planner_policy() == Policy(
         sync_mode=ReplicaMode.SYNC,
         failover_after_s=7.0,
         allow_async_failover=True,
@@ -258,14 +261,16 @@ def test_repr_and_str_hide_password_and_token() -> None:
     s = load_settings(env(MEMGRAPH_USER="ha", MEMGRAPH_PASSWORD="s3cr3t-pw", HA_API_TOKEN="t0k3n-value"))
     for text in (repr(s), str(s), f"{s}", repr([s])):
         assert "s3cr3t-pw" not in text and "t0k3n-value" not in text
-        assert "memgraph_password='***'" in text and "api_token='***'" in text
-        assert "memgraph_user='ha'" in text
+        assert "password='***'" in text and "token='***'" in text
+        assert "user='ha'" in text
 
 
 def test_settings_are_frozen() -> None:
     s = load_settings(env())
-    with pytest.raises(AttributeError):
-        s.pod_name = "other"  # type: ignore[misc]
+    for record, name in ((s, "identity"), (s.identity, "pod_name"), (s.election, "lease_name"),
+                         (s.memgraph, "password"), (s.policy, "sync_mode"), (s.api, "token")):
+        with pytest.raises(AttributeError):
+            setattr(record, name, "other")
     assert isinstance(s, Settings)
 
 
@@ -285,4 +290,4 @@ def test_exit_on_error_never_prints_the_password(capsys: pytest.CaptureFixture[s
 
 
 def test_exit_on_error_returns_settings_when_valid() -> None:
-    assert exit_on_error(env()).pod_name == "memgraph-1"
+    assert exit_on_error(env()).identity.pod_name == "memgraph-1"

@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from coordinator.edge.election import ElectionConfig, LeaderElector
+from coordinator.core.lease_rules import ElectionConfig
+from coordinator.edge.election import LeaderElector
 from coordinator.edge.lease_store import KubeLeaseStore
 
 log = logging.getLogger("sim.bench_election")

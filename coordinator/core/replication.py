@@ -22,7 +22,8 @@ from coordinator.core.model import (
     pod_ordinal,
     replica_name,
 )
-from coordinator.core.rules import ALIVE_STATUSES, Plan, View, is_divergence_error, replica_address
+from coordinator.core.outcomes import DecisionKind as K
+from coordinator.core.rules import ALIVE_STATUSES, Plan, Verdict, View, is_divergence_error, replica_address
 
 
 def _alive_sync(view: View, name: str) -> bool:
@@ -88,12 +89,13 @@ def _pod_actions(
     return urgent, changes, pending
 
 
-def reconcile_replication(view: View, plan: Plan) -> str:
+def reconcile_replication(view: View, plan: Plan) -> Verdict:
     """Every non-MAIN pod registered once with the right mode; one designated sync replica (DESIGN policy)."""
     main = view.record.main
     current, mode = view.record.sync_replica, view.policy.sync_mode
     sync = designate_sync(view)
-    blocker, reason = view.register_block()
+    block = view.register_block()
+    blocker, reason = (block.pod, block.text) if block is not None else ("", "")
     stale = _stale_rows(view)
     urgent, changes, pending = _pod_actions(view, plan, sync, blocker)
     plan.actions.extend(stale + _order(view, sync, urgent, changes))
@@ -110,20 +112,23 @@ def reconcile_replication(view: View, plan: Plan) -> str:
         plan.key_event(f"degraded:{current}", "SyncReplicaDegraded",
                        f"sync replica {current} not ready and no other replica ready", current)
         dropped = " dropped its STRICT_SYNC registration so the MAIN can commit;" if urgent else ""
-        return f"degraded: sync replica {current} not ready, no other replica ready;{dropped} {status}{tail}"
+        return Verdict(K.DEGRADED,
+                       f"sync replica {current} not ready, no other replica ready;{dropped} {status}{tail}")
     if current and sync != current:
-        return f"resync: sync replica {current} not ready, designating {sync} ({mode.value}); {status}{tail}"
+        return Verdict(K.RESYNC,
+                       f"sync replica {current} not ready, designating {sync} ({mode.value}); {status}{tail}")
     what = ", ".join(_say(a) for a in plan.actions if isinstance(a, (DropReplica, RegisterReplica)))
     if sync != current:
-        return f"designate: {sync} as sync replica ({mode.value}); {what or 'record updated'}; {status}{tail}"
+        return Verdict(K.DESIGNATE,
+                       f"{sync} as sync replica ({mode.value}); {what or 'record updated'}; {status}{tail}")
     if what:
-        return f"replicas: {what}; {status}{tail}"
+        return Verdict(K.REPLICAS, f"{what}; {status}{tail}")
     if plan.notes:
-        return f"diverged: {'; '.join(plan.notes)}; {status}{tail}"
+        return Verdict(K.DIVERGED, f"{'; '.join(plan.notes)}; {status}{tail}")
     if pending:
-        return f"blocked: {reason}; not registering {', '.join(pending)} ({status})"
+        return Verdict(K.BLOCKED, f"{reason}; not registering {', '.join(pending)} ({status})")
     degraded = "; degraded: no sync replica" if plan.degraded else ""
-    return f"no action: {status}{degraded}"
+    return Verdict(K.NO_ACTION, f"{status}{degraded}")
 
 
 def _order(view: View, sync: str, urgent: list[Action], changes: list[Action]) -> list[Action]:

@@ -24,10 +24,10 @@ from coordinator.core.model import (
     ReplicaStatus,
     Role,
     Snapshot,
-    WriteRecord,
     pod_ordinal,
     replica_name,
 )
+from coordinator.core.outcomes import BlockReason, DecisionKind
 
 # REGISTER REPLICA answered `Error: 3` (CONNECTION_FAILED): the replica's history is not in the MAIN's
 # (reference 1.3 and 4.1). The legacy log text is accepted too.
@@ -56,6 +56,27 @@ def statefulset_prefix(snapshot: Snapshot, record: ClusterRecord) -> str:
         if head and tail.isdigit():
             return head
     return ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one decision is (`kind`, for code) and says (`text`, for people: logs, status, tests)."""
+
+    kind: DecisionKind
+    detail: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.kind.value}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class RegisterBlock:
+    """A pod that could be a hidden MAIN, so no REGISTER is safe (I2); `text` says why, in words."""
+
+    pod: str
+    reason: BlockReason
+    text: str
 
 
 @dataclass(frozen=True)
@@ -138,8 +159,8 @@ class View:
         rogues = [n for n in names if n != self.record.main and self.role(n) == Role.MAIN]
         return sorted(rogues, key=pod_ordinal)
 
-    def register_block(self) -> tuple[str, str]:
-        """(pod, reason) when a REGISTER is unsafe because a pod could be a hidden MAIN; ("", "") if safe.
+    def register_block(self) -> RegisterBlock | None:
+        """The pod that makes a REGISTER unsafe because it could be a hidden MAIN; None when it is safe.
 
         Prior art 001 issue 2: "POD COUNT MISMATCH: Skipping registration for this replica for safety".
         """
@@ -151,11 +172,11 @@ class View:
         for name in self.expected:
             if name not in present and name != fenced:
                 seen = f"{len(self.snapshot.pods)}/{len(self.expected)} pods"
-                return name, f"{name} missing from observation ({seen})"
+                return RegisterBlock(name, BlockReason.MISSING, f"{name} missing from observation ({seen})")
         for name in self.expected:
             if not self.reachable(name) and name != fenced:
-                return name, f"{name} unreachable"
-        return "", ""
+                return RegisterBlock(name, BlockReason.UNREACHABLE, f"{name} unreachable")
+        return None
 
     def desired_mode(self, name: str, sync: str) -> ReplicaMode:
         return self.policy.sync_mode if name == sync else ReplicaMode.ASYNC
@@ -163,10 +184,16 @@ class View:
 
 @dataclass
 class Plan:
-    """What one `decide` call has chosen so far. Local to the call; never shared between calls."""
+    """What one `decide` call has chosen so far. Local to the call; never shared between calls.
+
+    The rules never put a WriteRecord in `actions`: `write_record` says what the record becomes and where,
+    among the actions chosen so far, it must be written (e.g. before a promotion, after a registration);
+    `coordinator.core.compose` then places every write of the cycle in one explicit step.
+    """
 
     record: ClusterRecord
     actions: list[Action] = field(default_factory=list)
+    record_at: int | None = None  # index in `actions` before which a rule asked for the record write
     keyed_events: dict[str, EmitEvent] = field(default_factory=dict)  # emitted once while the key holds
     verdict: str = ""
     blocked_by: str = ""
@@ -177,8 +204,11 @@ class Plan:
     after: list[Action] = field(default_factory=list)  # events that must follow the record write
 
     def write_record(self, record: ClusterRecord) -> None:
+        """The record becomes `record`, written after the actions chosen so far (once per cycle)."""
+        if self.record_at is not None:
+            raise RuntimeError("a rule asked for a second record write in one cycle")
         self.record = record
-        self.actions.append(WriteRecord(record))
+        self.record_at = len(self.actions)
 
     def event(self, reason: str, message: str, pod: str = "", warning: bool = False) -> None:
         self.actions.append(EmitEvent(reason, message, pod, warning))

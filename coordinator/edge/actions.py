@@ -14,6 +14,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from coordinator.core import defaults
 from coordinator.core import record as record_codec
@@ -29,8 +30,9 @@ from coordinator.core.model import (
     SetLabels,
     WriteRecord,
 )
+from coordinator.edge.logs import log_event
 from coordinator.edge.memgraph import ReplicaDiverged
-from coordinator.ports import KubePort, MemgraphFactory, RecordPort
+from coordinator.ports import KubePort, MemgraphFactory, MemgraphPort, RecordPort
 
 log = logging.getLogger(__name__)
 
@@ -88,16 +90,18 @@ class Executor:
                 assert isinstance(action, RegisterReplica)
                 result.diverged += (action.replica_pod,)
                 result.failed, result.error = action, f"{type(exc).__name__}: {exc}"
-                log.warning("register %s: diverged (%s)", action.replica_pod, exc)
+                log_event(log, "register refused: the replica diverged (I4)", level=logging.WARNING,
+                          **action_fields(action), error=str(exc))
                 break
             except Exception as exc:
                 result.failed, result.error = action, f"{type(exc).__name__}: {exc}"
-                log.warning("action %s failed: %s", describe(action), result.error)
+                log_event(log, "action failed", level=logging.WARNING, **action_fields(action),
+                          error=result.error)
                 break
         return result
 
     def _one(self, action: Action, current: ClusterRecord, result: ActResult) -> ClusterRecord:
-        log.info("act: %s", describe(action))
+        log_event(log, "act", **action_fields(action))
         if isinstance(action, Promote):
             self._client(action.pod).promote()
         elif isinstance(action, Demote):
@@ -128,28 +132,31 @@ class Executor:
         try:
             self.kube.emit_event(event.reason, event.message, event.pod, event.warning)
         except Exception as exc:
-            log.warning("event %s not emitted: %s: %s", event.reason, type(exc).__name__, exc)
+            log_event(log, "event not emitted", level=logging.WARNING, reason=event.reason,
+                      error=f"{type(exc).__name__}: {exc}")
 
-    def _client(self, pod: str):  # type: ignore[no-untyped-def]
+    def _client(self, pod: str) -> MemgraphPort:
         view = self.pods().get(pod)
         if view is None or not view.ip:
             raise LookupError(f"pod {pod} is not known or has no IP")
         return self.memgraph(view)
 
 
-def describe(action: Action) -> str:
-    """One-line description of an action for logs and verdicts."""
+def action_fields(action: Action) -> dict[str, Any]:
+    """The log fields of one action: `action` names it, the rest says what it is done to."""
+    if isinstance(action, Promote | Demote):
+        return {"action": type(action).__name__.lower(), "pod": action.pod}
     if isinstance(action, RegisterReplica):
-        return f"register {action.name} ({action.mode.keyword}) at {action.address} on {action.main}"
-    if isinstance(action, WriteRecord):
-        fields = {f.name: getattr(action.record, f.name) for f in dataclasses.fields(action.record)}
-        return "write record " + " ".join(f"{k}={v}" for k, v in fields.items() if v not in ("", (), False))
+        return {"action": "register", "replica": action.name, "mode": action.mode.keyword,
+                "address": action.address, "main": action.main}
+    if isinstance(action, DropReplica):
+        return {"action": "drop", "replica": action.name, "main": action.main}
     if isinstance(action, SetLabels):
-        return f"label {action.pod} " + ",".join(
-            f"{k}={v if v is not None else '-'}" for k, v in action.labels
-        )
+        return {"action": "label", "pod": action.pod, "labels": {k: v for k, v in action.labels}}
+    if isinstance(action, WriteRecord):
+        record = {f.name: getattr(action.record, f.name) for f in dataclasses.fields(action.record)}
+        shown = {k: v for k, v in record.items() if v not in ("", (), False)}
+        return {"action": "write_record", "record": shown}
     if isinstance(action, EmitEvent):
-        return f"event {action.reason} {action.pod}: {action.message}"
-    return (
-        f"{type(action).__name__.lower()} {getattr(action, 'pod', '')}{getattr(action, 'name', '')}".strip()
-    )
+        return {"action": "event", "reason": action.reason, "pod": action.pod, "message": action.message}
+    return {"action": "request_switchover", "pod": action.from_pod, "reason": action.reason}

@@ -1,7 +1,8 @@
-"""Lease elector: acquire, renew, release, callbacks, and the CAS-protected cluster record.
+"""Lease elector: acquire, renew, release, callbacks (the cluster record: election_record.py).
 
 Role: elect one agent through a `coordination.k8s.io/v1` Lease (client-go semantics, reference
-kubernetes-and-helm B.3, bolt-and-kube-emulation 4; CNPG `tryTakeOver`, ha-anchors 2.3):
+kubernetes-and-helm B.3, bolt-and-kube-emulation 4; CNPG `tryTakeOver`, ha-anchors 2.3). What a round
+does with what it observed is decided by the pure `coordinator.core.lease_rules.classify`:
 - an empty (released) Lease, or one naming us, is claimed at once;
 - another holder's Lease is taken over only after its (holder, renewTime, resourceVersion) was seen
   unchanged for the `leaseDurationSeconds` written in it, on our monotonic clock;
@@ -19,15 +20,24 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from coordinator.core import defaults
+from coordinator.core.lease_rules import ElectionConfig, LeaseFacts, LeaseMove, classify
 from coordinator.edge.election_callbacks import Notifier
-from coordinator.edge.lease_store import Conflict, LeaseRecord, LeaseStore, LeaseStoreError, NotFound, utc_now
+from coordinator.edge.election_record import RecordAccess
+from coordinator.edge.lease_store import (
+    Conflict,
+    LeaseRecord,
+    LeaseStore,
+    LeaseStoreError,
+    NotFound,
+    Stamps,
+    ambiguous,
+    utc_now,
+)
+from coordinator.edge.logs import log_event
 
 log = logging.getLogger(__name__)
 
@@ -35,43 +45,7 @@ Clock = Callable[[], float]
 WallClock = Callable[[], dt.datetime]
 
 
-@dataclass(frozen=True)
-class ElectionConfig:
-    """Timings in seconds (client-go defaults: coordinator.core.defaults). Bad combinations raise ValueError.
-
-    The Lease field `leaseDurationSeconds` is an integer: `written_duration_s` is the ceiling of
-    `lease_duration_s`, which is what other candidates wait for.
-    """
-
-    lease_duration_s: float = defaults.LEASE_DURATION_S
-    renew_deadline_s: float = defaults.RENEW_DEADLINE_S
-    retry_period_s: float = defaults.RETRY_PERIOD_S
-
-    def __post_init__(self) -> None:
-        for name in ("lease_duration_s", "renew_deadline_s", "retry_period_s"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and value > 0 and math.isfinite(value)):
-                raise ValueError(f"election timing {name} must be a positive number of seconds: {value!r}")
-        if self.renew_deadline_s >= self.lease_duration_s:
-            raise ValueError(
-                f"renew deadline ({self.renew_deadline_s}s) must be shorter than the lease duration "
-                f"({self.lease_duration_s}s), or a deposed leader could still act after a takeover")
-        if self.retry_period_s >= self.renew_deadline_s:
-            raise ValueError(
-                f"retry period ({self.retry_period_s}s) must be shorter than the renew deadline "
-                f"({self.renew_deadline_s}s), or a single failed renewal ends leadership")
-
-    @property
-    def written_duration_s(self) -> int:
-        return math.ceil(self.lease_duration_s)
-
-
-def _ambiguous(err: LeaseStoreError) -> bool:
-    """True when a failed write may still have been applied (409, no response, or a 5xx)."""
-    return isinstance(err, Conflict) or err.status == 0 or err.status >= 500
-
-
-class LeaderElector:
+class LeaderElector(RecordAccess):
     """One candidate. `start()` runs `step()` every retry period on a thread; tests call `step()`."""
 
     def __init__(
@@ -96,7 +70,7 @@ class LeaderElector:
         self.identity = identity
         self._store = store
         self._clock = clock
-        self._wall = wall
+        self._stamps = Stamps(wall)  # renewTime values, strictly increasing: each write is recognisable
         self._state = threading.Lock()  # guards the fields below; never held during an API call
         self._write = threading.Lock()  # serializes API writes of this elector (renew vs record update)
         self._leading = False
@@ -109,7 +83,6 @@ class LeaderElector:
         self._leader_seen = ""
         self._failures = 0
         self._failing_since = 0.0
-        self._last_stamp: dt.datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.notifier = Notifier(self, on_started_leading, on_stopped_leading, on_new_leader)
@@ -142,16 +115,6 @@ class LeaderElector:
         with self._state:
             return self.identity if self._live_locked(self._term) else self._leader_seen
 
-    def last_seen_annotations(self) -> dict[str, str] | None:
-        """Annotations of the Lease as last read or written by this elector; None before the first read.
-
-        No API request: the guard in every agent checks the cluster record every retry period, and a
-        follower already reads the Lease that often to watch for expiry.
-        """
-        with self._state:
-            rec = self._seen
-        return dict(rec.annotations) if rec is not None else None
-
     def _live_locked(self, term: int) -> bool:
         return (self._leading and term == self._term and not self._stop.is_set()
                 and self._clock() < self._renewed_at + self.config.renew_deadline_s)
@@ -176,12 +139,14 @@ class LeaderElector:
         if self._thread is not None:
             self._thread.join(bound)
             if self._thread.is_alive():
-                log.warning("elector %s: loop did not stop within %.1fs", self.identity, bound)
+                log_event(log, "election loop did not stop in time", level=logging.WARNING,
+                          elector=self.identity, bound_s=bound)
         with self._state:
             self._end_term_locked("stopping")
         self.notifier.drain()
         if release and not self._write.acquire(timeout=bound):
-            log.warning("elector %s: no release: a Lease call still runs after %.1fs", self.identity, bound)
+            log_event(log, "lease not released: a Lease call still runs", level=logging.WARNING,
+                      elector=self.identity, bound_s=bound)
         elif release:
             try:
                 self._release()
@@ -196,7 +161,7 @@ class LeaderElector:
             try:
                 self.step()
             except Exception:
-                log.exception("elector %s: election step failed", self.identity)
+                log.exception("election step failed", extra={"fields": {"elector": self.identity}})
             next_at += period
             delay = next_at - self._clock()
             if delay < 0:
@@ -209,8 +174,11 @@ class LeaderElector:
             return
         with self._write:
             with self._state:
-                if self._leading and not self._live_locked(self._term):
-                    self._end_term_locked("no renewal succeeded within the renew deadline")
+                if self._leading:
+                    now = self._clock()
+                    facts = LeaseFacts(self.identity, now, leading=True, renewed_at=self._renewed_at)
+                    if classify(facts, self.config) is LeaseMove.LOST:
+                        self._end_term_locked("no renewal succeeded within the renew deadline")
                 leading = self._leading
             if leading:
                 self._renew()
@@ -233,7 +201,7 @@ class LeaderElector:
                 with self._state:
                     self._end_term_locked("the Lease was deleted")
                     self._cache = None
-            elif _ambiguous(err) and self._resolve(desired, start, "renew") and retry_if_ours:
+            elif ambiguous(err) and self._resolve(desired, start, "renew") and retry_if_ours:
                 self._renew(retry_if_ours=False)
 
     def _resolve(self, desired: LeaseRecord, start: float, what: str) -> bool:
@@ -246,14 +214,15 @@ class LeaderElector:
                 self._cache = None
             return False
         except LeaseStoreError as err:
-            self._failed(f"re-read after {what}", err)
+            self._failed(f"re-read after {what}", err, new_attempt=False)
             return False
         if fresh.holder != self.identity:
             with self._state:
                 self._end_term_locked(f"the Lease now names {fresh.holder or 'nobody'!r}")
         self._observe(fresh)
         if fresh.holder == self.identity and fresh.renew_time == desired.renew_time:
-            log.info("elector %s: %s was applied despite the error (re-read shows it)", self.identity, what)
+            log_event(log, "lease write applied despite the error (re-read shows it)",
+                      elector=self.identity, call=what)
             if self._leading:
                 self._renewed(fresh, start)
             else:
@@ -286,19 +255,21 @@ class LeaderElector:
             desired = rec.evolve(holder="", lease_duration_s=1, renew_time=now, acquire_time=now)
             try:
                 self._store.replace(desired)
-                log.info("elector %s: released the Lease", self.identity)
+                log_event(log, "lease released", elector=self.identity)
                 return
             except Conflict:
                 try:
                     rec = self._store.get()
                 except LeaseStoreError as err:
-                    log.warning("elector %s: release: re-read failed: %s", self.identity, err)
+                    log_event(log, "lease release: re-read failed", level=logging.WARNING,
+                              elector=self.identity, error=f"{type(err).__name__}: {err}")
                     return
                 if rec.holder != self.identity:
-                    log.info("elector %s: release not needed, the Lease names %r", self.identity, rec.holder)
+                    log_event(log, "lease release not needed", elector=self.identity, holder=rec.holder)
                     return
             except LeaseStoreError as err:
-                log.warning("elector %s: release attempt %d failed: %s", self.identity, attempt, err)
+                log_event(log, "lease release failed", level=logging.WARNING, elector=self.identity,
+                          attempt=attempt, error=f"{type(err).__name__}: {err}")
                 return
 
     # ---- candidate side --------------------------------------------------------------------------
@@ -314,16 +285,11 @@ class LeaderElector:
             return
         self._observe(rec)
         self._note_success()
-        if self._may_claim(rec):
-            self._claim(rec)
-
-    def _may_claim(self, rec: LeaseRecord) -> bool:
-        if rec.holder in ("", self.identity):
-            return True
-        duration = rec.lease_duration_s if rec.lease_duration_s > 0 else self.config.lease_duration_s
         with self._state:
-            unchanged_for = self._clock() - self._observed_at
-        return unchanged_for >= duration
+            facts = LeaseFacts(self.identity, self._clock(), holder=rec.holder,
+                               written_duration_s=rec.lease_duration_s, unchanged_since=self._observed_at)
+        if classify(facts, self.config) is LeaseMove.CLAIM:
+            self._claim(rec)
 
     def _claim(self, rec: LeaseRecord) -> None:
         now = self._stamp()
@@ -335,7 +301,7 @@ class LeaderElector:
             self._acquired(self._store.replace(desired), start)
         except LeaseStoreError as err:
             self._failed(f"claim (held by {rec.holder!r})", err)
-            if _ambiguous(err) and not isinstance(err, Conflict):
+            if ambiguous(err) and not isinstance(err, Conflict):
                 self._resolve(desired, start, "claim")
 
     def _create(self) -> None:
@@ -347,7 +313,7 @@ class LeaderElector:
         try:
             self._acquired(self._store.create(desired), start)
         except Conflict:
-            log.info("elector %s: the Lease was created by another candidate; re-reading", self.identity)
+            log_event(log, "lease created by another candidate; re-reading", elector=self.identity)
             try:
                 rec = self._store.get()
             except LeaseStoreError as err:
@@ -358,7 +324,7 @@ class LeaderElector:
                 self._claim(rec)
         except LeaseStoreError as err:
             self._failed("create", err)
-            if _ambiguous(err):
+            if ambiguous(err):
                 self._resolve(desired, start, "create")
 
     def _acquired(self, rec: LeaseRecord, start: float) -> None:
@@ -372,7 +338,7 @@ class LeaderElector:
             self._observed_key, self._observed_at = _key(rec), self._clock()
             is_new, self._leader_seen = self._leader_seen != self.identity, self.identity
             term = self._term
-        log.info("elector %s: became leader (leaseTransitions=%d)", self.identity, rec.transitions)
+        log_event(log, "became leader", elector=self.identity, term=term, lease_transitions=rec.transitions)
         if is_new:
             self.notifier.post("new_leader", self.identity)
         self.notifier.post("started", term)
@@ -389,86 +355,32 @@ class LeaderElector:
             if rec.holder != self.identity and self._cache is not None:
                 self._cache = rec  # no longer ours: never renew or release from it
         if changed and rec.holder:
-            log.info("elector %s: the Lease is held by %s", self.identity, rec.holder)
+            log_event(log, "lease holder changed", elector=self.identity, holder=rec.holder)
             self.notifier.post("new_leader", rec.holder)
-
-    # ---- the cluster record ------------------------------------------------------------------------
-
-    def read_record(self, fresh: bool = False) -> tuple[dict[str, str], str]:
-        """Annotations of the Lease and their resourceVersion. A leader answers from its last write.
-
-        Raises LeaseStoreError when a read was needed and failed.
-        """
-        with self._state:
-            cache = self._cache
-            cached_ok = cache is not None and self._live_locked(self._term)
-        if cache is not None and cached_ok and not fresh:
-            return dict(cache.annotations), cache.resource_version
-        rec = self._store.get()
-        self._observe(rec)
-        return dict(rec.annotations), rec.resource_version
-
-    def update_annotations(self, changes: Mapping[str, str | None]) -> bool:
-        """Set (str) or remove (None) annotations, only while we lead and the Lease names us (CAS).
-
-        A conflict re-reads and retries while the Lease is still ours (at most 3 writes in all).
-        A successful write also counts as a renewal. Returns False when not written.
-        """
-        if not self._write.acquire(timeout=max(0.0, self.lease_valid_for())):
-            log.warning("elector %s: record update refused: not leader", self.identity)
-            return False
-        try:
-            for _attempt in range(3):
-                with self._state:
-                    base = self._cache
-                    live = self._live_locked(self._term)
-                if not live or base is None or base.holder != self.identity:
-                    log.warning("elector %s: record update refused: not leader", self.identity)
-                    return False
-                annotations = {k: v for k, v in base.annotations.items() if k not in changes}
-                annotations.update({k: v for k, v in changes.items() if v is not None})
-                desired = base.evolve(annotations=annotations, renew_time=self._stamp())
-                start = self._clock()
-                try:
-                    self._renewed(self._store.replace(desired), start)
-                    return True
-                except LeaseStoreError as err:
-                    self._failed("record update", err)
-                    if not _ambiguous(err) or not self._resolve(desired, start, "record update"):
-                        with self._state:
-                            return self._cache is not None and self._cache.annotations == annotations \
-                                and self._cache.renew_time == desired.renew_time
-            return False
-        finally:
-            self._write.release()
 
     # ---- helpers -------------------------------------------------------------------------------------
 
     def _stamp(self) -> dt.datetime:
-        """A wall-clock stamp for renewTime, strictly increasing so every write of ours is recognisable."""
-        now = self._wall()
-        if self._last_stamp is not None and now <= self._last_stamp:
-            now = self._last_stamp + dt.timedelta(microseconds=1)
-        self._last_stamp = now
-        return now
+        return self._stamps.next()
 
     def _end_term_locked(self, reason: str) -> None:
         if self._leading:
             self._leading = False
-            log.info("elector %s: stopped leading: %s", self.identity, reason)
+            log_event(log, "stopped leading", elector=self.identity, term=self._term, reason=reason)
             self.notifier.post("stopped", self._term)
 
-    def _failed(self, what: str, err: LeaseStoreError) -> None:
+    def _failed(self, what: str, err: LeaseStoreError, new_attempt: bool = True) -> None:
         """Log one failed call; follow-up re-reads share the attempt number of the call they resolve."""
         with self._state:
             if self._failures == 0:
                 self._failing_since = self._clock()
-            if not what.startswith("re-read"):
+            if new_attempt:
                 self._failures += 1
             attempt, elapsed = self._failures, self._clock() - self._failing_since
             left = (self._renewed_at + self.config.renew_deadline_s - self._clock()) if self._leading else 0.0
-        log.warning("elector %s: lease %s failed (attempt %d, failing %.2fs, lease left %.2fs): %s: %s",
-                    self.identity, what, attempt, elapsed, max(left, 0.0), type(err).__name__, err)
+        log_event(log, "lease call failed", level=logging.WARNING, elector=self.identity, call=what,
+                  attempt=attempt, failing_s=round(elapsed, 2), lease_left_s=round(max(left, 0.0), 2),
+                  error=f"{type(err).__name__}: {err}")
 
     def _note_success(self) -> None:
         with self._state:
@@ -476,7 +388,7 @@ class LeaderElector:
 
     def _note_success_locked(self) -> None:
         if self._failures:
-            log.info("elector %s: API calls succeed again after %d failures", self.identity, self._failures)
+            log_event(log, "lease calls succeed again", elector=self.identity, failures=self._failures)
         self._failures = 0
 
 

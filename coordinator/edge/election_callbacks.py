@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from coordinator.edge.logs import log_event
+
 log = logging.getLogger("coordinator.edge.election")
 
 
@@ -79,7 +81,8 @@ class Notifier:
             try:
                 self.run_once(max(wait, 0.0) + 0.001)
             except Exception:
-                log.exception("elector %s: callback round failed", self._elector.identity)
+                log.exception("election callback round failed",
+                              extra={"fields": {"elector": self._elector.identity}})
 
     def run_once(self, timeout_s: float, lock_timeout_s: float = -1) -> None:
         events: list[tuple[str, object]] = []
@@ -90,8 +93,8 @@ class Notifier:
         except queue.Empty:
             pass
         if not self._lock.acquire(timeout=lock_timeout_s):
-            log.warning("elector %s: a callback is still running; %d events left queued",
-                        self._elector.identity, len(events))
+            log_event(log, "an election callback is still running; events left queued",
+                      level=logging.WARNING, elector=self._elector.identity, queued=len(events))
             for event in events:
                 self._queue.put(event)
             return
@@ -127,4 +130,5 @@ class Notifier:
         try:
             fn()
         except Exception:
-            log.exception("elector %s: callback %s raised", self._elector.identity, name)
+            log.exception("election callback raised",
+                          extra={"fields": {"elector": self._elector.identity, "callback": name}})

@@ -19,6 +19,7 @@ import copy
 import datetime as dt
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -52,6 +53,11 @@ class PermanentError(LeaseStoreError):
 TRANSIENT_STATUSES = frozenset({401, 403, 408, 429, 500, 502, 503, 504})
 
 
+def ambiguous(err: LeaseStoreError) -> bool:
+    """True when a failed write may still have been applied (409, no response, or a 5xx)."""
+    return isinstance(err, Conflict) or err.status == 0 or err.status >= 500
+
+
 def utc_now() -> dt.datetime:
     """Wall clock, UTC. Only ever written into the Lease, never compared with a remote time."""
     return dt.datetime.now(dt.UTC)
@@ -71,6 +77,22 @@ class MicroTime(dt.datetime):
     def of(cls, value: dt.datetime) -> MicroTime:
         v = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
         return cls(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, tzinfo=dt.UTC)
+
+
+class Stamps:
+    """Wall-clock stamps for renewTime/acquireTime, strictly increasing (a clock that stalls or steps back
+    still gives each write its own stamp, so a re-read can tell whether a write of ours was applied)."""
+
+    def __init__(self, wall: Callable[[], dt.datetime] = utc_now) -> None:
+        self._wall = wall
+        self._last: dt.datetime | None = None
+
+    def next(self) -> dt.datetime:
+        now = self._wall()
+        if self._last is not None and now <= self._last:
+            now = self._last + dt.timedelta(microseconds=1)
+        self._last = now
+        return now
 
 
 def format_micro_time(value: dt.datetime) -> str:

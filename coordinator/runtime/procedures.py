@@ -41,6 +41,7 @@ from coordinator.core.model import (
 )
 from coordinator.core.outcomes import SwitchoverOutcome
 from coordinator.edge.actions import Executor, LeaseLost
+from coordinator.edge.logs import log_event
 
 log = logging.getLogger(__name__)
 
@@ -265,4 +266,5 @@ def _restore_label(ctx: SwitchoverContext, old_main: str) -> None:
         ctx.executor.kube.patch_labels(old_main, {ROLE_LABEL: "main"})
         ctx.step(f"switchover abandoned: label {ROLE_LABEL}=main restored on {old_main}")
     except Exception as exc:
-        log.warning("could not restore the main label on %s: %s", old_main, exc)
+        log_event(log, "main label not restored after an abandoned switchover", level=logging.WARNING,
+                  pod=old_main, error=f"{type(exc).__name__}: {exc}")

@@ -33,6 +33,7 @@ from coordinator.core.model import (
 from coordinator.core.outcomes import SwitchoverOutcome
 from coordinator.core.status import build_status
 from coordinator.edge.actions import Executor
+from coordinator.edge.logs import log_event
 from coordinator.edge.observe import Observer
 from coordinator.ports import KubePort, MemgraphFactory, RecordPort
 from coordinator.runtime.procedures import SwitchoverContext, SwitchoverResult, switchover
@@ -91,16 +92,16 @@ class Coordinator:
         self._wake.set()
 
     def run(self, stop: threading.Event) -> None:
-        log.info("coordinator started on %s", self.identity)
+        log_event(log, "coordinator started", identity=self.identity)
         while not stop.is_set():
             try:
                 self.cycle()
             except Exception:
-                log.exception("reconcile cycle failed")
+                log.exception("reconcile cycle failed", extra={"fields": {"identity": self.identity}})
             self._wake.wait(self.interval_s)
             self._wake.clear()
         self.observer.close()
-        log.info("coordinator stopped on %s", self.identity)
+        log_event(log, "coordinator stopped", identity=self.identity, cycles=self.cycles)
 
     def cycle(self) -> planner.Decision | None:
         if not self.lease.is_leader():
@@ -115,7 +116,7 @@ class Coordinator:
         memory = self.last_decision.memory if self.last_decision else None
         decision = planner.decide(snap, record, self.policy, memory)
         self.last_snapshot, self.last_decision = snap, decision
-        self._log_verdict(decision.verdict)
+        self._log_verdict(decision)
         actions = list(decision.actions)
         switch = [a for a in actions if isinstance(a, RequestSwitchover)]
         actions = [a for a in actions if not isinstance(a, RequestSwitchover)]
@@ -131,26 +132,27 @@ class Coordinator:
             if (last is not None and not last.ok and last.old_main == req.from_pod
                     and self.clock() - self._last_switchover_end < SWITCHOVER_RETRY_S):
                 continue  # review m5: no retry (and no repeated Warning Event) every cycle
-            log.info("switchover requested by the planner: %s", req.reason)
+            log_event(log, "switchover requested by the planner", pod=req.from_pod, reason=req.reason)
             self._switchover_locked(req.from_pod, None, self.switchover_budget_s, _log_step)
         self.cycles += 1
         if self.hooks.on_cycle:
             self.hooks.on_cycle(self.clock() - start)
         return decision
 
-    def _log_verdict(self, verdict: str) -> None:
+    def _log_verdict(self, decision: planner.Decision) -> None:
         """One line per cycle: INFO when the verdict changes (and every 60 s), DEBUG when it repeats."""
-        now = self.clock()
+        now, verdict = self.clock(), decision.verdict
+        level = logging.DEBUG
         if verdict != self._last_verdict or now - self._last_verdict_at >= VERDICT_REPEAT_S:
-            log.info("verdict: %s", verdict)
+            level = logging.INFO
             self._last_verdict, self._last_verdict_at = verdict, now
-        else:
-            log.debug("verdict: %s", verdict)
+        log_event(log, f"verdict: {verdict}", level=level, kind=decision.kind, actions=len(decision.actions),
+                  blocked_by=decision.blocked_by or None)
 
     def read_record(self) -> ClusterRecord:
         record, problems = record_codec.decode(self.lease.read_annotations())
         for p in problems:
-            log.warning("cluster record: %s", p)
+            log_event(log, "cluster record value ignored", level=logging.WARNING, problem=p)
         self.last_record = record
         return record
 
@@ -230,4 +232,4 @@ class Coordinator:
 
 
 def _log_step(text: str) -> None:
-    log.info("switchover: %s", text)
+    log_event(log, f"switchover: {text}")

@@ -17,8 +17,9 @@ from collections.abc import Callable, Mapping
 from kubernetes import client as kclient
 from kubernetes import config as kconfig
 
+from coordinator.core.lease_rules import ElectionConfig
 from coordinator.core.model import PodView
-from coordinator.edge.election import ElectionConfig, LeaderElector
+from coordinator.edge.election import LeaderElector
 from coordinator.edge.kube import KubeOps
 from coordinator.edge.lease_store import KubeLeaseStore
 from coordinator.edge.memgraph import MemgraphClient

@@ -19,8 +19,9 @@ import pytest
 
 from agent.guard import Guard
 from coordinator.core import record as record_codec
+from coordinator.core.lease_rules import ElectionConfig
 from coordinator.core.model import ClusterRecord, Policy, ReplicaMode, ReplicaStatus, Role
-from coordinator.edge.election import ElectionConfig, LeaderElector
+from coordinator.edge.election import LeaderElector
 from coordinator.edge.kube import KubeOps
 from coordinator.edge.lease_store import KubeLeaseStore
 from coordinator.edge.memgraph import MemgraphClient

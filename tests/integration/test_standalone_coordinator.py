@@ -137,7 +137,7 @@ def test_never_takes_the_lease_from_a_leading_agent(tmp_path: Path) -> None:
             assert proc.wait(20) == 0
         assert holder(c) == agent_leader and c.status()["cluster"]["generation"] == generation
         text = log.read_text()
-        assert f"the Lease is held by {agent_leader}" in text
+        assert f'msg="lease holder changed" elector={IDENTITY} holder={agent_leader}' in text
         assert "leadership acquired" not in text
 
 

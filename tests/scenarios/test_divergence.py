@@ -65,9 +65,9 @@ def test_failovers_in_a_row_old_main_returns_diverged(scenario: MakeScenario) ->
 
 
 def _register_lines(sc: Scenario, pod: str) -> int:
-    """REGISTER attempts of `pod` logged by every agent (`act: register <replica name> `)."""
+    """REGISTER attempts of `pod` logged by every agent (`msg="act" action=register replica=<name> `)."""
     logs = sc.cluster.workdir / "logs"
-    needle = f"act: register {pod.replace('-', '_')} "
+    needle = f'msg="act" action=register replica={pod.replace("-", "_")} '
     return sum(p.read_text(errors="replace").count(needle) for p in logs.glob("*.agent.log"))
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 
 from coordinator.core import defaults
+from coordinator.core.lease_rules import ElectionConfig
 from coordinator.core.model import Policy, ReplicaMode
-from coordinator.edge.election import ElectionConfig
 from coordinator.edge.settings import load_settings
 from hooks import prestop as hook
 

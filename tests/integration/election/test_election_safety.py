@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("sim.kube.server")
 
-from coordinator.edge.election import ElectionConfig
+from coordinator.core.lease_rules import ElectionConfig
 from sim.bench_election import run
 
 

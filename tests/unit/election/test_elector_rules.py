@@ -8,9 +8,11 @@ import threading
 import pytest
 from election_fakes import Fault, MemoryLeaseStore
 
-from coordinator.edge.election import ElectionConfig, LeaderElector
+from coordinator.core.lease_rules import ElectionConfig
+from coordinator.edge.election import LeaderElector
 from coordinator.edge.lease_store import Conflict, TransientError
 from tests.support.clock import FakeClock, FakeWall
+from tests.support.logs import events, has_event
 
 CFG = ElectionConfig(15, 10, 2)
 
@@ -239,7 +241,9 @@ def test_forbidden_renew_is_retried_without_a_reread(store, clock, caplog):
         store.faults.append(Fault("replace", error=TransientError("HTTP 403 Forbidden", 403)))
         e.step()
     assert e.is_leader() and store.calls["get"] == 1
-    assert "attempt 2" in caplog.text and "Forbidden" in caplog.text
+    failed = events(caplog.records, "lease call failed")
+    assert [(f["call"], f["attempt"]) for f in failed] == [("renew", 1), ("renew", 2)]
+    assert all("Forbidden" in f["error"] for f in failed)
     clock.advance(2)
     e.step()
     assert e.lease_valid_for() == pytest.approx(10)
@@ -275,8 +279,10 @@ def test_api_outage_longer_than_deadline_then_recovery_reclaims(store, clock, ca
         clock.advance(2)
         e.step()
         assert e.is_leader() == (clock.now < 1010)
-    assert "renew failed (attempt 4, failing 6.00s, lease left 2.00s)" in caplog.text
-    assert "lease read failed (attempt 5, failing 8.00s" in caplog.text  # at 10 s: no longer leader
+    failed = "lease call failed"
+    assert has_event(caplog.records, failed, call="renew", attempt=4, failing_s=6.0, lease_left_s=2.0)
+    # at 10 s: no longer leader
+    assert has_event(caplog.records, failed, call="read", attempt=5, failing_s=8.0, lease_left_s=0.0)
     store.down = None
     clock.advance(2)
     e.step()  # API back, nobody took over: the Lease still names us

@@ -373,6 +373,7 @@ CASES = [
 def test_planner_case(case: Case) -> None:
     decision = decide(case.snapshot, case.record, case.policy, PlannerMemory(leader=LEADER))
     assert decision.verdict == case.verdict
+    assert decision.verdict.startswith(f"{decision.kind.value}: ")  # the kind code reads is the one shown
     assert core(decision.actions) == case.core
     assert events(decision.actions) == list(case.events)
     assert decision.blocked_by == case.blocked_by

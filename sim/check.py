@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.timeline import DivergenceReport, RoleSample, Timeline, write_pauses
+from sim.timeline import DivergenceReport, PodRole, RoleSample, Timeline, write_pauses
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +367,7 @@ def check_i7(tl: Timeline, b: Bounds) -> CheckResult:
 
 # ---- the sampler ----------------------------------------------------------------------------------
 
-RolesFn = Callable[[], dict[str, tuple]]  # pod -> (role|None, label|None, ready[, replica names])
+RolesFn = Callable[[], dict[str, PodRole]]  # pod -> what the cluster shows of it now
 DivergedFn = Callable[[], Iterable[tuple[str, str]]]  # -> (pod, detail) for every pod reported diverged
 
 
@@ -412,8 +412,8 @@ class Sampler:
             log.warning("event=sample_failed error=%s detail=%s", type(exc).__name__, exc)
             return
         for pod, v in sorted(seen.items()):
-            replicas = tuple(v[3]) if len(v) > 3 and v[3] else ()
-            self._tl.samples.append(RoleSample(t, self._round, pod, v[0], v[1], bool(v[2]), replicas))
+            sample = RoleSample(t, self._round, pod, v.role, v.label, v.ready, tuple(v.replicas))
+            self._tl.samples.append(sample)
         self._round += 1
         self._sample_divergence(t)
 

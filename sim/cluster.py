@@ -1,13 +1,16 @@
-"""The emulated cluster: a Memgraph StatefulSet on the Kubernetes emulator, with real agents.
+"""The emulated cluster: a Memgraph StatefulSet on the Kubernetes emulator, with real agents (the facade).
 
-Role: play the StatefulSet controller (pods 0..N-1, OrderedReady creation, recreate a deleted pod with
-the same name, a new IP and the same PVC directories) and kubelet (start containers through
-`sim.kubelet.PodRuntime`, keep each pod's Ready condition equal to its probes, run the termination
-sequence when the API server marks a pod for deletion, then finalise the pod object). The client Service
-is resolved at connect time to a Ready pod labelled `memgraph-ha.io/role=main`, as kube-proxy would.
-The controller and kubelet work on the emulator's store directly (as the real ones are trusted
-components that write status); the agents and every test client go through the real `kubernetes` client
-over HTTP, so they see what they would see in a cluster.
+Role: start and stop the Kubernetes emulator, the StatefulSet controller (`sim.statefulset`: pods
+0..N-1, OrderedReady or Parallel creation, a deleted pod recreated with the same name, a new IP and the
+same PVC directories) and the kubelet loop (`sim.kubelet_loop`: Ready conditions from the probes, the
+termination sequence of a pod marked for deletion, then its finalisation; each pod's containers are a
+`sim.kubelet.PodRuntime`), and hold the state they share (the runtimes by pod, pods held away by a
+fault, hooks to skip). What tests, faults, the demo and the bench use is here: pod names and uids,
+readiness, deletion and restart, the client Service (resolved at connect time to a Ready pod labelled
+`memgraph-ha.io/role=main`, as kube-proxy would), the roles the invariant sampler polls (`PodRole`),
+and the status document from any agent. The controller and kubelet work on the emulator's store
+directly (as the real ones are trusted components that write status); the agents and every test client
+go through the real `kubernetes` client over HTTP, so they see what they would see in a cluster.
 
 Must never: touch a product module (it only starts `python -m agent` and `hooks/prestop.py`), or leave a
 process running after `stop()`.
@@ -23,7 +26,6 @@ import shutil
 import threading
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +34,10 @@ from typing import Any
 from sim import manifests
 from sim.kube.server import KubeEmulator
 from sim.kubelet import PodRuntime, PodTemplate, TerminationRecord
+from sim.kubelet_loop import KubeletLoop
 from sim.network import Network
+from sim.statefulset import StatefulSetController, is_ready, list_pods
+from sim.timeline import PodRole
 
 log = logging.getLogger(__name__)
 ROLE_LABEL = "memgraph-ha.io/role"
@@ -76,10 +81,11 @@ class SimCluster:
         self.dual_main_seen: list[tuple[float, list[str]]] = []
         self.skip_hook_once: set[str] = set()
         self.held_pods: set[str] = set()  # deleted pods the StatefulSet controller must not re-create yet
-        self._creating: set[str] = set()  # Parallel pod management: creations under way
         self._stop = threading.Event()
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # guards runtimes (shared with the controller and the kubelet loop)
         self._threads: list[threading.Thread] = []
+        self.controller = StatefulSetController(self)
+        self.kubelet = KubeletLoop(self)
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -91,8 +97,8 @@ class SimCluster:
         self.cfg.template.agent_env = self._agent_env()
         for obj in manifests.objects(self.cfg, self.ports):
             self.kube.create(obj)
-        for target, name in ((self._controller, "sts-controller"), (self._kubelet, "kubelet")):
-            t = threading.Thread(target=target, name=name, daemon=True)
+        for target, name in ((self.controller.run, "sts-controller"), (self.kubelet.run, "kubelet")):
+            t = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
             t.start()
             self._threads.append(t)
         self.wait_ready(wait_ready_s)
@@ -102,7 +108,7 @@ class SimCluster:
         for t in self._threads:
             t.join(timeout=5)
         deadline = time.monotonic() + 30.0  # a pod being created in parallel must finish starting first
-        while self._creating and time.monotonic() < deadline:
+        while self.controller.creating() and time.monotonic() < deadline:
             time.sleep(0.05)
         with self._lock:
             runtimes = list(self.runtimes.values())
@@ -142,135 +148,10 @@ class SimCluster:
         env.update(c.extra_agent_env)
         return env
 
-    # ---- StatefulSet controller -------------------------------------------------------------------
-
-    def _controller(self) -> None:
-        while not self._stop.wait(0.1):
-            try:
-                self._reconcile_pods()
-            except Exception as exc:
-                log.debug("sts controller: %s: %s", type(exc).__name__, exc)
-
-    def _reconcile_pods(self) -> None:
-        existing = {p["metadata"]["name"]: p for p in self._list_pods()}
-        parallel = self.cfg.pod_management == "Parallel"
-        for ordinal in range(self.cfg.replicas):
-            name = f"{self.cfg.name}-{ordinal}"
-            if name in existing:
-                if not _is_ready(existing[name]) and not parallel:
-                    return  # OrderedReady: wait for this one before creating the next
-                continue
-            with self._lock:
-                busy = name in self.runtimes  # still terminating
-            if busy or name in self.held_pods:  # held: a fault keeps this pod away for now
-                if parallel:
-                    continue
-                return
-            if parallel:
-                with self._lock:
-                    if name in self._creating:
-                        continue
-                    self._creating.add(name)
-                threading.Thread(target=self._create_parallel, args=(name,), daemon=True).start()
-                continue
-            self._create_pod(name)
-            return
-
-    def _create_parallel(self, name: str) -> None:
-        try:
-            self._create_pod(name)
-        except Exception as exc:
-            log.warning("pod %s not created: %s: %s", name, type(exc).__name__, exc)
-        finally:
-            with self._lock:
-                self._creating.discard(name)
-
-    def _create_pod(self, name: str) -> None:
-        ip = self.network.allocate_ip()
-        created = self.kube.create(manifests.pod(self.cfg, name, str(uuid.uuid4()), ip), keep_status=True)
-        uid = str(created["metadata"]["uid"])  # the API server assigns the uid
-        rt = PodRuntime(
-            name,
-            uid,
-            ip,
-            self.ports,
-            self.cfg.template,
-            self.workdir / "pvc" / name,
-            self.workdir / "logs",
-            self.network.hosts_file,
-            self.cfg.memgraph_auth,
-        )
-        with self._lock:
-            self.runtimes[name] = rt
-        self.network.set_pod(name, ip)
-        try:
-            rt.start()
-        except Exception as exc:
-            log.warning("pod %s failed to start: %s", name, exc)
-
-    # ---- kubelet: readiness and termination -----------------------------------------------------
-
-    def _kubelet(self) -> None:
-        while not self._stop.wait(0.1):
-            try:
-                pods = self._list_pods()
-                for pod in pods:
-                    self._sync_pod(pod)
-                self._reap_removed({(p["metadata"]["name"], p["metadata"].get("uid")) for p in pods})
-            except Exception as exc:
-                log.debug("kubelet: %s: %s", type(exc).__name__, exc)
-
-    def _reap_removed(self, present: set[tuple[str, Any]]) -> None:
-        """A pod removed from the API at once (force delete, grace 0): kill its containers, no preStop."""
-        with self._lock:
-            runtimes = list(self.runtimes.items())
-        gone = [rt for n, rt in runtimes if (n, rt.uid) not in present and not rt.terminating]
-        for rt in gone:
-            if self.pod_uid(rt.name) == rt.uid:
-                continue  # listed again meanwhile (a racing create): not gone
-            rt.terminating = True
-            self.skip_hook_once.add(rt.name)
-            threading.Thread(target=self._terminate, args=(rt, 0.0), daemon=True).start()
-
-    def _sync_pod(self, pod: Any) -> None:
-        meta = pod["metadata"]
-        name = meta["name"]
-        with self._lock:
-            rt = self.runtimes.get(name)
-        if rt is None or rt.uid != meta.get("uid"):
-            return
-        if meta.get("deletionTimestamp"):
-            if not rt.terminating:
-                rt.terminating = True
-                grace = float(meta.get("deletionGracePeriodSeconds", self.cfg.template.grace_s))
-                threading.Thread(target=self._terminate, args=(rt, grace), daemon=True).start()
-            return
-        if rt.status_stale():
-            return  # node loss: the status stays as last reported until the node controller notices
-        ready = rt.ready()
-        if not ready and _is_ready(pod) and not rt.frozen and rt.failing_for() < rt.t.ready_failure_s:
-            return  # the probe's failureThreshold is not reached yet
-        if ready != _is_ready(pod):
-            self.kube.patch_status("Pod", self.cfg.namespace, name, manifests.ready_status(ready))
-
-    def _terminate(self, rt: PodRuntime, grace: float) -> None:
-        run_hook = rt.name not in self.skip_hook_once
-        self.skip_hook_once.discard(rt.name)
-        rec = rt.terminate(grace, run_hook=run_hook and grace > 0)
-        self.terminations.append(rec)
-        self.network.set_pod(rt.name, None)
-        try:
-            self.kube.finalize_pod(self.cfg.namespace, rt.name)
-        except Exception as exc:
-            log.debug("finalise %s: %s", rt.name, exc)
-        with self._lock:
-            if self.runtimes.get(rt.name) is rt:
-                del self.runtimes[rt.name]
-
     # ---- what tests and the demo use ------------------------------------------------------------
 
     def _list_pods(self) -> list[Any]:
-        return list(self.kube.list("Pod", self.cfg.namespace, label_selector=manifests.selector(self.cfg)))
+        return list_pods(self)
 
     def pod_names(self) -> list[str]:
         return [f"{self.cfg.name}-{i}" for i in range(self.cfg.replicas)]
@@ -285,7 +166,7 @@ class SimCluster:
             with contextlib.suppress(Exception):
                 pods = self._list_pods()
                 if len(pods) == self.cfg.replicas and all(
-                    _is_ready(p) and not p["metadata"].get("deletionTimestamp") for p in pods
+                    is_ready(p) and not p["metadata"].get("deletionTimestamp") for p in pods
                 ):
                     return
             time.sleep(0.1)
@@ -312,7 +193,7 @@ class SimCluster:
             p["metadata"]["name"]
             for p in pods
             if (p["metadata"].get("labels") or {}).get(ROLE_LABEL) == "main"
-            and _is_ready(p)
+            and is_ready(p)
             and not p["metadata"].get("deletionTimestamp")
             and p["metadata"]["name"] in runtimes
         ]
@@ -339,11 +220,11 @@ class SimCluster:
     def pod_ready(self, name: str) -> bool:
         with contextlib.suppress(Exception):
             pod = self.kube.get("Pod", self.cfg.namespace, name)
-            return _is_ready(pod) and not pod["metadata"].get("deletionTimestamp")
+            return is_ready(pod) and not pod["metadata"].get("deletionTimestamp")
         return False
 
-    def roles(self) -> dict[str, tuple[str | None, str | None, bool, tuple[str, ...]]]:
-        """For the invariant sampler: pod -> (Memgraph role, role label, Ready, replicas the MAIN owns).
+    def roles(self) -> dict[str, PodRole]:
+        """For the invariant sampler: every pod's Memgraph role, role label, Ready and owned replicas.
 
         A MAIN owns the replicas whose stored main UUID is its own: a replica accepts data and heartbeats
         only from that MAIN (reference memgraph-replication.md 3.3). A MAIN's SHOW REPLICAS may still list
@@ -360,7 +241,7 @@ class SimCluster:
                 with contextlib.suppress(Exception):
                     # 2 s: a live emulator slow under load is not an unreachable one (frozen pods are skipped)
                     states[name] = rt.memgraph.admin("state", timeout_s=2.0)
-        out: dict[str, tuple[str | None, str | None, bool, tuple[str, ...]]] = {}
+        out: dict[str, PodRole] = {}
         for name, pod in pods.items():
             st = states.get(name, {})
             role = st.get("role")
@@ -373,8 +254,8 @@ class SimCluster:
                         owned.append(row)
                 replicas = tuple(sorted(owned))
             label = (pod["metadata"].get("labels") or {}).get(ROLE_LABEL)
-            ready = _is_ready(pod) and not pod["metadata"].get("deletionTimestamp")
-            out[name] = (role, label, ready, replicas)
+            ready = is_ready(pod) and not pod["metadata"].get("deletionTimestamp")
+            out[name] = PodRole(role, label, ready, replicas)
         return out
 
     def status(self, timeout_s: float = 3.0) -> dict[str, Any]:
@@ -419,7 +300,3 @@ class SimCluster:
     def wipe_pvc(self, name: str) -> None:
         shutil.rmtree(self.workdir / "pvc" / name, ignore_errors=True)
 
-
-def _is_ready(pod: Any) -> bool:
-    conds = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)

@@ -63,8 +63,8 @@ def rolling_restart(
     t0 = time.monotonic() if t0 is None else t0
     steps: list[RestartStep] = []
     for name in reversed(cluster.pod_names()):
-        roles = cluster.roles()
-        old_role = roles.get(name, (None,))[0] or "down"
+        seen = cluster.roles().get(name)
+        old_role = (seen.role if seen is not None else None) or "down"
         before = cluster.main()
         start = time.monotonic()
         cluster.restart_pod(name, timeout_s=cluster.cfg.template.grace_s + healthy_timeout_s)

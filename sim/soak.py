@@ -58,16 +58,16 @@ class Outcome:
 
 
 def _roles_main(cluster: SimCluster) -> str | None:
-    mains = [p for p, v in cluster.roles().items() if v[0] == "main" and v[1] == "main" and v[2]]
+    mains = [p for p, v in cluster.roles().items() if v.role == "main" and v.label == "main" and v.ready]
     return mains[0] if len(mains) == 1 else None
 
 
 def _converged(cluster: SimCluster) -> bool:
     roles = cluster.roles()
-    mains = [p for p, v in roles.items() if v[0] == "main" and v[1] == "main" and v[2]]
+    mains = [p for p, v in roles.items() if v.role == "main" and v.label == "main" and v.ready]
     rest = [v for p, v in roles.items() if p not in mains]
     return (len(mains) == 1 and len(roles) == cluster.cfg.replicas
-            and all(v[0] == "replica" and v[2] and v[1] != "main" for v in rest))
+            and all(v.role == "replica" and v.ready and v.label != "main" for v in rest))
 
 
 def inject(name: str, rng: random.Random, cluster: SimCluster, timeline: Timeline, flog: FaultLog) -> None:

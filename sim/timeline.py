@@ -29,6 +29,21 @@ ERROR = "error"
 
 
 @dataclass(frozen=True)
+class PodRole:
+    """One pod as the cluster shows it now (SimCluster.roles(); what the Sampler polls).
+
+    `role` is what the pod's Memgraph answers ("main" / "replica"; None when unreachable), `label` its
+    `memgraph-ha.io/role` label, `ready` its Ready condition (and not terminating), `replicas` the replica
+    names a MAIN owns (empty otherwise).
+    """
+
+    role: str | None
+    label: str | None = None
+    ready: bool = False
+    replicas: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RoleSample:
     """One pod as the sampler saw it in one round.
 

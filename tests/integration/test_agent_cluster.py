@@ -173,7 +173,7 @@ def test_readiness_and_writes_survive_an_api_server_outage(cluster: SimCluster) 
                         if not rt.http_ok(probe, timeout_s=2.0):
                             failures.append(f"{pod}{probe}")
                 roles = cluster.roles()
-                if roles[main][0] != "main" or roles[main][1] != "main" or not roles[main][2]:
+                if roles[main].role != "main" or roles[main].label != "main" or not roles[main].ready:
                     failures.append(f"MAIN changed during the outage: {roles[main]}")
                 time.sleep(0.2)
         finally:
@@ -208,7 +208,7 @@ def test_rogue_main_is_demoted_by_its_guard_and_not_ready_meanwhile(cluster: Sim
         answers.append((code, str(doc.get("detail"))))
         if len(answers) % 10 == 0:
             labels.add(cluster.labels()[rogue].get(ROLE_LABEL))
-        role = cluster.roles()[rogue][0]
+        role = cluster.roles()[rogue].role
         if demoted_after is None and role == "replica" and any(c == 503 for c, _ in answers):
             demoted_after = time.monotonic() - t0
         if demoted_after is not None and code == 200:
@@ -255,7 +255,7 @@ def test_switchover_through_a_non_leader_and_its_access_control(cluster: SimClus
     assert doc["new_main"] == target and doc.get("via") == via
     assert healthy(cluster)["main"] == target
     roles = cluster.roles()
-    assert roles[first][0] == "replica" and roles[target][0] == "main"
+    assert roles[first].role == "replica" and roles[target].role == "main"
 
 
 def test_new_main_is_not_demoted_by_its_own_guard_on_a_stale_record(cluster: SimCluster) -> None:
@@ -275,7 +275,7 @@ def test_new_main_is_not_demoted_by_its_own_guard_on_a_stale_record(cluster: Sim
         assert code == 200 and doc["new_main"] == target, doc
         t0 = time.monotonic()
         while time.monotonic() - t0 < 3.0:
-            assert cluster.roles()[target][0] == "main", "the new MAIN was demoted"
+            assert cluster.roles()[target].role == "main", "the new MAIN was demoted"
             time.sleep(0.05)
     finally:
         cluster.kube.clear_injections()
@@ -332,7 +332,7 @@ def test_deleting_the_main_pod_hands_over_without_losing_writes(cluster: SimClus
         writer.stop()
     new = st["main"]
     assert new != old
-    assert cluster.roles()[old][0] == "replica"
+    assert cluster.roles()[old].role == "replica"
     pause = max_pause_between(writer, t0, t1)
     acked = writer.acked_ids()
     addresses = {p: bolt(cluster, p) for p in cluster.pod_names()}
@@ -370,7 +370,7 @@ def test_no_secret_in_any_log_after_switchover_and_failover(cluster: SimCluster)
         print(f"\nfailover away from frozen {old} after {time.monotonic() - t0:.1f}s")
     finally:
         cluster.runtime(old).thaw()
-    cluster.wait_for(lambda: cluster.roles()[old][0] == "replica", 30, f"{old} demoted after thaw")
+    cluster.wait_for(lambda: cluster.roles()[old].role == "replica", 30, f"{old} demoted after thaw")
     st = healthy(cluster)
     assert st["main"] != old and st["last_failover"] is not None
 

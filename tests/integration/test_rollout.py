@@ -68,7 +68,7 @@ def uids(c: SimCluster) -> dict[str, str | None]:
 
 
 def mains(c: SimCluster) -> list[str]:
-    return [p for p, (role, _, _, _) in c.roles().items() if role == "main"]
+    return [p for p, r in c.roles().items() if r.role == "main"]
 
 
 def assert_no_acked_write_lost(c: SimCluster, writer: Writer) -> int:

@@ -88,7 +88,7 @@ def holder(c: SimCluster) -> str:
 
 
 def mains(c: SimCluster) -> list[str]:
-    return [p for p, (role, _, _, _) in c.roles().items() if role == "main"]
+    return [p for p, r in c.roles().items() if r.role == "main"]
 
 
 def test_bootstraps_a_cluster_without_agents_and_releases_the_lease_on_sigterm(tmp_path: Path) -> None:

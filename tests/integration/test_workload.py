@@ -18,7 +18,7 @@ import pytest
 from neo4j import GraphDatabase
 
 from sim.check import Bounds, Sampler, check
-from sim.timeline import FailoverMark, FinalData, Timeline, write_pauses
+from sim.timeline import FailoverMark, FinalData, PodRole, Timeline, write_pauses
 from sim.workload import Writer, collect_final_ids, read_ids
 from tests.support.wait import poll
 
@@ -198,8 +198,8 @@ def test_manual_switchover_under_load_is_judged_clean_by_the_checker(memgraphs, 
         except Exception:
             return None
 
-    def roles() -> dict[str, tuple]:
-        return {pod: (role(inst), labels[pod], inst.proc.alive) for pod, inst in pods.items()}
+    def roles() -> dict[str, PodRole]:
+        return {pod: PodRole(role(inst), labels[pod], inst.proc.alive) for pod, inst in pods.items()}
 
     def route() -> tuple[str, int] | None:
         main = [p for p, v in labels.items() if v == "main"]

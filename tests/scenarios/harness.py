@@ -83,7 +83,7 @@ class Scenario:
 
     def main(self) -> str:
         """The pod that is MAIN, labelled and Ready right now (as the sampler judges it)."""
-        mains = [p for p, v in self.cluster.roles().items() if v[0] == MAIN and v[1] == MAIN and v[2]]
+        mains = [p for p, v in self.cluster.roles().items() if v.role == MAIN and v.label == MAIN and v.ready]
         if len(mains) != 1:
             raise AssertionError(f"expected exactly one labelled MAIN, saw {mains}")
         return mains[0]
@@ -134,10 +134,10 @@ class Scenario:
 
         def converged() -> bool:
             roles = self.cluster.roles()
-            mains = [p for p, v in roles.items() if v[0] == MAIN and v[1] == MAIN and v[2]]
+            mains = [p for p, v in roles.items() if v.role == MAIN and v.label == MAIN and v.ready]
             rest = [v for p, v in roles.items() if p not in mains and p in need]
             return (len(mains) == 1 and set(roles) >= need
-                    and all(v[0] == "replica" and v[2] and v[1] != MAIN for v in rest))
+                    and all(v.role == "replica" and v.ready and v.label != MAIN for v in rest))
 
         took = self.cluster.wait_for(converged, timeout_s, "converged: 1 MAIN + ready replicas")
         time.sleep(settle_s)

@@ -43,7 +43,7 @@ def test_kill_main_fails_over_to_the_strict_sync_replica(scenario: MakeScenario)
     ev = sc.finish()
     assert ev.report.ok, sc.failure_text(ev)
     assert ev.lost_acked_writes == 0
-    assert sc.cluster.roles()[old][0] == "replica", "the old MAIN rejoined as a replica"
+    assert sc.cluster.roles()[old].role == "replica", "the old MAIN rejoined as a replica"
     assert old in sc.cluster.status()["cluster"]["ready_replicas"]
 
 

@@ -86,5 +86,5 @@ def test_empty_pod_starting_as_main_while_a_failover_is_pending(scenario: MakeSc
     ev = sc.finish()
     assert ev.report.ok, sc.failure_text(ev)
     assert ev.lost_acked_writes == 0
-    assert sc.cluster.roles()[old][0] == "replica"
+    assert sc.cluster.roles()[old].role == "replica"
     assert not sc.cluster.dual_main_seen

@@ -25,6 +25,7 @@ from sim.timeline import (
     FailoverMark,
     FinalData,
     OutageWindow,
+    PodRole,
     RoleSample,
     Timeline,
     WriteAttempt,
@@ -385,7 +386,7 @@ def test_sampler_records_rounds_skips_failing_polls_and_reports_divergence_once(
             raise ConnectionError("api down")
         if calls["n"] >= 5:
             done.set()
-        return {"mg-0": (M, M, True, ["mg_1"]), "mg-1": (R, None, True)}
+        return {"mg-0": PodRole(M, M, True, ("mg_1",)), "mg-1": PodRole(R, None, True)}
 
     sampler = Sampler(tl, roles, period_s=0.01, diverged=lambda: [("mg-1", "diverged")], max_rounds=4)
     sampler.start()

@@ -1,13 +1,13 @@
 """`python -m ctl.standalone` / `memgraph-ha-coordinator`: the coordinator run from outside the pods.
 
-Role: the same coordinator the elected agent runs, started from a kubeconfig (or the in-cluster config
-of its own pod: this is what Dockerfile.coordinator runs). It joins the SAME Lease election as one more
-candidate with its own identity (default `standalone-<hostname>`), so it leads only when no agent holds
-the Lease -- a cluster without agents, or all agents gone -- and can never act beside a leading agent.
-It reaches Memgraph at the pod IPs. Settings come from flags or from the agent's environment variables
-(coordinator.edge.settings: same names, same validation, exit code 2 naming a bad value). Logging as the
-agent does (logfmt or JSON on stdout, secrets redacted). SIGTERM/SIGINT stop the coordinator and release
-the Lease.
+Role: the same coordinator the elected agent runs, started from a kubeconfig (or the in-cluster config of
+its own pod: this is what the Dockerfile's `coordinator` target runs). It joins the SAME Lease election
+as one more candidate with its own identity (default `standalone-<hostname>`), so it leads only when no
+agent holds the Lease -- a cluster without agents, or all agents gone -- and can never act beside a
+leading agent. It reaches Memgraph at the pod IPs. Settings come from flags or from the agent's
+environment variables (coordinator.edge.settings: same names, same validation, exit code 2 naming a bad
+value). Logging as the agent does (logfmt or JSON on stdout, secrets redacted). SIGTERM/SIGINT stop the
+coordinator and release the Lease.
 
 `Standalone` is also what `memgraph-ha rollout restart` uses to run one switchover under the Lease
 when the pods have no agent (ctl.rollout: it leads until the cluster is healthy again, then releases).

@@ -17,7 +17,7 @@ if [[ -z "${E2E_KUBECONFIG:-}" ]]; then
   kind create cluster --name "$CLUSTER" --image "${E2E_KIND_NODE:-kindest/node:v1.33.1}" \
        --kubeconfig "$E2E_KUBECONFIG" --wait 180s
   created=1
-  docker build -f Dockerfile.agent -t "$E2E_AGENT_IMAGE" .
+  docker build --target agent -t "$E2E_AGENT_IMAGE" .
   kind load docker-image "$E2E_AGENT_IMAGE" --name "$CLUSTER"
 fi
 timeout 3600 .venv/bin/python -m pytest tests/e2e -m e2e -v --timeout 3000 "$@"

@@ -67,7 +67,7 @@ class Rollout(ClusterReader):
     def run(self) -> RolloutReport:
         strategy = self.load()
         self.say(strategy.describe())
-        if strategy.pod_grace_s < strategy.delete_grace_s() and strategy.name == AGENT_MANAGED:
+        if strategy.pod_grace_s < strategy.delete_grace_s() and strategy.name is AGENT_MANAGED:
             self.say(f"note: the pod template's grace is {strategy.pod_grace_s}s; deletes ask for "
                      f"{strategy.delete_grace_s()}s (hook budget + 60s)")
         known = self.pod_names()
@@ -119,7 +119,7 @@ class Rollout(ClusterReader):
         try:
             before = self.pod(pod)
             uid = before.metadata.uid if before is not None else None
-            if was_main and s.name != AGENT_MANAGED:
+            if was_main and s.name is not AGENT_MANAGED:
                 session = self.hand_over(pod, deadline)
             grace = s.delete_grace_s()
             self.say(f"{pod}: deleting (grace {grace}s{', MAIN' if was_main else ''})")

@@ -16,6 +16,7 @@ Must never: do I/O or guess silently -- every decision carries the reason shown 
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,8 +24,16 @@ from typing import Any
 from coordinator.core import defaults
 from coordinator.core.model import pod_ordinal
 
-AGENT_MANAGED = "agent-managed"
-MANUAL = "manual"
+
+class StrategyName(enum.StrEnum):
+    """How a StatefulSet's pods are restarted (the text is what the command prints and its JSON says)."""
+
+    AGENT_MANAGED = "agent-managed"  # the preStop hook hands the MAIN over
+    MANUAL = "manual"  # this command moves the MAIN before deleting its pod
+
+
+AGENT_MANAGED = StrategyName.AGENT_MANAGED
+MANUAL = StrategyName.MANUAL
 DEFAULT_HOOK_BUDGET_S = defaults.PRESTOP_BUDGET_S  # the hook's PRESTOP_TIMEOUT_SECONDS default
 HOOK_EXTRA_GRACE_S = 60
 MANUAL_GRACE_S = 30
@@ -35,7 +44,7 @@ HOOK_SCRIPT = "prestop.py"
 class Strategy:
     """How the pods of one StatefulSet are restarted, and why."""
 
-    name: str  # AGENT_MANAGED | MANUAL
+    name: StrategyName
     reason: str
     has_hook: bool
     has_agent: bool
@@ -45,7 +54,7 @@ class Strategy:
 
     def delete_grace_s(self) -> int:
         """Grace period for deleting one pod: budget + 60 s under `agent-managed`, short under `manual`."""
-        if self.name == AGENT_MANAGED:
+        if self.name is AGENT_MANAGED:
             return math.ceil(self.hook_budget_s) + HOOK_EXTRA_GRACE_S
         return min(MANUAL_GRACE_S, self.pod_grace_s) if self.pod_grace_s > 0 else MANUAL_GRACE_S
 
@@ -190,7 +199,7 @@ def plan_steps(s: Strategy, order: list[str], main: str) -> list[dict[str, Any]]
     grace = s.delete_grace_s()
     for pod in order:
         is_main = pod == main
-        if s.name == AGENT_MANAGED:
+        if s.name is AGENT_MANAGED:
             action = f"delete with grace {grace}s" + ("; the preStop hook hands over" if is_main else "")
         elif is_main:
             how = "agent API" if s.has_agent else "this command under the Lease"

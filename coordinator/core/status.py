@@ -12,7 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from coordinator.core.health import cluster_health
-from coordinator.core.model import ROLE_LABEL, ClusterRecord, PodView, Policy, Snapshot, pod_ordinal
+from coordinator.core.model import (
+    ROLE_LABEL,
+    ClusterRecord,
+    PodView,
+    Policy,
+    ReplicaStatus,
+    Snapshot,
+    pod_ordinal,
+)
 from coordinator.core.planner import Decision
 from coordinator.core.rules import View
 
@@ -48,7 +56,7 @@ def _pod_entry(view: View, pod: PodView) -> dict[str, Any]:
         if row is None
         else {"mode": row.mode.value, "status": row.status.value, "ts": row.ts, "behind": row.behind},
         "is_sync_replica": pod.name == view.record.sync_replica,
-        "diverged": pod.name in view.diverged or (row is not None and row.status.value == "diverged"),
+        "diverged": pod.name in view.diverged or (row is not None and row.status is ReplicaStatus.DIVERGED),
         "terminating": pod.terminating,
     }
 

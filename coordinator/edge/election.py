@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from coordinator.core.lease_rules import ElectionConfig, LeaseFacts, LeaseMove, classify
-from coordinator.edge.election_callbacks import Notifier
+from coordinator.edge.election_callbacks import Notice, Notifier
 from coordinator.edge.election_record import RecordAccess
 from coordinator.edge.lease_store import (
     Conflict,
@@ -340,8 +340,8 @@ class LeaderElector(RecordAccess):
             term = self._term
         log_event(log, "became leader", elector=self.identity, term=term, lease_transitions=rec.transitions)
         if is_new:
-            self.notifier.post("new_leader", self.identity)
-        self.notifier.post("started", term)
+            self.notifier.post(Notice.NEW_LEADER, self.identity)
+        self.notifier.post(Notice.STARTED, term)
 
     def _observe(self, rec: LeaseRecord) -> None:
         """Remember when this version was first seen (local clock); report a new holder."""
@@ -356,7 +356,7 @@ class LeaderElector(RecordAccess):
                 self._cache = rec  # no longer ours: never renew or release from it
         if changed and rec.holder:
             log_event(log, "lease holder changed", elector=self.identity, holder=rec.holder)
-            self.notifier.post("new_leader", rec.holder)
+            self.notifier.post(Notice.NEW_LEADER, rec.holder)
 
     # ---- helpers -------------------------------------------------------------------------------------
 
@@ -367,7 +367,7 @@ class LeaderElector(RecordAccess):
         if self._leading:
             self._leading = False
             log_event(log, "stopped leading", elector=self.identity, term=self._term, reason=reason)
-            self.notifier.post("stopped", self._term)
+            self.notifier.post(Notice.STOPPED, self._term)
 
     def _failed(self, what: str, err: LeaseStoreError, new_attempt: bool = True) -> None:
         """Log one failed call; follow-up re-reads share the attempt number of the call they resolve."""

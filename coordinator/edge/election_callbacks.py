@@ -9,6 +9,7 @@ Must never: call the API server, or run two callbacks at once.
 
 from __future__ import annotations
 
+import enum
 import logging
 import queue
 import threading
@@ -18,6 +19,15 @@ from typing import Protocol
 from coordinator.edge.logs import log_event
 
 log = logging.getLogger("coordinator.edge.election")
+
+
+class Notice(enum.Enum):
+    """What the elector tells its callback thread."""
+
+    STARTED = "started"  # value: the term that began
+    STOPPED = "stopped"  # value: the term that ended
+    NEW_LEADER = "new_leader"  # value: the holder now seen
+    WAKE = "wake"  # no value: look again (stop)
 
 
 class ElectorView(Protocol):
@@ -49,13 +59,13 @@ class Notifier:
                  stopped: Callable[[], None] | None, new_leader: Callable[[str], None] | None) -> None:
         self._elector = elector
         self._callbacks = (started, stopped, new_leader)
-        self._queue: queue.Queue[tuple[str, object]] = queue.Queue()
+        self._queue: queue.Queue[tuple[Notice, object]] = queue.Queue()
         self._notified_term: int | None = None
         self._lock = threading.Lock()  # one round at a time (thread or a test's drain())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def post(self, kind: str, value: object) -> None:
+    def post(self, kind: Notice, value: object) -> None:
         self._queue.put((kind, value))
 
     def start(self) -> None:
@@ -65,7 +75,7 @@ class Notifier:
 
     def stop(self, timeout_s: float) -> None:
         self._stop.set()
-        self._queue.put(("wake", None))
+        self._queue.put((Notice.WAKE, None))
         if self._thread is not None:
             self._thread.join(timeout_s)
         self.drain()
@@ -85,7 +95,7 @@ class Notifier:
                               extra={"fields": {"elector": self._elector.identity}})
 
     def run_once(self, timeout_s: float, lock_timeout_s: float = -1) -> None:
-        events: list[tuple[str, object]] = []
+        events: list[tuple[Notice, object]] = []
         try:
             events.append(self._queue.get(timeout=timeout_s) if timeout_s > 0 else self._queue.get_nowait())
             while True:
@@ -106,13 +116,13 @@ class Notifier:
         finally:
             self._lock.release()
 
-    def _handle(self, kind: str, value: object) -> None:
+    def _handle(self, kind: Notice, value: object) -> None:
         started, _stopped, new_leader = self._callbacks
-        if kind == "new_leader" and new_leader is not None:
+        if kind is Notice.NEW_LEADER and new_leader is not None:
             self._call("on_new_leader", lambda: new_leader(str(value)))
-        elif kind == "stopped" and value == self._notified_term:
+        elif kind is Notice.STOPPED and value == self._notified_term:
             self._fire_stopped()
-        elif kind == "started" and isinstance(value, int):
+        elif kind is Notice.STARTED and isinstance(value, int):
             if self._notified_term is not None and self._notified_term != value:
                 self._fire_stopped()
             if self._notified_term is None and self._elector.term_alive(value):

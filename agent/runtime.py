@@ -26,6 +26,7 @@ from agent.metrics import AgentMetrics
 from agent.prestop_host import PrestopHost
 from coordinator.core import record as record_codec
 from coordinator.core.model import ClusterRecord, Role
+from coordinator.edge.logs import log_event
 from coordinator.edge.memgraph import MemgraphClient
 from coordinator.edge.settings import Settings
 from coordinator.runtime.reconciler import Coordinator, CycleHooks
@@ -149,9 +150,12 @@ class Agent:
                 ]
             self._role, self._local_state, self._local_ok_at = role, state, time.monotonic()
             self._export(state)
-        except Exception as exc:
+        except Exception as exc:  # unreachable is a state to report (readiness, /api/v1/local), logged once
+            error = f"{type(exc).__name__}: {exc}"
+            level = logging.WARNING if self._local_state.get("reachable") else logging.DEBUG
+            log_event(log, "local Memgraph not answering", level=level, error=error)
             self._role = None
-            self._local_state = {"role": None, "reachable": False, "error": f"{type(exc).__name__}: {exc}"}
+            self._local_state = {"role": None, "reachable": False, "error": error}
         return self._role
 
     def _export(self, state: dict[str, Any]) -> None:

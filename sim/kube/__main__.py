@@ -24,7 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     p.add_argument("--port", type=int, default=0, help="API port (0 = any free port)")
     p.add_argument("--admin-port", type=int, default=0, help="admin (fault control) port (0 = any free port)")
-    p.add_argument("--token", default=None, help="require this bearer token on API requests")
+    p.add_argument("--token", default=None, help="the admin token (system:masters); random when not given")
     p.add_argument("--kubeconfig-out", default=None, help="write a kubeconfig for the emulator here")
     p.add_argument("--history-size", type=int, default=1000, help="watch history kept (older RVs get 410)")
     p.add_argument("--log-level", default="INFO")

@@ -71,13 +71,12 @@ def conflict(plural: str, group: str, name: str) -> ApiError:
     return ApiError(409, "Conflict", msg, _details(plural, group, name))
 
 
-def forbidden(plural: str, group: str, name: str, verb: str, namespace: str) -> ApiError:
-    user = "system:serviceaccount:default:default"
+def forbidden(plural: str, group: str, name: str, err: str) -> ApiError:
+    """403 as apierrors.NewForbidden builds it: `<resource>[.<group>] ["<name>"] is forbidden: <err>`,
+    details with the non-empty of name, group and kind (the resource)."""
     what = f'{qualified(plural, group)} "{name}"' if name else qualified(plural, group)
-    msg = f'{what} is forbidden: User "{user}" cannot {verb} resource "{plural}" in API group "{group}"' + (
-        f' in the namespace "{namespace}"' if namespace else ""
-    )
-    return ApiError(403, "Forbidden", msg, _details(plural, group, name))
+    details = {k: v for k, v in (("name", name), ("group", group), ("kind", plural)) if v}
+    return ApiError(403, "Forbidden", f"{what} is forbidden: {err}", details)
 
 
 def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:

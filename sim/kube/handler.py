@@ -1,11 +1,13 @@
-"""HTTP request handling of the Kubernetes API emulator: faults, auth, routing, verbs, watch streaming.
+"""HTTP request handling of the Kubernetes API emulator: faults, authentication, authorization, output.
 
-Role: one `ApiHandler` per connection (HTTP/1.1 keep-alive, as urllib3 uses it). Every request is
-counted per `User-Agent` and verb, passes the fault gate (outage, latency, injected error), the bearer
-token check, then is routed to the store: paths and verbs as the kubernetes 37.0.2 client sends them
-(reference bolt-and-kube-emulation.md 3.2), errors as `Status` objects, watches as chunked JSON lines
-(3.4: "HTTP 200, `Content-Type: application/json`, `Transfer-Encoding: chunked`. One JSON object per
-line ... Flush after each line").
+Role: one `ApiHandler` per connection (HTTP/1.1 keep-alive, as urllib3 and client-go use it). Every
+request is counted per `User-Agent` and verb, passes the fault gate (outage, latency), is authenticated
+(`auth.py`: bearer token -> user, 401 otherwise) and authorized (`rbac.py`: 403 with the apiserver's
+Status, recorded as a denial) before an injected error or the verb (`verbs.py`) runs, in the
+apiserver's filter order; answers are JSON (`Status` objects for errors, with `Warning` headers for
+dropped fields), watches are chunked JSON lines (reference bolt-and-kube-emulation.md 3.4: "HTTP 200,
+`Content-Type: application/json`, `Transfer-Encoding: chunked`. One JSON object per line ... Flush
+after each line").
 
 Must never: answer before it has read the request body (keep-alive would go out of step), leave a
 request without an answer except on purpose (refuse/hang outages, cut watches), or log a token.
@@ -17,61 +19,22 @@ import json
 import logging
 import select
 import socket
+import ssl
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from sim.kube import discovery, errors, resources, watch
+from sim.kube import errors, rbac, verbs, watch
+from sim.kube.auth import User
 from sim.kube.faults import MAX_HANG_S
-from sim.kube.resources import ResourceType
-from sim.kube.selectors import make_filter
+from sim.kube.requestinfo import RequestInfo, request_info, route_of
 
 if TYPE_CHECKING:
     from sim.kube.server import KubeEmulator
 
 log = logging.getLogger(__name__)
-
-_RETURNS_DELETED_OBJECT = {"Pod", "Service"}
-_UNAUTHENTICATED_PATHS = {"/healthz", "/livez", "/readyz"}
-
-
-class Route:
-    """A parsed resource path: `/api/v1/namespaces/ns/pods/name/status` and friends."""
-
-    def __init__(self, rt: ResourceType, namespace: str | None, name: str, sub: str) -> None:
-        self.rt, self.namespace, self.name, self.sub = rt, namespace, name, sub
-
-
-def parse_route(path: str) -> Route | None:
-    segs = [s for s in path.split("/") if s]
-    if len(segs) >= 2 and segs[0] == "api":
-        group, version, rest = "", segs[1], segs[2:]
-    elif len(segs) >= 3 and segs[0] == "apis":
-        group, version, rest = segs[1], segs[2], segs[3:]
-    else:
-        return None
-    if len(rest) >= 3 and rest[0] == "namespaces" and len(rest) <= 5:
-        rt = resources.lookup(group, version, rest[2])
-        name, sub = (rest[3] if len(rest) > 3 else ""), (rest[4] if len(rest) > 4 else "")
-        if rt is None or (sub and (sub != "status" or not rt.has_status)):
-            return None
-        return Route(rt, rest[1], name, sub)
-    if len(rest) == 1:
-        rt = resources.lookup(group, version, rest[0])
-        return Route(rt, None, "", "") if rt else None
-    return None
-
-
-def kube_verb(method: str, route: Route | None, query: dict[str, list[str]]) -> str:
-    """The apiserver's verb for a request (what RBAC and audit logs call it)."""
-    if method == "GET":
-        if route is None or route.name:
-            return "get"
-        return "watch" if query.get("watch", [""])[0] in ("true", "1") else "list"
-    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(
-        method, "delete" if route is None or route.name else "deletecollection"
-    )
 
 
 class ApiHandler(BaseHTTPRequestHandler):
@@ -109,26 +72,57 @@ class ApiHandler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length > 0 else b""
         url = urlsplit(self.path)
         query = parse_qs(url.query)
-        route = parse_route(url.path)
-        verb = kube_verb(method, route, query)
+        info = request_info(method, url.path, query)
         faults = self.emu.faults
-        faults.count(self.headers.get("User-Agent") or "unknown", verb)
+        faults.count(self.headers.get("User-Agent") or "unknown", info.verb)
         if not self._pass_outage():
             return
         delay = faults.delay_s(url.path)
         if delay > 0:
             time.sleep(delay)
         try:
-            self._check_auth(url.path)
-            injected = faults.take_injection(verb, url.path)
+            user = self.emu.authn.authenticate(url.path, self.headers.get("Authorization"))
+            if user is not None:
+                self.emu.count_identity(user.name, self.headers.get("User-Agent") or "unknown")
+            self._authorize(user, info)
+            injected = faults.take_injection(info.verb, url.path)
             if injected is not None:
-                raise self._injected_error(injected, route, verb)
-            self._dispatch(method, verb, url.path, route, query, raw)
+                raise self._injected_error(injected, user, info)
+            answer = verbs.serve(
+                verbs.Request(
+                    emu=self.emu,
+                    method=method,
+                    info=info,
+                    route=route_of(info),
+                    query=query,
+                    raw=raw,
+                    content_type=self.headers.get("Content-Type") or "",
+                    accept=self.headers.get("Accept") or "",
+                    authorize=lambda asked: self._authorize(user, asked),
+                    alive=self._client_alive,
+                )
+            )
         except errors.ApiError as err:
             self._send_json(err.code, err.status())
+            return
         except Exception as exc:  # a bug in the emulator must answer 500
             log.exception("kube emulator internal error on %s %s: %s", method, url.path, exc)
             self._send_json(500, errors.generic(500, f"emulator internal error: {exc}").status())
+            return
+        if answer.events is not None:
+            self._stream(answer.events)
+        else:
+            body = answer.raw or json.dumps(answer.body, separators=(",", ":")).encode()
+            self._send(answer.code, body, answer.content_type, answer.warnings)
+
+    def _authorize(self, user: User | None, info: RequestInfo) -> None:
+        if user is None:
+            return  # an anonymous health check (auth.ANONYMOUS_PATHS)
+        allowed, reason = self.emu.authz.authorize(user, info)
+        if not allowed:
+            err = rbac.forbidden(user, info, reason)
+            self.emu.record_denial(user.name, info, err.message)
+            raise err
 
     def _pass_outage(self) -> bool:
         """Apply an outage; False when the request must get no answer (connection dropped)."""
@@ -155,138 +149,21 @@ class ApiHandler(BaseHTTPRequestHandler):
         except OSError as exc:
             log.debug("kube emulator: dropping a connection that was already gone: %s", exc)
 
-    def _check_auth(self, path: str) -> None:
-        token = self.emu.token
-        if token is None or path in _UNAUTHENTICATED_PATHS:
-            return
-        scheme, _, value = (self.headers.get("Authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or value.strip() != token:
-            raise errors.unauthorized()
-
-    def _injected_error(self, code: int, route: Route | None, verb: str) -> errors.ApiError:
-        if route is None:
+    @staticmethod
+    def _injected_error(code: int, user: User | None, info: RequestInfo) -> errors.ApiError:
+        if not info.resource_request:
             return errors.generic(code)
-        rt = route.rt
         if code == 409:
-            return errors.conflict(rt.plural, rt.group, route.name)
+            return errors.conflict(info.resource, info.group, info.name)
         if code == 403:
-            return errors.forbidden(rt.plural, rt.group, route.name, verb, route.namespace or "")
+            return rbac.forbidden(user, info)
         if code == 404:
-            return errors.not_found(rt.plural, rt.group, route.name)
+            return errors.not_found(info.resource, info.group, info.name)
         return errors.generic(code)
-
-    # ---- routing -----------------------------------------------------------------------------
-
-    def _dispatch(
-        self, method: str, verb: str, path: str, route: Route | None, query: dict[str, list[str]], raw: bytes
-    ) -> None:
-        if route is None:
-            doc = discovery.document(path.rstrip("/") or "/", self.emu.port) if method == "GET" else None
-            if doc is None:
-                raise errors.path_not_found()
-            self._send_json(200, doc)
-            return
-        if method != "GET" and "dryRun" in query:
-            raise errors.bad_request("emulator: dryRun is not supported")
-        if route.namespace is None and verb not in ("list", "watch"):
-            raise errors.method_not_allowed(verb)
-        handler = getattr(self, f"_verb_{verb}", None)
-        if handler is None:
-            raise errors.method_not_allowed(verb)
-        handler(route, query, raw)
-
-    def _body(self, raw: bytes) -> Any:
-        try:
-            return json.loads(raw or b"null")
-        except ValueError as exc:
-            raise errors.bad_request(f"the body of the request could not be decoded as JSON: {exc}") from exc
-
-    def _verb_get(self, route: Route, query: dict[str, list[str]], raw: bytes) -> None:
-        self._send_json(200, self.emu.store.get(route.rt, route.namespace or "", route.name))
-
-    def _verb_list(self, route: Route, query: dict[str, list[str]], raw: bytes) -> None:
-        rt = route.rt
-        flt = make_filter(_q(query, "labelSelector"), _q(query, "fieldSelector"), rt.kind)
-        items, rv = self.emu.store.select(rt, route.namespace, flt)
-        for item in items:  # the apiserver strips kind/apiVersion from list items
-            item.pop("kind", None)
-            item.pop("apiVersion", None)
-        self._send_json(
-            200,
-            {
-                "kind": f"{rt.kind}List",
-                "apiVersion": rt.api_version,
-                "metadata": {"resourceVersion": str(rv)},
-                "items": items,
-            },
-        )
-
-    def _verb_create(self, route: Route, query: dict[str, list[str]], raw: bytes) -> None:
-        body = self._body(raw)
-        if not isinstance(body, dict):
-            raise errors.bad_request("the body of the request must be a JSON object")
-        self._send_json(201, self.emu.store.create(route.rt, route.namespace or "", body))
-
-    def _verb_update(self, route: Route, query: dict[str, list[str]], raw: bytes) -> None:
-        body = self._body(raw)
-        if not isinstance(body, dict):
-            raise errors.bad_request("the body of the request must be a JSON object")
-        obj, created = self.emu.store.replace(
-            route.rt, route.namespace or "", route.name, body, route.sub == "status"
-        )
-        self._send_json(201 if created else 200, obj)
-
-    def _verb_patch(self, route: Route, query: dict[str, list[str]], raw: bytes) -> None:
-        ctype = self.headers.get("Content-Type") or ""
-        obj = self.emu.store.patch(
-            route.rt, route.namespace or "", route.name, ctype, self._body(raw), route.sub == "status"
-        )
-        self._send_json(200, obj)
-
-    def _verb_delete(self, route: Route, query: dict[str, list[str]], raw: bytes) -> None:
-        opts = self._body(raw) or {}
-        grace_q = _q(query, "gracePeriodSeconds")
-        grace = opts.get("gracePeriodSeconds") if isinstance(opts, dict) else None
-        if grace_q is not None:
-            grace = int(grace_q)
-        pre = opts.get("preconditions") if isinstance(opts, dict) else None
-        rt = route.rt
-        obj, removed = self.emu.store.delete(rt, route.namespace or "", route.name, grace, pre)
-        if removed and rt.kind not in _RETURNS_DELETED_OBJECT:
-            meta = obj.get("metadata", {})
-            details = {"name": route.name, "kind": rt.plural, "uid": meta.get("uid", "")}
-            if rt.group:
-                details["group"] = rt.group
-            obj = {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Success",
-                "details": details,
-            }
-        self._send_json(200, obj)
-
-    def _verb_watch(self, route: Route, query: dict[str, list[str]], raw: bytes) -> None:
-        rt = route.rt
-        rv = _q(query, "resourceVersion")
-        if rv not in (None, "", "0") and not str(rv).isdigit():
-            raise errors.bad_request(f"invalid resource version: {rv!r}")
-        timeout = _q(query, "timeoutSeconds")
-        req = watch.WatchRequest(
-            rt=rt,
-            namespace=route.namespace,
-            matches=make_filter(_q(query, "labelSelector"), _q(query, "fieldSelector"), rt.kind),
-            resource_version=rv,
-            timeout_s=float(timeout) if timeout else None,
-            bookmarks=_q(query, "allowWatchBookmarks") in ("true", "1"),
-        )
-        self._stream(
-            watch.stream(self.emu.store, req, self._client_alive, self.emu.faults.hold, self.emu.watch_max_s)
-        )
 
     # ---- output ------------------------------------------------------------------------------
 
-    def _stream(self, events: Any) -> None:
+    def _stream(self, events: Iterator[dict[str, Any]]) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -301,34 +178,39 @@ class ApiHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except watch.StreamCut:
             self._drop()
+        except errors.ApiError as err:  # raised before the first event (bad selector): the stream ends
+            log.info("kube emulator: watch ended with %s", err)
+            self.close_connection = True
         except OSError as exc:
             log.debug("kube emulator: watch client went away: %s", exc)
             self.close_connection = True
 
     def _client_alive(self) -> bool:
-        """False once the client closed its end (a watch client sends nothing after the request)."""
+        """False once the client closed its end (a watch client sends nothing after the request). The
+        raw socket is peeked (under TLS too): end of stream, or a TLS alert record (close_notify, type
+        21) first, means the client is gone."""
         try:
             readable, _, _ = select.select([self.connection], [], [], 0)
             if not readable:
                 return True
-            return self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+            head = socket.socket.recv(self.connection, 1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            return head != b"" and not (isinstance(self.connection, ssl.SSLSocket) and head == b"\x15")
         except (OSError, ValueError):
             return False
 
     def _send_json(self, code: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body, separators=(",", ":")).encode()
+        self._send(code, json.dumps(body, separators=(",", ":")).encode(), "application/json", [])
+
+    def _send(self, code: int, data: bytes, content_type: str, warnings: list[str]) -> None:
         try:
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            for w in warnings:  # RFC 7234 warning, as the apiserver sends it: 299 - "<text>"
+                self.send_header("Warning", "299 - " + json.dumps(w))
             self.end_headers()
             self.wfile.write(data)
             self.wfile.flush()
         except OSError as exc:
             log.debug("kube emulator: client went away before the answer: %s", exc)
             self.close_connection = True
-
-
-def _q(query: dict[str, list[str]], name: str) -> str | None:
-    values = query.get(name)
-    return values[0] if values else None

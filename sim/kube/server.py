@@ -1,9 +1,11 @@
 """The Kubernetes API emulator as an in-process object: `KubeEmulator`.
 
-Role: own the store, the fault state, the listening socket (closed and re-opened for `refuse`
-outages), the admin endpoint (its own port, so outages never reach it), a ticker that ends grace
-periods and outage windows, and the direct Python API the tests and the simulated cluster use
-(`create`, `get`, `list`, `patch`, `patch_status`, `delete`, `finalize_pod` to play the kubelet).
+Role: own the store, the fault state, the authenticator (the admin token and the ServiceAccount tokens
+it issues), the RBAC authorizer and the log of denied requests, the listening socket (closed and
+re-opened for `refuse` outages), the admin endpoint (its own port, so outages never reach it), a ticker
+that ends grace periods and outage windows, and the direct Python API the tests and the simulated
+cluster use (`create`, `get`, `list`, `patch`, `patch_status`, `delete`, `finalize_pod` to play the
+kubelet, `issue_token` to play its TokenRequest, `kubeconfig` for an identity).
 
 Must never: bind outside 127.0.0.0/8, leave a thread or socket behind after `stop()`, or import the
 kubernetes client except in `api_client()` (the server itself is standard library only).
@@ -11,11 +13,16 @@ kubernetes client except in `api_client()` (the server itself is standard librar
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import secrets
 import socket
+import ssl
+import sys
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -23,11 +30,15 @@ from typing import Any
 
 from sim.kube import patch as patches
 from sim.kube.admin import AdminHandler
+from sim.kube.auth import Authenticator
 from sim.kube.faults import Faults
 from sim.kube.handler import ApiHandler
+from sim.kube.rbac import Authorizer
+from sim.kube.requestinfo import RequestInfo
 from sim.kube.resources import by_kind
 from sim.kube.selectors import make_filter
 from sim.kube.store import Obj, Store
+from sim.kube.tls import credentials
 from sim.kube.watch import DEFAULT_MAX_WATCH_S
 from sim.proc import check_loopback
 
@@ -40,11 +51,27 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, addr: tuple[str, int], handler: type, emu: KubeEmulator) -> None:
+    def __init__(
+        self, addr: tuple[str, int], handler: type, emu: KubeEmulator, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.emu = emu
+        self.tls = tls
         self.conns: set[socket.socket] = set()
         self.conns_lock = threading.Lock()
         super().__init__(addr, handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = super().get_request()
+        if self.tls is not None:  # the handshake runs on the first read, in the connection's thread
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):  # ssl.SSLError too: a client that failed its handshake or went away
+            log.debug("kube emulator: connection from %s ended: %s", client_address, exc)
+        else:
+            log.error("kube emulator: error on a connection from %s: %r", client_address, exc)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.conns_lock:
@@ -67,7 +94,10 @@ class _Server(ThreadingHTTPServer):
 
 
 class KubeEmulator:
-    """A Kubernetes API server subset on a loopback port. Use as a context manager or start()/stop()."""
+    """A Kubernetes API server subset on a loopback port. Use as a context manager or start()/stop().
+
+    `token` is the admin token (user `kubernetes-admin`, group `system:masters`); a random one when
+    None. `api_client()` and `kubeconfig()` use it unless given another token."""
 
     def __init__(
         self,
@@ -82,11 +112,17 @@ class KubeEmulator:
     ) -> None:
         self.host = check_loopback(host)
         self.port = port
-        self.token = token
+        self.token = token or secrets.token_urlsafe(24)
         self.admin_port = admin_port
         self.watch_max_s = watch_max_s
         self.store = Store(history_size=history_size, clock=clock)
         self.faults = Faults(clock=clock)
+        self.tls = credentials(self.host)  # the API is served over HTTPS; kubeconfigs carry the CA
+        self.authn = Authenticator(self.store, self.token)
+        self.authz = Authorizer(self.store)
+        self._denials: deque[dict[str, str]] = deque(maxlen=1000)
+        self._identities: Counter[tuple[str, str]] = Counter()  # (user, User-Agent) -> requests
+        self._identities_lock = threading.Lock()
         self._tick_s = tick_s
         self._api: _Server | None = None
         self._api_thread: threading.Thread | None = None
@@ -132,7 +168,7 @@ class KubeEmulator:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"https://{self.host}:{self.port}"
 
     @property
     def admin_url(self) -> str | None:
@@ -150,7 +186,7 @@ class KubeEmulator:
         with self._listener_lock:
             if self._api is not None or self._stopping.is_set():
                 return
-            self._api = _Server((self.host, self.port), ApiHandler, self)
+            self._api = _Server((self.host, self.port), ApiHandler, self, self.tls.server_context())
             self.port = self._api.server_address[1]
             self._api_thread = self._serve(self._api, "kube-emulator-api")
 
@@ -176,12 +212,18 @@ class KubeEmulator:
 
     # ---- configuration for clients ------------------------------------------------------------
 
-    def kubeconfig(self, namespace: str = "default") -> dict[str, Any]:
-        user: dict[str, Any] = {"token": self.token} if self.token else {}
+    def kubeconfig(
+        self, namespace: str = "default", token: str | None = None, token_file: str | Path | None = None
+    ) -> dict[str, Any]:
+        """A kubeconfig for this emulator: the admin's, or the identity of `token` or of the token in
+        `token_file` (a ServiceAccount's, as a projected token file is read)."""
+        ca = base64.b64encode(self.tls.ca_pem).decode()
+        cluster = {"server": self.url, "certificate-authority-data": ca}
+        user = {"tokenFile": str(token_file)} if token_file else {"token": token or self.token}
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kube-emulator", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "kube-emulator", "cluster": cluster}],
             "users": [{"name": "kube-emulator", "user": user}],
             "contexts": [
                 {
@@ -192,26 +234,72 @@ class KubeEmulator:
             "current-context": "kube-emulator",
         }
 
-    def write_kubeconfig(self, path: str | Path, namespace: str = "default") -> Path:
-        """Write a kubeconfig (JSON, which is YAML) that `kubernetes.config.load_kube_config` accepts."""
+    def write_kubeconfig(
+        self,
+        path: str | Path,
+        namespace: str = "default",
+        token: str | None = None,
+        token_file: str | Path | None = None,
+    ) -> Path:
+        """Write a kubeconfig (JSON, which is YAML) that `load_kube_config` and kubectl accept; mode 0600
+        (it may hold a token)."""
         p = Path(path)
-        p.write_text(json.dumps(self.kubeconfig(namespace), indent=2) + "\n")
+        p.touch(mode=0o600)
+        p.write_text(json.dumps(self.kubeconfig(namespace, token, token_file), indent=2) + "\n")
         return p
 
-    def api_client(self, user_agent: str | None = None, retries: int | None = None) -> Any:
-        """A `kubernetes.client.ApiClient` configured for this emulator (`retries`: urllib3 retries,
-        None = the client's default)."""
+    def api_client(
+        self, user_agent: str | None = None, retries: int | None = None, token: str | None = None
+    ) -> Any:
+        """A `kubernetes.client.ApiClient` for this emulator, as the admin or as `token`'s identity
+        (`retries`: urllib3 retries, None = the client's default)."""
         from kubernetes import client  # imported here: the server itself needs no client library
 
         cfg = client.Configuration(host=self.url)
+        cfg.ssl_ca_cert = str(self.tls.ca_file)
         if retries is not None:
             cfg.retries = retries
-        if self.token:
-            cfg.api_key = {"BearerToken": f"Bearer {self.token}"}
+        cfg.api_key = {"BearerToken": f"Bearer {token or self.token}"}
         api = client.ApiClient(cfg)
         if user_agent:
             api.user_agent = user_agent
         return api
+
+    # ---- identities (the kubelet's TokenRequest) and authorization results ----------------------
+
+    def issue_token(self, namespace: str, service_account: str, pod: str = "", pod_uid: str = "") -> str:
+        """A ServiceAccount token, bound to `pod` (and its uid) when given, as a projected token is."""
+        return self.authn.issue(namespace, service_account, pod, pod_uid)
+
+    def record_denial(self, user: str, info: RequestInfo, message: str) -> None:
+        entry = {
+            "user": user,
+            "verb": info.verb,
+            "group": info.group,
+            "resource": f"{info.resource}/{info.subresource}" if info.subresource else info.resource,
+            "namespace": info.namespace,
+            "name": info.name,
+            "path": info.path,
+            "message": message,
+        }
+        self._denials.append(entry)
+        log.info(
+            "kube emulator: forbidden user=%s verb=%s resource=%s namespace=%s name=%s",
+            user, info.verb, entry["resource"], info.namespace, info.name,
+        )  # fmt: skip
+
+    def count_identity(self, user: str, user_agent: str) -> None:
+        with self._identities_lock:
+            self._identities[(user, user_agent)] += 1
+
+    def identities(self) -> dict[tuple[str, str], int]:
+        """Authenticated requests per (user, User-Agent): who the clients really were."""
+        with self._identities_lock:
+            return dict(self._identities)
+
+    def denials(self, user: str | None = None) -> list[dict[str, str]]:
+        """Requests RBAC denied (the last 1000), oldest first; only `user`'s when given."""
+        return [d for d in list(self._denials) if user is None or d["user"] == user]
 
     # ---- direct store access (tests, the simulated cluster) ------------------------------------
 

@@ -27,7 +27,8 @@ from itertools import islice
 from typing import Any
 
 from sim.kube import errors, patch
-from sim.kube.resources import ResourceType, check_update, prepare_create, rfc3339, validate
+from sim.kube.resources import ResourceType, prepare_create, rfc3339
+from sim.kube.validation import check_update, validate
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (resource key, namespace, name)
@@ -86,6 +87,7 @@ class Store:
         self._history: deque[Change] = deque()
         self._deadlines: dict[Key, float] = {}  # graceful deletions pending, monotonic deadline
         self._ips = 0
+        self._kind_revs: dict[str, int] = {}  # resource key -> revision of its last write
         self.signals = Signals()
 
     # ---- reads -------------------------------------------------------------------------------
@@ -96,6 +98,17 @@ class Store:
             if obj is None:
                 raise errors.not_found(rt.plural, rt.group, name)
             return copy.deepcopy(obj)
+
+    def peek_meta(self, rt: ResourceType, ns: str, name: str) -> Obj | None:
+        """A shallow copy of an object's metadata, or None (cheap: for per-request token checks)."""
+        with self.cond:
+            obj = self._objects.get((rt.key, ns, name))
+            return dict(_meta(obj)) if obj is not None else None
+
+    def kind_revision(self, rt: ResourceType) -> int:
+        """The revision of the last write to any object of `rt` (0: never written); caches key on it."""
+        with self.cond:
+            return self._kind_revs.get(rt.key, 0)
 
     def select(
         self, rt: ResourceType, ns: str | None, flt: Callable[[Obj | None], bool]
@@ -178,14 +191,24 @@ class Store:
             return self._update(rt, key, old, obj, status), False
 
     def patch(
-        self, rt: ResourceType, ns: str, name: str, content_type: str, body: Any, status: bool = False
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        content_type: str,
+        body: Any,
+        status: bool = False,
+        decode: Callable[[Obj], None] | None = None,
     ) -> Obj:
+        """PATCH. `decode` sees (and may prune) the patched object before it is validated and stored."""
         with self.cond:
             key = (rt.key, ns, name)
             old = self._objects.get(key)
             if old is None:
                 raise errors.not_found(rt.plural, rt.group, name)
             new = patch.apply(content_type, old, body)
+            if decode is not None:
+                decode(new)
             rv = _meta(new).get("resourceVersion")
             if rv is not None and str(rv) != _meta(old)["resourceVersion"]:
                 raise errors.conflict(rt.plural, rt.group, name)
@@ -347,6 +370,7 @@ class Store:
         return copy.deepcopy(obj), False
 
     def _record(self, change: Change) -> None:
+        self._kind_revs[change.key] = change.rv
         self._history.append(change)
         while len(self._history) > self.history_size:
             self.compacted = self._history.popleft().rv

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -90,3 +93,30 @@ def status_of(exc_info: Any) -> dict[str, Any]:
     body = json.loads(exc_info.value.body or "{}")
     assert isinstance(body, dict)
     return body
+
+
+def http(
+    emu: KubeEmulator,
+    method: str,
+    path: str,
+    body: Any = None,
+    token: str | None = "admin",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any, Any]:
+    """A raw HTTPS request to the emulator (what no typed client would send): (status, JSON body or raw
+    bytes, headers). `token` "admin" is the admin's, None sends no Authorization header."""
+    hdrs = {"Content-Type": "application/json", **(headers or {})}
+    if token is not None:
+        hdrs["Authorization"] = f"Bearer {emu.token if token == 'admin' else token}"
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(f"{emu.url}{path}", data=data, headers=hdrs, method=method)
+    ctx = ssl.create_default_context(cafile=str(emu.tls.ca_file))
+    try:
+        with urllib.request.urlopen(req, timeout=10, context=ctx) as resp:
+            code, raw, got = resp.status, resp.read(), resp.headers
+    except urllib.error.HTTPError as err:
+        code, raw, got = err.code, err.read(), err.headers
+    try:
+        return code, json.loads(raw), got
+    except ValueError:
+        return code, raw, got

@@ -30,12 +30,14 @@ def admin(emu: KubeEmulator, method: str, path: str, body: dict | None = None) -
 def test_token_required_401_status_without_it_and_ok_with_it():
     emu = KubeEmulator(token="s3cret").start()
     try:
-        no_token = client.ApiClient(client.Configuration(host=emu.url))
+        no_token = client.Configuration(host=emu.url)
+        no_token.ssl_ca_cert = str(emu.tls.ca_file)
         with pytest.raises(client.ApiException) as exc:
-            client.CoreV1Api(no_token).list_namespaced_pod(NS)
+            client.CoreV1Api(client.ApiClient(no_token)).list_namespaced_pod(NS)
         body = status_of(exc)
         assert exc.value.status == 401 and body["reason"] == "Unauthorized" and body["kind"] == "Status"
         wrong = client.Configuration(host=emu.url)
+        wrong.ssl_ca_cert = str(emu.tls.ca_file)
         wrong.api_key = {"BearerToken": "Bearer nope"}
         with pytest.raises(client.ApiException) as exc:
             client.CoreV1Api(client.ApiClient(wrong)).list_namespaced_pod(NS)

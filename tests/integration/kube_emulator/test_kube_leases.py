@@ -107,10 +107,11 @@ def test_concurrent_replaces_from_one_read_let_exactly_one_win(coord):
 
 def test_microtime_is_kept_in_z_form_and_a_timestamp_without_microseconds_is_rejected(coord):
     created = coord.create_namespaced_lease(NS, lease())
+    auth = coord.api_client.configuration.api_key["BearerToken"]
     raw = coord.api_client.call_api(
         "GET",
         f"{coord.api_client.configuration.host}/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/memgraph-ha",
-        {"Accept": "application/json"},
+        {"Accept": "application/json", "Authorization": auth},
     ).read()
     assert json.loads(raw)["spec"]["renewTime"] == MICRO
     assert created.spec.renew_time == datetime(2025, 10, 19, 12, 34, 56, 123456, tzinfo=UTC)

@@ -54,7 +54,7 @@ def test_module_prints_ready_and_its_kubeconfig_works_with_load_kube_config(emul
     proc, port, admin_port, kubeconfig, log = emulator_process
     cfg = client.Configuration()
     config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
-    assert cfg.host == f"http://127.0.0.1:{port}"
+    assert cfg.host == f"https://127.0.0.1:{port}"
     core: Any = client.CoreV1Api(client.ApiClient(cfg))
     core.create_namespaced_pod(NS, pod_body("memgraph-0"))
     assert [p.metadata.name for p in core.list_namespaced_pod(NS).items] == ["memgraph-0"]

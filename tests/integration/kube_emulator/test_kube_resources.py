@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -95,11 +96,11 @@ def test_events_k8s_io_without_event_time_is_422_on_the_wire(emu):
     req = urllib.request.Request(
         f"{emu.url}/apis/events.k8s.io/v1/namespaces/{NS}/events",
         data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {emu.token}"},
         method="POST",
     )
     with pytest.raises(urllib.error.HTTPError) as exc:
-        urllib.request.urlopen(req, timeout=5)
+        urllib.request.urlopen(req, timeout=5, context=ssl.create_default_context(cafile=emu.tls.ca_file))
     status = json.loads(exc.value.read())
     assert exc.value.code == 422 and status["reason"] == "Invalid"
     assert "eventTime" in [c["field"] for c in status["details"]["causes"]]

@@ -1,16 +1,18 @@
 """The emulated cluster: a Memgraph StatefulSet on the Kubernetes emulator, with real agents (the facade).
 
-Role: start and stop the Kubernetes emulator, the StatefulSet controller (`sim.statefulset`: pods
-0..N-1, OrderedReady or Parallel creation, a deleted pod recreated with the same name, a new IP and the
-same PVC directories) and the kubelet loop (`sim.kubelet_loop`: Ready conditions from the probes, the
-termination sequence of a pod marked for deletion, then its finalisation; each pod's containers are a
-`sim.kubelet.PodRuntime`), and hold the state they share (the runtimes by pod, pods held away by a
-fault, hooks to skip). What tests, faults, the demo and the bench use is here: pod names and uids,
-readiness, deletion and restart, the client Service (resolved at connect time to a Ready pod labelled
-`memgraph-ha.io/role=main`, as kube-proxy would), the roles the invariant sampler polls (`PodRole`),
-and the status document from any agent. The controller and kubelet work on the emulator's store
-directly (as the real ones are trusted components that write status); the agents and every test client
-go through the real `kubernetes` client over HTTP, so they see what they would see in a cluster.
+Role: start and stop the Kubernetes emulator (with the chart's ServiceAccount, Role, RoleBinding and
+PDB applied as Helm renders them: the agents run under that Role), the StatefulSet controller
+(`sim.statefulset`: pods 0..N-1, OrderedReady or Parallel creation, a deleted pod recreated with the
+same name, a new IP and the same PVC directories) and the kubelet loop (`sim.kubelet_loop`: Ready
+conditions from the probes, the termination sequence of a pod marked for deletion, then its
+finalisation; each pod's containers are a `sim.kubelet.PodRuntime`), and hold the state they share (the
+runtimes by pod, pods held away by a fault, hooks to skip). What tests, faults, the demo and the bench
+use is here: pod names and uids, readiness, deletion and restart, the client Service (resolved at
+connect time to a Ready pod labelled `memgraph-ha.io/role=main`, as kube-proxy would), the roles the
+invariant sampler polls (`PodRole`), and the status document from any agent. The controller and kubelet
+work on the emulator's store directly (as the real ones are trusted components that write status); the
+agents and every test client go through the real `kubernetes` client over HTTPS, so they see what they
+would see in a cluster.
 
 Must never: touch a product module (it only starts `python -m agent` and `hooks/prestop.py`), or leave a
 process running after `stop()`.
@@ -62,6 +64,9 @@ class ClusterConfig:
     # StatefulSet podManagementPolicy: the chart's OrderedReady, or Parallel (every missing pod is created
     # at once, without waiting for the lower ordinals; the scenario suite uses it to start faster)
     pod_management: str = "OrderedReady"
+    # edits the chart's rendered ServiceAccount/Role/RoleBinding/PDB before they are applied (a test that
+    # takes a verb away from the Role); None applies them as rendered
+    edit_identity: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
 
 
 class SimCluster:
@@ -97,6 +102,7 @@ class SimCluster:
         self.cfg.template.agent_env = self._agent_env()
         for obj in manifests.objects(self.cfg, self.ports):
             self.kube.create(obj)
+        self._apply_chart_identity()
         for target, name in ((self.controller.run, "sts-controller"), (self.kubelet.run, "kubelet")):
             t = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
             t.start()
@@ -124,11 +130,18 @@ class SimCluster:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _apply_chart_identity(self) -> None:
+        """The chart's ServiceAccount, Role, RoleBinding and PDB: the agents run as that ServiceAccount."""
+        objs = manifests.chart_identity(self.cfg, self.cfg.template.agent_env.get("HA_LEASE_NAME", ""))
+        if self.cfg.edit_identity is not None:
+            objs = self.cfg.edit_identity(objs)
+        for obj in objs:
+            self.kube.create(obj)
+
     def _agent_env(self) -> dict[str, str]:
         c = self.cfg
         env = {
             "POD_NAMESPACE": c.namespace,
-            "KUBECONFIG": str(self.kubeconfig),
             "HA_STATEFULSET": c.name,
             "HA_POD_SELECTOR": manifests.selector(c),
             "HA_HEADLESS_SERVICE": f"{c.name}-headless",

@@ -101,6 +101,7 @@ class PodRuntime:
         self.failing_since: float | None = None  # first failed readiness probe of the current run
         self.held: set[str] = set()  # containers the kubelet must not restart for now (faults)
         self.hook_env_override: dict[str, str] = {}
+        self.extra_env: dict[str, str] = {}  # this pod's own agent settings (its ServiceAccount kubeconfig)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -131,6 +132,7 @@ class PodRuntime:
             AGENT_PORT=str(self.ports["agent"]),
             HA_LOG_DIR=str(self.log_dir),
         )
+        env.update(self.extra_env)
         return env
 
     def _start_agent(self) -> None:

@@ -6,8 +6,10 @@ kubernetes-and-helm B.1, B.2): a pod marked for deletion (deletionTimestamp) is 
 finalised in the API; a pod removed from the API at once (force delete) has its containers killed
 without preStop; otherwise its Ready condition follows its probes, turning NotReady only after the
 probes failed for the template's failure window, and not at all while the node is lost (a stale status
-stays until the node controller notices). It writes pod status in the emulator's store directly, as the
-real kubelet is a trusted component.
+stays until the node controller notices); the Ready patch carries the containers' statuses (READY and
+RESTARTS in `kubectl get pods`). It also projects each pod's ServiceAccount token: a token bound to the
+pod, in a token file and a kubeconfig that reads it (the agent's KUBECONFIG). It writes pod status in
+the emulator's store directly, as the real kubelet is a trusted component.
 
 Must never: run a preStop hook for a pod that was force-deleted, act on a runtime whose uid is not the
 pod's, or raise out of its loop.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sim import manifests
@@ -43,6 +46,17 @@ class KubeletLoop:
                 self.reap_removed({(p["metadata"]["name"], p["metadata"].get("uid")) for p in pods})
             except Exception as exc:
                 log.debug("kubelet: %s: %s", type(exc).__name__, exc)
+
+    def service_account_kubeconfig(self, name: str, uid: str) -> Path:
+        """The kubelet's projected token for the pod's ServiceAccount, as a token file and a kubeconfig
+        that reads it (the agent's KUBECONFIG): the agent is that ServiceAccount, bound to this pod."""
+        c = self.c
+        d = c.workdir / "serviceaccount" / f"{name}.{uid[:8]}"
+        d.mkdir(parents=True, exist_ok=True)
+        token = d / "token"
+        token.touch(mode=0o600)
+        token.write_text(c.kube.issue_token(c.cfg.namespace, c.cfg.name, name, uid))
+        return c.kube.write_kubeconfig(d / "kubeconfig", c.cfg.namespace, token_file=token)
 
     def reap_removed(self, present: set[tuple[str, Any]]) -> None:
         """A pod removed from the API at once (force delete, grace 0): kill its containers, no preStop."""
@@ -77,7 +91,8 @@ class KubeletLoop:
         if not ready and is_ready(pod) and not rt.frozen and rt.failing_for() < rt.t.ready_failure_s:
             return  # the probe's failureThreshold is not reached yet
         if ready != is_ready(pod):
-            c.kube.patch_status("Pod", c.cfg.namespace, name, manifests.ready_status(ready))
+            status = manifests.ready_status(ready, pod.get("spec"), rt.restarts)
+            c.kube.patch_status("Pod", c.cfg.namespace, name, status)
 
     def terminate(self, rt: PodRuntime, grace: float) -> None:
         c = self.c

@@ -2,7 +2,9 @@
 
 Role: build the StatefulSet (with or without the agent sidecar and the preStop hook, native or ordinary
 sidecar), the Services (headless, client, read, agent) and the pod objects the simulated StatefulSet
-controller creates, and the status patch that flips a pod's Ready condition.
+controller creates, and the status patch that flips a pod's Ready condition; and render the chart
+itself (`charts/memgraph`, with the real Helm library) for the objects the agents' identity comes from:
+its ServiceAccount, Role, RoleBinding and PodDisruptionBudget (`chart_identity`), applied unchanged.
 
 Must never: invent fields the real API would reject; the Kubernetes emulator and the client validate them.
 """
@@ -10,12 +12,43 @@ Must never: invent fields the real API would reject; the Kubernetes emulator and
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sim.cluster import ClusterConfig
 
 HOOK_COMMAND = ["python3", "/etc/memgraph-ha/hooks/prestop.py"]
+CHART_DIR = Path(__file__).resolve().parents[1] / "charts" / "memgraph"
+IDENTITY_KINDS = ("ServiceAccount", "Role", "RoleBinding", "PodDisruptionBudget")
+
+
+@functools.cache
+def _render(values_json: str, release: str, namespace: str) -> tuple[dict[str, Any], ...]:
+    import helm_python
+    import yaml
+
+    chart = helm_python.Chart.load(str(CHART_DIR))
+    rendered = chart.render(json.loads(values_json), name=release, namespace=namespace)
+    texts = [text for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt")]
+    return tuple(d for text in texts for d in yaml.safe_load_all(text) if d)
+
+
+def chart_identity(cfg: ClusterConfig, lease_name: str) -> list[dict[str, Any]]:
+    """The chart's ServiceAccount, Role, RoleBinding and PodDisruptionBudget for this cluster, rendered by
+    Helm with the cluster's name (fullnameOverride), size, agent on/off and Lease name; in its namespace."""
+    values = {
+        "fullnameOverride": cfg.name,
+        "replicaCount": cfg.replicas,
+        "haAgent": {"enabled": cfg.template.with_agent, "leaseName": lease_name},
+    }
+    docs = _render(json.dumps(values, sort_keys=True), cfg.name, cfg.namespace)
+    out = [json.loads(json.dumps(d)) for d in docs if d.get("kind") in IDENTITY_KINDS]
+    for d in out:
+        d["metadata"]["namespace"] = cfg.namespace
+    return out
 
 
 def selector(cfg: ClusterConfig) -> str:
@@ -45,6 +78,7 @@ def pod_spec(cfg: ClusterConfig, ports: dict[str, int] | None = None) -> dict[st
         memgraph["lifecycle"] = {"preStop": {"exec": {"command": HOOK_COMMAND}}}
         memgraph["env"] = [{"name": "PRESTOP_TIMEOUT_SECONDS", "value": str(int(t.prestop_budget_s))}]
     spec: dict[str, Any] = {"containers": [memgraph], "terminationGracePeriodSeconds": int(t.grace_s)}
+    spec["serviceAccountName"] = cfg.name  # the chart's ServiceAccount (serviceAccount.create: the fullname)
     if t.with_agent:
         agent = {
             "name": "agent",
@@ -124,9 +158,33 @@ def pod(cfg: ClusterConfig, name: str, uid: str, ip: str) -> dict[str, Any]:
     }
 
 
-def ready_status(ready: bool) -> dict[str, Any]:
-    """The status patch that sets the pod's Ready condition (what kubelet writes after its probes)."""
+def ready_status(
+    ready: bool, spec: dict[str, Any] | None = None, restarts: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """The status patch that sets the pod's Ready condition (what kubelet writes after its probes), with
+    the containers' statuses when the pod `spec` is given (all ready with the pod; `restarts` counts
+    per container), so `kubectl get pods` shows READY and RESTARTS as on a cluster."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {
+    status: dict[str, Any] = {
         "conditions": [{"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now}]
     }
+    if spec is None:
+        return status
+
+    def container_status(c: dict[str, Any]) -> dict[str, Any]:
+        name = str(c.get("name"))
+        return {
+            "name": name,
+            "image": str(c.get("image")),
+            "imageID": "",
+            "ready": ready,
+            "started": True,
+            "restartCount": (restarts or {}).get(name, 0),
+            "state": {"running": {"startedAt": now}},
+        }
+
+    status["containerStatuses"] = [container_status(c) for c in spec.get("containers") or []]
+    sidecars = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    if sidecars:
+        status["initContainerStatuses"] = [container_status(c) for c in sidecars]
+    return status

@@ -109,6 +109,8 @@ class StatefulSetController:
             c.network.hosts_file,
             c.cfg.memgraph_auth,
         )
+        if c.cfg.template.with_agent:
+            rt.extra_env["KUBECONFIG"] = str(c.kubelet.service_account_kubeconfig(name, uid))
         with c._lock:
             c.runtimes[name] = rt
         c.network.set_pod(name, ip)

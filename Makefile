@@ -5,11 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 DURATION ?= 300
+DEMO_ARGS ?=
 
 .PHONY: help venv test lint unit demo bench soak clean
 
 help:
 	@echo "make demo   - 3-pod emulated cluster, a writer, a rolling restart, the final status"
+	@echo "make demo DEMO_ARGS=--keep - the same, then the cluster stays up for kubectl until Ctrl-C"
 	@echo "make test   - lint + the whole test suite (what CI runs)"
 	@echo "make bench  - measurements on the emulated cluster; last line is JSON"
 	@echo "make soak DURATION=600 - randomized fault schedules"
@@ -34,7 +36,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(BIN)/python -m sim.demo
+	$(BIN)/python -m sim.demo $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m sim.bench

@@ -5,7 +5,9 @@ Memgraph emulator processes, three real agent processes), waits until the agents
 and bootstrapped 1 MAIN + 2 replicas, starts a writer through the client Service, rolls the StatefulSet
 (highest ordinal first; the MAIN's preStop hands the role over), prints the final status and ends with
 one line `RESULT {json}`. Everything runs under a temporary directory and is torn down at the end, also
-on Ctrl-C.
+on Ctrl-C. With `--keep` the cluster stays up after the result until Ctrl-C, and the demo prints the
+`export KUBECONFIG=...` line (the cluster admin's kubeconfig) and a kubectl command to look with; the
+run directory is kept.
 
 Must never: leave a process behind, or print a figure it did not measure.
 """
@@ -14,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from sim.check import Sampler
@@ -43,6 +48,23 @@ def status_lines(doc: dict[str, Any]) -> list[str]:
             f"label={p.get('role_label')!s:<8} ready={p.get('ready')!s:<5} {detail}"
         )
     return lines
+
+
+def hold_open(cluster: SimCluster, say: Callable[[str], None]) -> None:
+    """Leave the cluster running for kubectl until Ctrl-C or SIGTERM, then return (the caller tears down)."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    say("the cluster keeps running for kubectl; Ctrl-C stops it. In another shell:")
+    print(f"export KUBECONFIG={cluster.kubeconfig}", flush=True)
+    print("kubectl get pods -L memgraph-ha.io/role", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        say("stopping the cluster")
 
 
 def run(workdir: Path, seed: int, keep: bool) -> int:
@@ -82,7 +104,10 @@ def run(workdir: Path, seed: int, keep: bool) -> int:
         for r in evidence.report.results:
             print(f"  {r.name}: {'ok  ' if r.ok else 'FAIL'} {r.summary}", flush=True)
         print("RESULT " + result_json(evidence, cluster, steps), flush=True)
-        return 0 if evidence.report.ok and evidence.lost_acked_writes == 0 else 1
+        code = 0 if evidence.report.ok and evidence.lost_acked_writes == 0 else 1
+        if keep:
+            hold_open(cluster, say)
+        return code
     except KeyboardInterrupt:
         say("interrupted: tearing down")
         return 130
@@ -98,7 +123,11 @@ def run(workdir: Path, seed: int, keep: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m sim.demo", description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--keep", action="store_true", help="keep the run directory (logs, PVCs, reports)")
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the cluster running after the demo until Ctrl-C (for kubectl) and keep the run directory",
+    )
     args = ap.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="memgraph-ha-demo-"))
     code = run(workdir, args.seed, args.keep)

@@ -206,7 +206,7 @@ class Store:
             old = self._objects.get(key)
             if old is None:
                 raise errors.not_found(rt.plural, rt.group, name)
-            new = patch.apply(content_type, old, body)
+            new = patch.apply(content_type, old, body, rt)
             if decode is not None:
                 decode(new)
             rv = _meta(new).get("resourceVersion")

@@ -99,13 +99,20 @@ def test_apply_validates_on_the_server_a_field_the_schema_does_not_have_fails(ku
     assert f'strict decoding error: unknown field "{typo}"' in proc.stderr
 
 
-def test_apply_of_a_changed_chart_patches_the_statefulset(kubectl, emu, tmp_path):
+def test_apply_of_a_changed_chart_patches_the_statefulset_by_the_schemas_strategies(kubectl, emu, tmp_path):
     kubectl("apply", "-f", str(chart_file(tmp_path)))
-    bigger = chart_file(tmp_path, {"haAgent": {"enabled": True}, "replicaCount": 5})
-    changed = kubectl("apply", "-f", str(bigger))
-    assert "statefulset.apps/memgraph configured" in changed.stdout
-    assert "warning" not in changed.stderr.lower()
-    assert emu.get("StatefulSet", NS, "memgraph")["spec"]["replicas"] == 5
+    docs = render.render({"haAgent": {"enabled": True}, "replicaCount": 5})
+    sts = next(d for d in docs if d["kind"] == "StatefulSet")
+    tmp = next(v for v in sts["spec"]["template"]["spec"]["volumes"] if v["name"] == "agent-tmp")
+    del tmp["emptyDir"]
+    tmp["configMap"] = {"name": "memgraph-ha-hooks"}  # a changed volume source: kubectl sends $retainKeys
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(sts))
+    out = kubectl("apply", "-f", str(changed))
+    assert out.stdout.strip() == "statefulset.apps/memgraph configured" and out.stderr == ""
+    stored = emu.get("StatefulSet", NS, "memgraph")["spec"]
+    assert stored["replicas"] == 5
+    assert next(v for v in stored["template"]["spec"]["volumes"] if v["name"] == "agent-tmp") == tmp
 
 
 def test_get_with_short_names_lists_statefulset_services_and_configmap(kubectl, tmp_path):

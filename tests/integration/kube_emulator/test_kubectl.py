@@ -118,7 +118,7 @@ def test_apply_of_a_changed_chart_patches_the_statefulset_by_the_schemas_strateg
 def test_get_with_short_names_lists_statefulset_services_and_configmap(kubectl, tmp_path):
     kubectl("apply", "-f", str(chart_file(tmp_path)))
     out = kubectl("get", "statefulset,svc,cm").stdout
-    for name in ("statefulset.apps/memgraph", "service/memgraph-headless", "service/memgraph-read",
+    for name in ("statefulset.apps/memgraph", "service/memgraph-pods", "service/memgraph-read",
                  "configmap/memgraph-ha-hooks"):  # fmt: skip
         assert name in out
     short = kubectl("get", "sts,svc,cm,pdb,sa", "-o", "name").stdout.split()

@@ -122,6 +122,11 @@ class SimCluster:
             with contextlib.suppress(Exception):
                 rt.terminate(grace_s=2.0, run_hook=False)
         self.kube.stop()
+        denied = self.kube.denials()
+        if denied:  # a verb the agents need and the chart's Role lacks shows here, whatever the test checked
+            path = self.workdir / "rbac-denials.json"
+            path.write_text(json.dumps(denied, indent=1) + "\n")
+            log.warning("the API server denied %d requests (RBAC); see %s", len(denied), path)
 
     def __enter__(self) -> SimCluster:
         self.start()

@@ -11,16 +11,19 @@ Must never: wait without a bound, or report a figure it did not measure.
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sim.check import Bounds, Report, Sampler, check, write_report
 from sim.cluster import SimCluster
-from sim.timeline import FinalData, Timeline, read_prestop_logs
+from sim.timeline import FinalData, Timeline, changes_of_main, read_prestop_logs
 from sim.workload import Writer, collect_final_ids
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,27 @@ def rolling_restart(
     return steps
 
 
+class StatusDivergence:
+    """The Sampler's `diverged` source: the pods the status document reports diverged, as (pod, detail).
+    Asks any agent at most once per `min_interval_s` (bounded by `timeout_s`); a failed ask repeats the
+    last answer (logged)."""
+
+    def __init__(self, cluster: SimCluster, min_interval_s: float = 1.0, timeout_s: float = 1.0) -> None:
+        self._cluster, self._interval, self._timeout = cluster, min_interval_s, timeout_s
+        self._at, self._last = -1e9, list[tuple[str, str]]()
+
+    def __call__(self) -> list[tuple[str, str]]:
+        if time.monotonic() - self._at < self._interval:
+            return self._last
+        try:
+            doc = self._cluster.status(timeout_s=self._timeout)
+            self._last = [(str(p), "status: diverged") for p in doc.get("cluster", {}).get("diverged") or []]
+        except Exception as exc:
+            log.info("event=divergence_status_failed error=%s detail=%s", type(exc).__name__, exc)
+        self._at = time.monotonic()
+        return self._last
+
+
 @dataclass
 class RunEvidence:
     timeline: Timeline
@@ -95,13 +119,20 @@ def finish(
     name: str,
     bounds: Bounds | None = None,
     catch_up_s: float = 10.0,
+    planned: Sequence[tuple[float, float]] | None = None,
 ) -> RunEvidence:
-    """Stop the writer and sampler, gather the final data and preStop records, check I1-I7."""
+    """Stop the writer and sampler, gather the final data and preStop records, check I1-I7.
+
+    With `planned` (the windows in which the run itself moved the MAIN), every change of MAIN the samples
+    show is marked on the timeline: a switchover inside a window, an unplanned failover outside (I4 judges
+    a crashed MAIN's in-flight commit by these marks). Without it, the run marks its own (the bench)."""
     if writer is not None:
         writer.stop()
         timeline.attempts = list(writer.attempts)
     if sampler is not None:
         sampler.stop()
+    if planned is not None:
+        timeline.failovers.extend(changes_of_main(timeline, planned))
     status = cluster.status()
     main = status.get("cluster", {}).get("main") or ""
     ready = tuple(status.get("cluster", {}).get("ready_replicas") or ())

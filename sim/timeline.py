@@ -364,3 +364,25 @@ def read_prestop_logs(log_dir: Path, pod: str = "", budget_s: float | None = Non
     for p in sorted(log_dir.glob("prestop-*.log")):
         records.extend(parse_prestop_log(p.read_text(errors="replace"), pod, str(p), budget_s))
     return records
+
+
+# ---- changes of MAIN seen in the samples ----------------------------------------------------------
+
+
+def changes_of_main(tl: Timeline, planned: typing.Sequence[tuple[float, float]] = (),
+                    slack_s: float = 5.0) -> list[FailoverMark]:
+    """A FailoverMark for every change of the MAIN (answering MAIN, labelled, Ready) between the rounds
+    that show exactly one, in order. A change inside a `planned` window (start, end + `slack_s`) is a
+    switchover; any other is an unplanned failover. Marks are never lossy: the target is taken as the
+    ready sync replica (a run that expects loss marks it itself)."""
+    marks: list[FailoverMark] = []
+    prev: str | None = None
+    for rnd in tl.rounds():
+        mains = [s.pod for s in rnd if s.role == "main" and s.label == "main" and s.ready]
+        if len(mains) != 1:
+            continue
+        cur, t = mains[0], min(s.t for s in rnd)
+        if prev is not None and cur != prev:
+            marks.append(FailoverMark(t, prev, cur, any(a <= t <= b + slack_s for a, b in planned)))
+        prev = cur
+    return marks

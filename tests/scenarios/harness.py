@@ -21,9 +21,10 @@ from typing import Any
 
 from sim.check import Bounds, Sampler
 from sim.cluster import ClusterConfig, SimCluster
+from sim.converge import STABLE_S, converged, wait_stable
 from sim.faults import FaultLog
-from sim.runs import RunEvidence, finish
-from sim.timeline import FailoverMark, Timeline
+from sim.runs import RunEvidence, StatusDivergence, finish
+from sim.timeline import Timeline
 from sim.workload import Writer
 
 MAIN = "main"
@@ -42,7 +43,6 @@ class Scenario:
         self.sampler: Sampler | None = None
         self.planned: list[tuple[float, float]] = []  # windows in which a change of MAIN is a switchover
         self.t0 = time.monotonic()
-        self._status_cache: tuple[float, list[tuple[str, str]]] = (0.0, [])
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
@@ -63,7 +63,8 @@ class Scenario:
         self.cluster.wait_for(self.cluster.healthy, 60, "cluster healthy at start")
         self.flog.add("cluster healthy")
         self.timeline.pods = self.cluster.pod_names()
-        self.sampler = Sampler(self.timeline, self.cluster.roles, period_s=0.2, diverged=self._diverged)
+        self.sampler = Sampler(self.timeline, self.cluster.roles, period_s=0.2,
+                               diverged=StatusDivergence(self.cluster))
         self.sampler.start()
         user, password = self.cfg.memgraph_auth or ("", "")
         self.writer = Writer(self.cluster.resolve_main, user=user, password=password, rate_hz=self.rate_hz)
@@ -124,30 +125,23 @@ class Scenario:
         self.timeline.fault_stop_t = time.monotonic()
         self.flog.add("faults stopped")
 
-    def converge(self, timeout_s: float = 60.0, settle_s: float = 1.0, pods: Iterable[str] = (),
+    def converge(self, timeout_s: float = 60.0, stable_s: float = STABLE_S, pods: Iterable[str] = (),
                  final: bool = True) -> float:
-        """Until the samples show 1 MAIN + ready replicas (of `pods`, default all); then `settle_s`. With
-        `final` the faults are over: I5 counts from here unless `faults_stopped` was called before."""
+        """Until the cluster shows 1 MAIN + ready replicas (of `pods`, default all) for `stable_s` without
+        a break (sim/converge.py: a fault's effect can show late). With `final` the faults are over: I5
+        counts from here unless `faults_stopped` was called before. Returns the time to the stable run."""
         if final and self.timeline.fault_stop_t is None:
             self.faults_stopped()
         need = set(pods) or set(self.cluster.pod_names())
-
-        def converged() -> bool:
-            roles = self.cluster.roles()
-            mains = [p for p, v in roles.items() if v.role == MAIN and v.label == MAIN and v.ready]
-            rest = [v for p, v in roles.items() if p not in mains and p in need]
-            return (len(mains) == 1 and set(roles) >= need
-                    and all(v.role == "replica" and v.ready and v.label != MAIN for v in rest))
-
-        took = self.cluster.wait_for(converged, timeout_s, "converged: 1 MAIN + ready replicas")
-        time.sleep(settle_s)
-        return took
+        return wait_stable(lambda: converged(self.cluster.roles(), need), timeout_s + stable_s,
+                           "converged: 1 MAIN + ready replicas", stable_s=stable_s)
 
     def finish(self, bounds: Bounds | None = None, extra: dict[str, Any] | None = None) -> RunEvidence:
         """Stop the writer and sampler, gather the evidence, check I1-I7, write the reports."""
-        self._mark_changes_of_main()
         out = self.workdir / "reports"
-        ev = finish(self.cluster, self.writer, self.sampler, self.timeline, out, self.name, bounds)
+        # every change of MAIN is marked (never lossy: every scenario here expects its acked writes kept)
+        ev = finish(self.cluster, self.writer, self.sampler, self.timeline, out, self.name, bounds,
+                    planned=self.planned)
         self.writer = self.sampler = None
         doc = {
             "ok": ev.report.ok,
@@ -167,32 +161,3 @@ class Scenario:
         bad = [f"{r.name}: {r.summary}: {'; '.join(r.evidence[:5])}" for r in ev.report.results if not r.ok]
         return (f"report {self.workdir / 'reports'}: " + " | ".join(bad) + "\nfaults:\n"
                 + "\n".join(self.flog.render(self.t0)))
-
-    # ---- internals ------------------------------------------------------------------------------
-
-    def _diverged(self) -> list[tuple[str, str]]:
-        """Pods the status document reports diverged; asked at most once a second (bounded)."""
-        at, cached = self._status_cache
-        if time.monotonic() - at < 1.0:
-            return cached
-        try:
-            doc = self.cluster.status(timeout_s=1.0)
-            found = [(str(p), "status: diverged") for p in doc.get("cluster", {}).get("diverged") or []]
-        except Exception:
-            found = cached
-        self._status_cache = (time.monotonic(), found)
-        return found
-
-    def _mark_changes_of_main(self) -> None:
-        """A FailoverMark for every change of the labelled, Ready MAIN seen in the samples (never lossy:
-        every scenario here expects its acknowledged writes kept)."""
-        prev: str | None = None
-        for rnd in self.timeline.rounds():
-            mains = [s.pod for s in rnd if s.role == MAIN and s.label == MAIN and s.ready]
-            if len(mains) != 1:
-                continue
-            cur, t = mains[0], min(s.t for s in rnd)
-            if prev is not None and cur != prev:
-                planned = any(a <= t <= b + 5.0 for a, b in self.planned)
-                self.timeline.failovers.append(FailoverMark(t, prev, cur, planned))
-            prev = cur

@@ -7,12 +7,13 @@ PYTEST_ARGS ?=
 DURATION ?= 300
 DEMO_ARGS ?=
 
-.PHONY: help venv test lint unit demo bench soak clean
+.PHONY: help venv test lint unit scenarios demo bench soak clean
 
 help:
 	@echo "make demo   - 3-pod emulated cluster, a writer, a rolling restart, the final status"
 	@echo "make demo DEMO_ARGS=--keep - the same, then the cluster stays up for kubectl until Ctrl-C"
-	@echo "make test   - lint + the whole test suite (what CI runs)"
+	@echo "make test   - lint + the test suite without the long scenarios (what CI runs)"
+	@echo "make scenarios - the long scenarios (marked long)"
 	@echo "make bench  - measurements on the emulated cluster; last line is JSON"
 	@echo "make soak DURATION=600 - randomized fault schedules"
 
@@ -30,7 +31,10 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not long" $(PYTEST_ARGS)
+
+scenarios: $(STAMP)
+	$(BIN)/python -m pytest tests/scenarios -m long $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

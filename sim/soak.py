@@ -6,8 +6,9 @@ the client Service, the invariant sampler, then `--faults` faults drawn from the
 targets and durations (one at a time, each followed by a bounded wait until the cluster has been converged
 for a stable window, sim/converge.py), then the final check. The sampler also reads divergence from the
 status document, and every change of MAIN it saw is marked for the checker: a switchover inside a
-`delete-main` fault, an unplanned failover otherwise. Prints one line per schedule (PASS/FAIL, seed, faults, acked writes, failed invariants) and a
-summary; exit 1 when any schedule failed. Reports and timelines of failed runs are kept under
+`delete-main` fault, an unplanned failover otherwise. Prints one line per schedule (PASS/FAIL, seed,
+faults, acked writes, failed invariants) and a summary; exit 1 when any schedule failed. Reports and
+timelines of failed runs are kept under
 `--keep-dir` (default: a temp dir, printed).
 
 The menu (sim/faults.py): kill -9 of a Memgraph or an agent (MAIN's or a replica's), pod delete with and

@@ -60,7 +60,7 @@ class DecisionKind(enum.StrEnum):
 
 
 class BlockReason(enum.StrEnum):
-    """Why registering replicas is unsafe right now: a pod that could be a hidden MAIN (I2)."""
+    """Why bootstrap waits: an expected pod it has not observed (it may hold the most data, or be a MAIN)."""
 
     MISSING = "missing"  # an expected pod is absent from the observation
     UNREACHABLE = "unreachable"  # an expected pod's Memgraph did not answer

@@ -6,8 +6,8 @@ order of `decide`; each is a small function whose comment names the incident it 
 
 Must never: do I/O (no kubernetes, neo4j, requests, socket, time: `snapshot.now` is the clock), keep
 state between calls (what must be remembered travels in the record or in PlannerMemory), promote
-while the record's MAIN is reachable and MAIN, or REGISTER while another instance may be an unfenced
-MAIN (I2).
+while the record's MAIN is reachable and MAIN, or REGISTER from any pod but the record's MAIN, or
+while another reachable instance reports MAIN (I2).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def _bootstrap(view: View, plan: Plan) -> Verdict | None:
     """Fresh cluster: wait for every pod, pick the most data then the lowest ordinal, record it FIRST (I2)."""
     if view.record.main:
         return None
-    block = view.register_block()
+    block = view.bootstrap_block()
     if block is not None:
         plan.blocked_by = block.pod
         return Verdict(K.WAITING, f"bootstrap needs all {len(view.expected)} pods reachable, {block.text}")

@@ -3,9 +3,13 @@
 Role: with the record's MAIN reachable and MAIN (and no rule before it owning the cycle), compute the
 DROP/REGISTER actions and the sync-replica designation, and return the cycle's verdict.
 
-Must never: do I/O, REGISTER while a pod could be a hidden MAIN (I2) except re-registering in a new
-mode a replica this MAIN already owns, re-register a diverged pod (I4), or leave a dead STRICT_SYNC
-replica registered when that stops the MAIN from committing (reference section 5).
+Only the record's MAIN registers (this rule runs only when it is reachable and MAIN, and no other reachable
+pod reports MAIN: `_dual_main` owns that cycle). An unreachable or missing pod holds nothing back: a
+REGISTER by the record's MAIN takes the replica from any other MAIN (reference memgraph-replication.md 3.3,
+SwapMainUUID is accepted unconditionally), which is the direction I2 needs (issue 16 item 2).
+
+Must never: do I/O, re-register a diverged pod (I4), or leave a dead STRICT_SYNC replica registered when
+that stops the MAIN from committing (reference section 5).
 """
 
 from __future__ import annotations
@@ -51,14 +55,11 @@ def _stale_rows(view: View) -> list[Action]:
     return drops
 
 
-def _pod_actions(
-    view: View, plan: Plan, sync: str, blocker: str
-) -> tuple[list[Action], list[Action], list[str]]:
-    """(drops that restore commits, re-mode drops then registers with events, pods held by the block)."""
+def _pod_actions(view: View, plan: Plan, sync: str) -> tuple[list[Action], list[Action]]:
+    """(drops that restore commits, re-mode drops then registers with events)."""
     main = view.record.main
     urgent: list[Action] = []
     changes: list[Action] = []
-    pending: list[str] = []
     # the new sync replica first (review M1): a STRICT_SYNC registration exists before the old one goes
     for pod in sorted(view.replica_pods(), key=lambda p: (p != sync, pod_ordinal(p))):
         if pod in view.diverged:
@@ -75,9 +76,6 @@ def _pod_actions(
             continue
         if not live:
             continue
-        if blocker and (row is None or not row.healthy):
-            pending.append(pod)
-            continue
         if row is not None:  # wrong mode/address; re-registering a replica this MAIN owns moves no ownership
             changes.append(DropReplica(main, row.name))
         changes.append(RegisterReplica(main, pod, mode, addr))
@@ -86,7 +84,7 @@ def _pod_actions(
         if obs is not None and obs.register_error and not is_divergence_error(obs.register_error):
             msg = f"REGISTER of {pod} on {main} failed: {obs.register_error}"
             plan.key_event(f"regfail:{pod}:{obs.register_error}", "RegistrationFailed", msg, pod)
-    return urgent, changes, pending
+    return urgent, changes
 
 
 def reconcile_replication(view: View, plan: Plan) -> Verdict:
@@ -94,10 +92,8 @@ def reconcile_replication(view: View, plan: Plan) -> Verdict:
     main = view.record.main
     current, mode = view.record.sync_replica, view.policy.sync_mode
     sync = designate_sync(view)
-    block = view.register_block()
-    blocker, reason = (block.pod, block.text) if block is not None else ("", "")
     stale = _stale_rows(view)
-    urgent, changes, pending = _pod_actions(view, plan, sync, blocker)
+    urgent, changes = _pod_actions(view, plan, sync)
     plan.actions.extend(stale + _order(view, sync, urgent, changes))
     if sync != current or (sync and view.record.sync_mode != mode.value):
         plan.write_record(replace(plan.record, sync_replica=sync, sync_mode=mode.value if sync else ""))
@@ -105,28 +101,23 @@ def reconcile_replication(view: View, plan: Plan) -> Verdict:
     ready = sum(view.ready_replica(p) for p in replicas)
     plan.degraded = bool(replicas) and not sync
     status = f"{main} is MAIN, {ready}/{len(replicas)} replicas ready"
-    tail = f"; blocked registering {', '.join(pending)}: {reason}" if pending else ""
-    if pending:
-        plan.blocked_by = blocker
     if current and not sync:
         plan.key_event(f"degraded:{current}", "SyncReplicaDegraded",
                        f"sync replica {current} not ready and no other replica ready", current)
         dropped = " dropped its STRICT_SYNC registration so the MAIN can commit;" if urgent else ""
         return Verdict(K.DEGRADED,
-                       f"sync replica {current} not ready, no other replica ready;{dropped} {status}{tail}")
+                       f"sync replica {current} not ready, no other replica ready;{dropped} {status}")
     if current and sync != current:
         return Verdict(K.RESYNC,
-                       f"sync replica {current} not ready, designating {sync} ({mode.value}); {status}{tail}")
+                       f"sync replica {current} not ready, designating {sync} ({mode.value}); {status}")
     what = ", ".join(_say(a) for a in plan.actions if isinstance(a, (DropReplica, RegisterReplica)))
     if sync != current:
         return Verdict(K.DESIGNATE,
-                       f"{sync} as sync replica ({mode.value}); {what or 'record updated'}; {status}{tail}")
+                       f"{sync} as sync replica ({mode.value}); {what or 'record updated'}; {status}")
     if what:
-        return Verdict(K.REPLICAS, f"{what}; {status}{tail}")
+        return Verdict(K.REPLICAS, f"{what}; {status}")
     if plan.notes:
-        return Verdict(K.DIVERGED, f"{'; '.join(plan.notes)}; {status}{tail}")
-    if pending:
-        return Verdict(K.BLOCKED, f"{reason}; not registering {', '.join(pending)} ({status})")
+        return Verdict(K.DIVERGED, f"{'; '.join(plan.notes)}; {status}")
     degraded = "; degraded: no sync replica" if plan.degraded else ""
     return Verdict(K.NO_ACTION, f"{status}{degraded}")
 

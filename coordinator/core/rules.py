@@ -1,7 +1,7 @@
 """Derived views and small predicates the planner's rules are written in.
 
 Role: turn one Snapshot + ClusterRecord + Policy into the questions the rules ask ("is this pod a
-registrable replica?", "which pod blocks registration?", "what is this replica's desired address?"),
+registrable replica?", "which pod keeps bootstrap waiting?", "what is this replica's desired address?"),
 and hold the mutable plan a single `decide` call builds.
 
 Must never: do I/O, read a clock (`snapshot.now` is the clock), or keep state between calls. Everything
@@ -71,8 +71,8 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class RegisterBlock:
-    """A pod that could be a hidden MAIN, so no REGISTER is safe (I2); `text` says why, in words."""
+class BootstrapBlock:
+    """A pod bootstrap must wait for (it may hold the most data, or be a MAIN); `text` says why, in words."""
 
     pod: str
     reason: BlockReason
@@ -159,23 +159,23 @@ class View:
         rogues = [n for n in names if n != self.record.main and self.role(n) == Role.MAIN]
         return sorted(rogues, key=pod_ordinal)
 
-    def register_block(self) -> RegisterBlock | None:
-        """The pod that makes a REGISTER unsafe because it could be a hidden MAIN; None when it is safe.
+    def bootstrap_block(self) -> BootstrapBlock | None:
+        """The pod that keeps bootstrap waiting: with no MAIN in the record, every expected pod must be
+        observed (the MAIN is the one with the most data, and any pod may already be a MAIN with replicas).
 
-        Prior art 001 issue 2: "POD COUNT MISMATCH: Skipping registration for this replica for safety".
+        Only bootstrap waits for every pod. Once the record names a MAIN, an unreachable or missing pod is
+        no reason to withhold a REGISTER by that MAIN (issue 16 item 2): the last MAIN that registers a
+        replica owns it (reference memgraph-replication.md 3.3), so the REGISTER takes the replica away
+        from any hidden MAIN -- which is what I2 asks for.
         """
         present = {p.name for p in self.snapshot.pods}
-        # The MAIN a failover replaced is fenced by the record: its own guard demotes it when it returns,
-        # and registering its replicas on the new MAIN takes them from it (the last MAIN that registers a
-        # replica owns it, reference 3.3). Waiting for it instead leaves them its property: scenario 8.
-        fenced = self.record.last_failover_from if self.record.last_failover_from != self.record.main else ""
         for name in self.expected:
-            if name not in present and name != fenced:
+            if name not in present:
                 seen = f"{len(self.snapshot.pods)}/{len(self.expected)} pods"
-                return RegisterBlock(name, BlockReason.MISSING, f"{name} missing from observation ({seen})")
+                return BootstrapBlock(name, BlockReason.MISSING, f"{name} missing from observation ({seen})")
         for name in self.expected:
-            if not self.reachable(name) and name != fenced:
-                return RegisterBlock(name, BlockReason.UNREACHABLE, f"{name} unreachable")
+            if not self.reachable(name):
+                return BootstrapBlock(name, BlockReason.UNREACHABLE, f"{name} unreachable")
         return None
 
     def desired_mode(self, name: str, sync: str) -> ReplicaMode:

@@ -21,8 +21,6 @@ CYCLES = 2  # the issue's bound: the returning old MAIN is a ready replica withi
 
 
 @pytest.mark.long
-@pytest.mark.xfail(strict=True, reason="issue 16 item 2: register_block withholds every REGISTER while "
-                   "the third pod is unreachable")
 def test_crash_looping_third_pod_does_not_keep_the_old_main_unregistered(scenario: MakeScenario) -> None:
     sc = scenario(seed=16)
     old, sync = sc.main(), sc.sync_replica()

@@ -161,16 +161,21 @@ CASES = [
          "blocked: memgraph-2 reports MAIN but the record names memgraph-0 (dual MAIN)", [],
          ("DualMainBlocked",), blocked_by="memgraph-2",
          labels=[SetLabels(name(2), ((ROLE_LABEL, None),))]),
-    Case("pod_missing_from_observation_blocks_registration",
+    # issue 16 item 2: an unreachable or missing pod is no reason to withhold a REGISTER by the record's
+    # MAIN (the REGISTER takes the replica from any other MAIN, reference 3.3); it is registered ASYNC
+    # first and designated sync once ready (reference 7.3)
+    Case("pod_missing_from_observation_does_not_block_registration",
          snap({0: main(), 1: replica()}), rec(0, None, 1),
-         "blocked: memgraph-2 missing from observation (2/3 pods); not registering memgraph-1"
-         " (memgraph-0 is MAIN, 0/2 replicas ready)",
-         [], blocked_by="memgraph-2"),
-    Case("unreachable_pod_blocks_registration",
+         "replicas: register memgraph-1 as async; memgraph-0 is MAIN, 0/2 replicas ready",
+         [reg(0, 1)], ("ReplicaRegistered",)),
+    Case("unreachable_pod_does_not_block_registration",
          snap({0: main(), 1: replica(), 2: down()}, unreachable={2: 1.0}), rec(0, None, 1),
-         "blocked: memgraph-2 unreachable; not registering memgraph-1 (memgraph-0 is MAIN, 0/2"
-         " replicas ready)",
-         [], blocked_by="memgraph-2"),
+         "replicas: register memgraph-1 as async; memgraph-0 is MAIN, 0/2 replicas ready",
+         [reg(0, 1)], ("ReplicaRegistered",)),
+    Case("crash_looping_third_pod_does_not_keep_the_returning_old_main_unregistered",
+         snap({0: replica(), 1: main(), 2: down()}, unreachable={2: 30.0}), rec(1, None),
+         "replicas: register memgraph-0 as async; memgraph-1 is MAIN, 0/2 replicas ready",
+         [reg(1, 0)], ("ReplicaRegistered",)),
     Case("unreachable_pod_does_not_block_remoding_a_replica_this_main_owns",
          snap({0: main(row(1, STRICT, "invalid"), row(2)), 1: down(), 2: replica()}, unreachable={1: 9.0}),
          rec(),

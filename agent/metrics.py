@@ -45,6 +45,9 @@ class AgentMetrics:
                              ["replica"], registry=r)
         self._diverged = Gauge(PREFIX + "diverged_pods", "Pods known to hold history the MAIN never had (I4)",
                                registry=r)
+        self._degraded = Gauge(PREFIX + "degraded",
+                               "1 while the MAIN runs without a sync replica (writes are acknowledged "
+                               "without a replica copy); set by the leader's agent", registry=r)
         self._failovers = Counter(PREFIX + "failovers", "Failovers run by this agent as leader", ["result"],
                                   registry=r)
         self._switchovers = Counter(PREFIX + "switchovers", "Switchovers run by this agent as leader",
@@ -91,6 +94,9 @@ class AgentMetrics:
 
     def set_diverged(self, pods: Iterable[str]) -> None:
         self._diverged.set(len(set(pods)))
+
+    def set_degraded(self, degraded: bool) -> None:
+        self._degraded.set(1 if degraded else 0)
 
     def failover(self, ok: bool) -> None:
         self._failovers.labels(result="ok" if ok else "failed").inc()

@@ -119,6 +119,7 @@ class Agent:
             on_cycle=m.reconcile,
             on_switchover=lambda r: m.switchover(r.ok, r.duration_s),
             on_failover=lambda old, new: m.failover(True),
+            on_degraded=m.set_degraded,
         )
 
     # ---- local monitor and guard ------------------------------------------------------------------

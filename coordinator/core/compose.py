@@ -129,6 +129,8 @@ def _desired_role(view: View, plan: Plan, name: str) -> str | None:
     current = pod.label(ROLE_LABEL) if pod is not None else None
     if view.terminating(name) or name in view.diverged:
         return None
+    if name == plan.record.main and plan.label_new_main:
+        return "main"  # issue 16 item 7: after the promotion and the sync replica's REGISTER (in order)
     if name == plan.record.main and name == view.record.main:
         if view.role(name) == Role.MAIN:
             return None if plan.withhold_main_label else "main"

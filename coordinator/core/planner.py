@@ -21,6 +21,7 @@ from coordinator.core.model import (
     EmitEvent,
     Policy,
     Promote,
+    RegisterReplica,
     ReplicaMode,
     ReplicaStatus,
     RequestSwitchover,
@@ -31,7 +32,7 @@ from coordinator.core.model import (
 )
 from coordinator.core.outcomes import DecisionKind as K
 from coordinator.core.replication import reconcile_replication
-from coordinator.core.rules import Plan, Verdict, View, is_divergence_error
+from coordinator.core.rules import Plan, Verdict, View, is_divergence_error, replica_address
 
 
 def decide(
@@ -248,7 +249,32 @@ def _failover(
     plan.actions.append(Promote(candidate))
     plan.event("Promoted", f"{candidate} promoted to MAIN (failover from {old})", candidate)
     cause = cause or f"unreachable {down:.1f}s"
-    return Verdict(K.FAILOVER, f"{old} {cause}, promoting {kind} {candidate}")
+    follow = _register_followers(view, plan, candidate)
+    sync = f"; {follow} registered {view.policy.sync_mode.value} before it is labelled" if follow else ""
+    return Verdict(K.FAILOVER, f"{old} {cause}, promoting {kind} {candidate}{sync}")
+
+
+def _register_followers(view: View, plan: Plan, new_main: str) -> str:
+    """Issue 16 item 7: no acknowledged write without its sync copy after a failover. The replicas that were
+    ready on the old MAIN at the last look are registered on the new MAIN right after its promotion -- the
+    most advanced in the sync mode, the rest ASYNC -- and the new MAIN is labelled in the same cycle only
+    after them (the executor stops at the first failure, so a failed REGISTER leaves it unlabelled until
+    the next cycle). Returns the sync replica, or "" when none was ready: then the new MAIN is labelled next
+    cycle with `degraded: no sync replica` (status, Event, metric) and its replicas follow ASYNC first."""
+    last_ready = set(view.snapshot.last_ready_replicas)
+    ts = view.snapshot.last_replica_ts
+    ready = [p for p in view.replica_pods() if p != new_main and p in last_ready and view.live_replica(p)]
+    ready.sort(key=lambda p: (-ts.get(p, -1), pod_ordinal(p)))
+    if not ready:
+        return ""
+    mode = view.policy.sync_mode
+    for i, pod in enumerate(ready):
+        want = mode if i == 0 else ReplicaMode.ASYNC
+        plan.actions.append(RegisterReplica(new_main, pod, want, replica_address(view.policy, pod)))
+        plan.event("ReplicaRegistered", f"{pod} registered {want.value} on {new_main}", pod)
+    plan.record = replace(plan.record, sync_replica=ready[0], sync_mode=mode.value)
+    plan.label_new_main = True
+    return ready[0]
 
 
 # ---- rule: the record's MAIN came back empty -----------------------------------------------------------

@@ -101,6 +101,9 @@ def reconcile_replication(view: View, plan: Plan) -> Verdict:
     ready = sum(view.ready_replica(p) for p in replicas)
     plan.degraded = bool(replicas) and not sync
     status = f"{main} is MAIN, {ready}/{len(replicas)} replicas ready"
+    if plan.degraded and not current:
+        plan.key_event(f"nosync:{main}", "NoSyncReplica", f"degraded: no sync replica: {main} acknowledges "
+                       "writes without a replica copy until a replica is ready", main)
     if current and not sync:
         plan.key_event(f"degraded:{current}", "SyncReplicaDegraded",
                        f"sync replica {current} not ready and no other replica ready", current)

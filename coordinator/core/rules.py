@@ -200,6 +200,7 @@ class Plan:
     degraded: bool = False
     withhold_main_label: bool = False
     drop_main_label: bool = False  # failover decided: the old MAIN loses its role label first
+    label_new_main: bool = False  # failover with its sync replica registered: label the new MAIN after it
     notes: list[str] = field(default_factory=list)  # findings a verdict should mention
     after: list[Action] = field(default_factory=list)  # events that must follow the record write
 

@@ -50,6 +50,7 @@ class CycleHooks:
     on_cycle: Callable[[float], None] | None = None
     on_switchover: Callable[[SwitchoverResult], None] | None = None
     on_failover: Callable[[str, str], None] | None = None
+    on_degraded: Callable[[bool], None] | None = None  # every cycle: the MAIN runs without a sync replica
 
 
 class Coordinator:
@@ -117,6 +118,8 @@ class Coordinator:
         decision = planner.decide(snap, record, self.policy, memory)
         self.last_snapshot, self.last_decision = snap, decision
         self._log_verdict(decision)
+        if self.hooks.on_degraded:
+            self.hooks.on_degraded(decision.degraded)
         actions = list(decision.actions)
         switch = [a for a in actions if isinstance(a, RequestSwitchover)]
         actions = [a for a in actions if not isinstance(a, RequestSwitchover)]

@@ -31,8 +31,6 @@ def _labelled_main_rows(sc, pod: str) -> dict[str, str] | None:  # type: ignore[
 
 
 @pytest.mark.long
-@pytest.mark.xfail(strict=True, reason="issue 16 item 7: the new MAIN is labelled while its replicas are "
-                   "registered ASYNC; the sync replica is designated a cycle later")
 def test_failover_registers_the_sync_replica_before_the_new_main_is_labelled(scenario: MakeScenario) -> None:
     sc = scenario(seed=17)
     old, sync = sc.main(), sc.sync_replica()

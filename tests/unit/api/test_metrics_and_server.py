@@ -103,3 +103,12 @@ def test_worker_callbacks_call_the_agent():
     opts["post_worker_init"](Worker())
     opts["worker_exit"](None, Worker())
     assert calls == ["start", "exit"]
+
+
+def test_degraded_gauge_follows_the_leaders_decision():
+    m = AgentMetrics()
+    assert samples(m)[("memgraph_ha_degraded", ())] == 0
+    m.set_degraded(True)
+    assert samples(m)[("memgraph_ha_degraded", ())] == 1
+    m.set_degraded(False)
+    assert samples(m)[("memgraph_ha_degraded", ())] == 0

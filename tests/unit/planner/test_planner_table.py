@@ -65,9 +65,10 @@ class Case:
     blocked_by: str = ""
 
 
-def _failed_over(old: int, new: int, after: float, gen: int = 4, now: float = 1000.0) -> ClusterRecord:
+def _failed_over(old: int, new: int, after: float, gen: int = 4, now: float = 1000.0,
+                 sync: int | None = None) -> ClusterRecord:
     return replace(
-        rec(new, None, gen),
+        rec(new, sync, gen, confirmed=False),
         last_failover=f"memgraph-{old}->memgraph-{new} at {now:.3f} after {after:.1f}s",
         last_failover_from=name(old), last_failover_to=name(new), last_failover_at=now,
         last_failover_duration_s=after,
@@ -167,15 +168,15 @@ CASES = [
     Case("pod_missing_from_observation_does_not_block_registration",
          snap({0: main(), 1: replica()}), rec(0, None, 1),
          "replicas: register memgraph-1 as async; memgraph-0 is MAIN, 0/2 replicas ready",
-         [reg(0, 1)], ("ReplicaRegistered",)),
+         [reg(0, 1)], ("ReplicaRegistered", "NoSyncReplica")),
     Case("unreachable_pod_does_not_block_registration",
          snap({0: main(), 1: replica(), 2: down()}, unreachable={2: 1.0}), rec(0, None, 1),
          "replicas: register memgraph-1 as async; memgraph-0 is MAIN, 0/2 replicas ready",
-         [reg(0, 1)], ("ReplicaRegistered",)),
+         [reg(0, 1)], ("ReplicaRegistered", "NoSyncReplica")),
     Case("crash_looping_third_pod_does_not_keep_the_returning_old_main_unregistered",
          snap({0: replica(), 1: main(), 2: down()}, unreachable={2: 30.0}), rec(1, None),
          "replicas: register memgraph-0 as async; memgraph-1 is MAIN, 0/2 replicas ready",
-         [reg(1, 0)], ("ReplicaRegistered",)),
+         [reg(1, 0)], ("ReplicaRegistered", "NoSyncReplica")),
     Case("unreachable_pod_does_not_block_remoding_a_replica_this_main_owns",
          snap({0: main(row(1, STRICT, "invalid"), row(2)), 1: down(), 2: replica()}, unreachable={1: 9.0}),
          rec(),
@@ -242,13 +243,17 @@ CASES = [
     Case("steady_state_records_that_the_sync_replica_is_confirmed_in_sync",
          healthy(), rec(confirmed=False),
          "no action: memgraph-0 is MAIN, 2/2 replicas ready", [WriteRecord(rec(confirmed=True))], labels=[]),
+    # issue 16 item 7: the replica ready at the last look is registered STRICT_SYNC on the new MAIN right
+    # after its promotion, and the new MAIN is labelled only after that (labels follow the core actions)
     Case("failover_promotes_the_sync_replica_at_failover_after",
          snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 5.0},
               labels={0: {ROLE_LABEL: "main", LEADER_LABEL: "true"}}),
          rec(),
-         "failover: memgraph-0 unreachable 5.0s, promoting sync replica memgraph-1",
-         [WriteRecord(_failed_over(0, 1, 5.0)), Promote(name(1))], ("FailoverStarted", "Promoted"),
-         labels=[SetLabels(name(0), ((ROLE_LABEL, None),))]),
+         "failover: memgraph-0 unreachable 5.0s, promoting sync replica memgraph-1; memgraph-2 registered"
+         " strict_sync before it is labelled",
+         [WriteRecord(_failed_over(0, 1, 5.0, sync=2)), Promote(name(1)), reg(1, 2, STRICT)],
+         ("FailoverStarted", "Promoted", "ReplicaRegistered"),
+         labels=[SetLabels(name(0), ((ROLE_LABEL, None),)), SetLabels(name(1), ((ROLE_LABEL, "main"),))]),
     Case("no_failover_while_the_main_pod_is_ready",
          snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 30.0},
               labels={0: {ROLE_LABEL: "main", LEADER_LABEL: "true"}},
@@ -274,8 +279,10 @@ CASES = [
          snap({0: down(), 1: down(), 2: replica(), 3: replica()}, expected=4, unreachable={0: 6.0, 1: 6.0},
               last_ready=(2, 3), last_ts={2: 40, 3: 52}),
          rec(),
-         "failover: memgraph-0 unreachable 6.0s, promoting ASYNC replica (may lose writes) memgraph-3",
-         [WriteRecord(_failed_over(0, 3, 6.0)), Promote(name(3))], ("FailoverStarted", "Promoted"),
+         "failover: memgraph-0 unreachable 6.0s, promoting ASYNC replica (may lose writes) memgraph-3;"
+         " memgraph-2 registered strict_sync before it is labelled",
+         [WriteRecord(_failed_over(0, 3, 6.0, sync=2)), Promote(name(3)), reg(3, 2, STRICT)],
+         ("FailoverStarted", "Promoted", "ReplicaRegistered"),
          policy=replace(POLICY, allow_async_failover=True)),
     Case("new_pod_starting_as_main_while_failover_is_pending_is_neither_promoted_nor_given_replicas",
          snap({0: down(), 1: replica(), 2: main(data=0)}, unreachable={0: 2.1}, labels={2: {}}), rec(),
@@ -301,9 +308,10 @@ CASES = [
          # scenario 9: the MAIN lost its volume and came back empty, as Memgraph's default MAIN
          snap({0: main(data=0), 1: replica(data=500), 2: replica(data=500)}), rec(),
          "failover: memgraph-0 came back empty (its data is on the replicas),"
-         " promoting sync replica memgraph-1",
-         [WriteRecord(_failed_over(0, 1, 0.0)), Promote(name(1))], ("FailoverStarted", "Promoted"),
-         labels=[SetLabels(name(0), ((ROLE_LABEL, None),))]),
+         " promoting sync replica memgraph-1; memgraph-2 registered strict_sync before it is labelled",
+         [WriteRecord(_failed_over(0, 1, 0.0, sync=2)), Promote(name(1)), reg(1, 2, STRICT)],
+         ("FailoverStarted", "Promoted", "ReplicaRegistered"),
+         labels=[SetLabels(name(0), ((ROLE_LABEL, None),)), SetLabels(name(1), ((ROLE_LABEL, "main"),))]),
     Case("record_main_recreated_empty_without_a_known_sync_replica_gets_no_replicas_and_no_route",
          snap({0: main(data=0), 1: replica(data=500), 2: replica(data=500)}, main_seen=False),
          rec(confirmed=False),

@@ -8,6 +8,12 @@ agent leads. Every step is appended to the pod's preStop record on the log volum
 
 Must never: block past the budget the hook gave, demote the local MAIN itself, or report "safe to stop"
 for a MAIN that still is one while a replica could have taken over.
+
+Bounded when no hand-over can happen (issue 16 item 8): while it waits, it asks about once a second
+whether a hand-over is possible (`HandoverCheck`: the leader's view of ready replicas, or whether a leader
+answers at all); once it has not been for `no_target_s` without a break (default 20 s), it answers the
+terminal outcome `no-handover` (not safe to stop) with the reason, so the hook stops retrying, writes END,
+and the pod restarts with its MAIN instead of holding a write outage for the whole budget.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any, Protocol
 
 from coordinator.core import defaults
 from coordinator.core.model import ROLE_LABEL, ClusterRecord, Role
-from coordinator.core.outcomes import PrestopOutcome, SwitchoverOutcome
+from coordinator.core.outcomes import HandoverCheck, PrestopOutcome, SwitchoverOutcome
 from coordinator.runtime.procedures import SwitchoverResult
 from hooks.prestop import append_line, record_path
 
@@ -41,6 +47,7 @@ class PrestopHost(Protocol):
     def run_switchover(self, budget_s: float, step: Callable[[str], None]) -> SwitchoverResult: ...
     def patch_own_labels(self, labels: dict[str, str | None]) -> None: ...
     def hand_off_leadership(self) -> None: ...
+    def handover_check(self) -> tuple[HandoverCheck, str]: ...
 
 
 @dataclass
@@ -50,6 +57,8 @@ class PrestopConfig:
     pod_ip: str
     drain_s: float = defaults.DRAIN_S
     poll_s: float = 0.1
+    no_target_s: float = defaults.PRESTOP_NO_TARGET_S
+    check_every_s: float = 1.0
 
 
 def handle(
@@ -80,7 +89,7 @@ def handle(
     if record is not None and record.main not in ("", host.pod_name):
         # the record already names another pod: a hand-over is under way (the leader demotes us next)
         step(f"hand-over to {record.main} in progress")
-        return _wait_moved(host, step, deadline, clock, sleep)
+        return _wait_moved(host, step, deadline, clock, sleep, cfg)
     if host.expected_pods() <= 1:
         step("single-pod cluster: nothing to hand over to; stopping the MAIN (no demotion)")
         return 200, {
@@ -93,7 +102,7 @@ def handle(
         result = host.run_switchover(max(0.0, deadline - clock()), step)
         if not result.ok and result.outcome is not SwitchoverOutcome.NOT_MAIN:
             step(f"switchover did not complete: {result.outcome}: {result.detail}")
-    return _wait_moved(host, step, deadline, clock, sleep)
+    return _wait_moved(host, step, deadline, clock, sleep, cfg)
 
 
 def _wait_moved(
@@ -102,9 +111,12 @@ def _wait_moved(
     deadline: float,
     clock: Callable[[], float],
     sleep: Callable[[float], None],
+    cfg: PrestopConfig,
 ) -> Result:
-    """Safe once the local Memgraph is no longer MAIN and the record names another pod."""
+    """Safe once the local Memgraph is no longer MAIN and the record names another pod; ended early when
+    no hand-over has been possible for `cfg.no_target_s` without a break."""
     announced = False
+    stuck = _Stuck(host, cfg, step, clock)
     while True:
         role = host.local_role()
         record = host.refresh_record()
@@ -127,10 +139,51 @@ def _wait_moved(
                 "new_main": None,
                 "detail": "no replica took over within the budget",
             }
+        reason = stuck.reason()
+        if reason:
+            step(f"no hand-over possible for {cfg.no_target_s:g}s ({reason}): ending early, NOT safe to stop")
+            return 200, {
+                "outcome": PrestopOutcome.NO_HANDOVER,
+                "safe_to_stop": False,
+                "new_main": None,
+                "detail": f"no hand-over possible for {cfg.no_target_s:g}s: {reason}",
+            }
         if not announced:
             step("waiting for the leader to move the MAIN role")
             announced = True
-        sleep(0.1)
+        sleep(cfg.poll_s)
+
+
+class _Stuck:
+    """Asks `host.handover_check()` at most every `check_every_s`; `reason()` is the last reason once no
+    hand-over has been possible for `no_target_s` without a break ("" until then). Each change is a step."""
+
+    def __init__(self, host: PrestopHost, cfg: PrestopConfig, step: Callable[[str], None],
+                 clock: Callable[[], float]) -> None:
+        self.host, self.cfg, self.step, self.clock = host, cfg, step, clock
+        self.since: float | None = None
+        self.asked_at = -1e18
+        self.last = (HandoverCheck.POSSIBLE, "")
+
+    def reason(self) -> str:
+        now = self.clock()
+        if now - self.asked_at >= self.cfg.check_every_s:
+            self.asked_at = now
+            try:
+                seen = self.host.handover_check()
+            except Exception as exc:  # a failing check is not proof that no hand-over can happen
+                log.warning("prestop: hand-over check failed: %s: %s", type(exc).__name__, exc)
+                seen = (HandoverCheck.POSSIBLE, "")
+            if seen[0] is not self.last[0]:
+                self.step(f"hand-over check: {seen[0].value}" + (f" ({seen[1]})" if seen[1] else ""))
+            self.last = seen
+            if seen[0] is HandoverCheck.POSSIBLE:
+                self.since = None
+            elif self.since is None:
+                self.since = now
+        if self.since is not None and now - self.since >= self.cfg.no_target_s:
+            return f"{self.last[0].value}: {self.last[1]}"
+        return ""
 
 
 def _replica(

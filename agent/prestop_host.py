@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import requests
 from kubernetes import client as kclient
 
 from coordinator.core import record as record_codec
+from coordinator.core.health import cluster_health
 from coordinator.core.model import ClusterRecord, Role
-from coordinator.core.outcomes import SwitchoverOutcome
+from coordinator.core.outcomes import HandoverCheck, SwitchoverOutcome
 from coordinator.edge.logs import log_event
 from coordinator.runtime.procedures import SwitchoverResult
 
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 API_TIMEOUT_S = 2.0
 UNKNOWN_POD_COUNT = 2  # the StatefulSet's size is unknown: assume there is someone to hand over to
 HAND_OFF_JOIN_S = 3.0  # how long the hand-off waits for the coordinator loop before releasing the Lease
+LEADER_STATUS_TIMEOUT_S = 2.0  # the hand-over check's request to the leader's status route
 
 
 class PrestopHost:
@@ -83,3 +86,28 @@ class PrestopHost:
     def hand_off_leadership(self) -> None:
         self.a.terms.stopped(join_s=HAND_OFF_JOIN_S)
         self.a.elector.stop(release=True, timeout_s=HAND_OFF_JOIN_S)
+
+    def handover_check(self) -> tuple[HandoverCheck, str]:
+        """Can a hand-over of this MAIN happen now? The leader's view of ready replicas (this agent's own
+        coordinator when it leads, else the leader's status route, one bounded request)."""
+        coord = self.a.coordinator
+        if coord is not None and self.a.is_leader():
+            snap = coord.last_snapshot
+            if snap is None:
+                return HandoverCheck.POSSIBLE, "no observation yet"
+            ready = [p for p in cluster_health(snap, coord.last_record).ready_replicas if p != self.pod_name]
+        else:
+            url = self.a.leader_url()
+            if not url:
+                return HandoverCheck.LEADER_UNREACHABLE, "no leader known"
+            try:
+                resp = requests.get(url.rstrip("/") + "/api/v1/status", timeout=LEADER_STATUS_TIMEOUT_S)
+                doc: Any = resp.json()
+                ready = [str(p) for p in doc["cluster"]["ready_replicas"] if p != self.pod_name]
+            except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+                log_event(log, "hand-over check: leader status not readable", level=logging.INFO,
+                          url=url, error=f"{type(exc).__name__}: {exc}")
+                return HandoverCheck.LEADER_UNREACHABLE, f"leader status: {type(exc).__name__}"
+        if not ready:
+            return HandoverCheck.NO_TARGET, "no ready replica"
+        return HandoverCheck.POSSIBLE, f"ready: {', '.join(sorted(ready))}"

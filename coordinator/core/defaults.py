@@ -31,6 +31,9 @@ REPLICATION_PORT = 10000
 # Pod termination.
 PRESTOP_BUDGET_S = 600.0  # the agent's hand-over budget; also the hook's PRESTOP_TIMEOUT_SECONDS default
 DRAIN_S = 5.0
+# A terminating MAIN's preStop ends early once no hand-over has been possible for this long without a
+# break (issue 16 item 8): the pod restarts and the MAIN is back in seconds instead of the full budget.
+PRESTOP_NO_TARGET_S = 20.0
 LOG_DIR = "/var/log/memgraph"
 
 # The agent's HTTP API and logs.

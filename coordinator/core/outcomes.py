@@ -37,6 +37,15 @@ class PrestopOutcome(enum.StrEnum):
     REPLICA_DRAINED = "replica-drained"
     MEMGRAPH_UNREACHABLE = "memgraph-unreachable"  # the local Memgraph did not answer: drained anyway
     DRAINED = "drained"
+    NO_HANDOVER = "no-handover"  # no hand-over can happen (no ready replica, or no leader): ended early
+
+
+class HandoverCheck(enum.StrEnum):
+    """Whether a hand-over of the terminating MAIN can happen now (asked by the waiting local preStop)."""
+
+    POSSIBLE = "possible"  # a ready replica exists and the leader answers
+    NO_TARGET = "no-target"  # the leader sees no ready replica: no pod can become MAIN
+    LEADER_UNREACHABLE = "leader-unreachable"  # no leader known or its API does not answer
 
 
 class DecisionKind(enum.StrEnum):

@@ -24,8 +24,6 @@ BUDGET_S = 90.0  # well above the no-target bound, so the scenario tells the two
 
 
 @pytest.mark.long
-@pytest.mark.xfail(strict=True, reason="issue 16 item 8: the MAIN's preStop waits its whole budget when no "
-                   "replica can take over")
 def test_main_pod_deleted_with_both_replicas_down_restarts_within_the_no_target_bound(
     scenario: MakeScenario,
 ) -> None:

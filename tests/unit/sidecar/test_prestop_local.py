@@ -12,6 +12,7 @@ from pathlib import Path
 
 from agent.prestop import PrestopConfig, handle
 from coordinator.core.model import ROLE_LABEL, ClusterRecord, Role
+from coordinator.core.outcomes import HandoverCheck
 from coordinator.runtime.procedures import SwitchoverResult
 
 ME = "memgraph-0"
@@ -27,6 +28,13 @@ class FakeHost:
     clock: list[float] = field(default_factory=lambda: [0.0])
     calls: list[str] = field(default_factory=list)
     pod_name: str = ME
+    check: Callable[[float], HandoverCheck] = lambda t: HandoverCheck.POSSIBLE
+    checks: int = 0
+
+    def handover_check(self) -> tuple[HandoverCheck, str]:
+        self.checks += 1
+        seen = self.check(self.clock[0])
+        return seen, "" if seen is HandoverCheck.POSSIBLE else "no ready replica"
 
     def local_role(self) -> Role | None:
         if self.moves_after_s is not None and self.clock[0] >= self.moves_after_s:
@@ -59,11 +67,12 @@ class FakeHost:
         self.leader = False
 
 
-def run(host: FakeHost, tmp_path: Path, budget: float = 30.0) -> tuple[int, dict, list[str]]:
+def run(host: FakeHost, tmp_path: Path, budget: float = 30.0, no_target_s: float = 20.0
+        ) -> tuple[int, dict, list[str]]:
     def sleep(s: float) -> None:
         host.clock[0] += s
 
-    cfg = PrestopConfig(str(tmp_path), "uid-0", "10.0.0.1", drain_s=2.0)
+    cfg = PrestopConfig(str(tmp_path), "uid-0", "10.0.0.1", drain_s=2.0, no_target_s=no_target_s)
     code, body = handle(host, cfg, budget, clock=lambda: host.clock[0], sleep=sleep)
     record = (tmp_path / "prestop-uid-0_10.0.0.1.log").read_text().splitlines()
     return code, body, record
@@ -128,3 +137,37 @@ def test_unreachable_memgraph_is_safe_to_stop(tmp_path: Path) -> None:
     code, body, _ = run(host, tmp_path)
     assert code == 200
     assert (body["outcome"], body["safe_to_stop"]) == ("memgraph-unreachable", True)
+
+
+# ---- issue 16 item 8: no possible target ends the wait early -----------------------------------------
+
+
+def test_main_with_no_possible_target_ends_after_the_no_target_bound_not_the_budget(tmp_path: Path) -> None:
+    host = FakeHost(check=lambda t: HandoverCheck.NO_TARGET)
+    code, body, record = run(host, tmp_path, budget=600.0, no_target_s=20.0)
+    assert (code, body["outcome"], body["safe_to_stop"]) == (200, "no-handover", False)
+    assert 20.0 <= host.clock[0] < 22.0, "ended at the no-target bound, not after the 600 s budget"
+    assert "no-target: no ready replica" in body["detail"]
+    assert any("no hand-over possible for 20s (no-target: no ready replica)" in line for line in record)
+    assert host.checks <= 25, "asked about once a second, not at every poll"
+
+
+def test_no_target_bound_counts_only_an_unbroken_run(tmp_path: Path) -> None:
+    # a replica is ready again at t=15..16: the bound starts over from t=16
+    host = FakeHost(check=lambda t: HandoverCheck.POSSIBLE if 15.0 <= t < 16.0 else HandoverCheck.NO_TARGET)
+    _code, body, _ = run(host, tmp_path, budget=600.0, no_target_s=20.0)
+    assert body["outcome"] == "no-handover"
+    assert 36.0 <= host.clock[0] < 38.0
+
+
+def test_main_whose_hand_over_is_possible_waits_its_whole_budget(tmp_path: Path) -> None:
+    host = FakeHost()
+    _code, body, _ = run(host, tmp_path, budget=60.0, no_target_s=20.0)
+    assert body["outcome"] == "timeout"
+    assert host.clock[0] >= 59.0
+
+
+def test_leader_unreachable_counts_as_no_hand_over(tmp_path: Path) -> None:
+    host = FakeHost(check=lambda t: HandoverCheck.LEADER_UNREACHABLE)
+    _code, body, _ = run(host, tmp_path, budget=600.0, no_target_s=20.0)
+    assert body["outcome"] == "no-handover" and "leader-unreachable" in body["detail"]

@@ -205,10 +205,15 @@ def _failover_candidate(view: View) -> tuple[str, bool, str]:
             why = f"sync replica {sync} is not a reachable replica"
         elif not in_sync:
             why = f"sync replica {sync} was not ready at the last observation"
-        elif not safe_mode:
-            why = f"{sync} is registered {view.record.sync_mode or 'async'}"
-        else:
+        elif view.record.sync_mode == ReplicaMode.STRICT_SYNC.value:
             return sync, False, ""
+        else:
+            # Issue 16 item 6: only STRICT_SYNC votes fence an isolated old MAIN (its commits abort without
+            # the vote); in SYNC mode it keeps committing after a failover. Opt-in, like an ASYNC target.
+            why = (f"{sync} is registered {view.record.sync_mode or 'async'}, which does not fence the old "
+                   "MAIN (may lose writes, two writers during a partition)")
+            if view.policy.allow_async_failover and safe_mode:
+                return sync, True, ""
     if not view.policy.allow_async_failover:
         return "", False, why + ", allowAsyncFailover is off"
     pool = [p for p in view.replica_pods() if view.live_replica(p) and p in last_ready]
@@ -226,10 +231,14 @@ def _failover(
     `cause` says why the old MAIN is lost in the verdict (default: how long it has been unreachable)."""
     old = view.record.main
     now = view.snapshot.now
-    kind = "ASYNC replica (may lose writes)" if is_async else "sync replica"
+    mode = view.record.sync_mode if candidate == view.record.sync_replica else ReplicaMode.ASYNC.value
+    kind = (f"{mode.upper()} replica (may lose writes; two writers possible during a partition)" if is_async
+            else "sync replica")
     plan.drop_main_label = True
     plan.event("FailoverStarted", f"{old} unreachable {down:.1f}s; promoting {kind} {candidate}", old, True)
     text = f"{old}->{candidate} at {now:.3f} after {down:.1f}s"
+    if is_async:  # status shows it (last_failover.text): the loss is reported, not hidden (item 6)
+        text += f" to an unfenced {kind}"
     plan.write_record(
         replace(
             plan.record,

@@ -397,3 +397,13 @@ def test_notes_tell_how_to_read_status_and_agent_logs() -> None:
     assert "kubectl -n db port-forward svc/memgraph-agent 8080" in notes
     assert "curl localhost:8080/api/v1/status" in notes
     assert "kubectl -n db logs <pod> -c agent" in notes
+
+
+def test_notes_say_an_unfenced_failover_may_lose_writes_and_allow_two_writers() -> None:
+    # issue 16 item 6: SYNC/ASYNC-mode failover is opt-in, and the chart says what it costs
+    on = {"haAgent": {"enabled": True, "allowAsyncFailover": True}}
+    assert "may lose acknowledged writes and, during a partition, allow two writers" in r.notes(on)
+    sync = {"haAgent": {"enabled": True, "syncMode": "SYNC"}}
+    assert "no automatic failover happens in this mode unless allowAsyncFailover=true" in r.notes(sync)
+    strict = r.notes({"haAgent": {"enabled": True}})
+    assert "allowAsyncFailover" not in strict

@@ -66,10 +66,12 @@ class Case:
 
 
 def _failed_over(old: int, new: int, after: float, gen: int = 4, now: float = 1000.0,
-                 sync: int | None = None) -> ClusterRecord:
+                 sync: int | None = None, unfenced: str = "") -> ClusterRecord:
+    lossy = f" to an unfenced {unfenced} replica (may lose writes; two writers possible during a partition)"
     return replace(
         rec(new, sync, gen, confirmed=False),
-        last_failover=f"memgraph-{old}->memgraph-{new} at {now:.3f} after {after:.1f}s",
+        last_failover=f"memgraph-{old}->memgraph-{new} at {now:.3f} after {after:.1f}s"
+        + (lossy if unfenced else ""),
         last_failover_from=name(old), last_failover_to=name(new), last_failover_at=now,
         last_failover_duration_s=after,
     )
@@ -279,11 +281,29 @@ CASES = [
          snap({0: down(), 1: down(), 2: replica(), 3: replica()}, expected=4, unreachable={0: 6.0, 1: 6.0},
               last_ready=(2, 3), last_ts={2: 40, 3: 52}),
          rec(),
-         "failover: memgraph-0 unreachable 6.0s, promoting ASYNC replica (may lose writes) memgraph-3;"
+         "failover: memgraph-0 unreachable 6.0s, promoting ASYNC replica (may lose writes; two writers"
+         " possible during a partition) memgraph-3;"
          " memgraph-2 registered strict_sync before it is labelled",
-         [WriteRecord(_failed_over(0, 3, 6.0, sync=2)), Promote(name(3)), reg(3, 2, STRICT)],
+         [WriteRecord(_failed_over(0, 3, 6.0, sync=2, unfenced="ASYNC")), Promote(name(3)),
+          reg(3, 2, STRICT)],
          ("FailoverStarted", "Promoted", "ReplicaRegistered"),
          policy=replace(POLICY, allow_async_failover=True)),
+    # issue 16 item 6: in SYNC mode nothing fences an isolated old MAIN; failover is opt-in
+    Case("sync_mode_failover_is_refused_without_allow_async_failover",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 5.0}), rec(mode="sync"),
+         "waiting: memgraph-0 unreachable 5.0s, no failover candidate (memgraph-1 is registered sync, which"
+         " does not fence the old MAIN (may lose writes, two writers during a partition), allowAsyncFailover"
+         " is off)",
+         [], ("NoFailoverCandidate",), policy=SYNC_POLICY, blocked_by="memgraph-0"),
+    Case("sync_mode_failover_with_allow_async_failover_says_it_may_lose_writes",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 5.0}), rec(mode="sync"),
+         "failover: memgraph-0 unreachable 5.0s, promoting SYNC replica (may lose writes; two writers"
+         " possible during a partition) memgraph-1; memgraph-2 registered sync before it is labelled",
+         [WriteRecord(replace(_failed_over(0, 1, 5.0, sync=2, unfenced="SYNC"), sync_mode="sync")),
+          Promote(name(1)),
+          reg(1, 2, "sync")],
+         ("FailoverStarted", "Promoted", "ReplicaRegistered"),
+         policy=replace(SYNC_POLICY, allow_async_failover=True)),
     Case("new_pod_starting_as_main_while_failover_is_pending_is_neither_promoted_nor_given_replicas",
          snap({0: down(), 1: replica(), 2: main(data=0)}, unreachable={0: 2.1}, labels={2: {}}), rec(),
          "waiting: memgraph-0 unreachable 2.1s < failoverAfter 5s; memgraph-2 reports MAIN (its"

@@ -169,7 +169,11 @@ def _container_port(container: dict[str, Any] | None, names: tuple[str, ...]) ->
 
 
 def cluster_facts(sts: dict[str, Any]) -> ClusterFacts:
-    """Selector, headless service, ports and Lease name as the StatefulSet (and its agent) declare them."""
+    """Selector, headless service, ports and Lease name as the StatefulSet (and its agent) declare them.
+
+    The headless service is the agent's HA_HEADLESS_SERVICE only: `serviceName` may be a ClusterIP Service
+    (the official chart's), which gives no per-pod DNS, so without that setting replicas go by pod IP.
+    """
     meta, spec = sts.get("metadata") or {}, sts.get("spec") or {}
     labels = ((spec.get("selector") or {}).get("matchLabels")) or {}
     selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
@@ -181,7 +185,8 @@ def cluster_facts(sts: dict[str, Any]) -> ClusterFacts:
         agent_port = _container_port(agent, ())
     lease = (_env(agent, "HA_LEASE_NAME") if agent else None) or defaults.lease_name(meta.get("name", ""))
     replicas = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
-    return ClusterFacts(selector, str(spec.get("serviceName") or ""), bolt, agent_port, lease, replicas)
+    headless = (_env(agent, "HA_HEADLESS_SERVICE") if agent else None) or ""
+    return ClusterFacts(selector, headless, bolt, agent_port, lease, replicas)
 
 
 def restart_order(pods: list[str], main: str | None) -> list[str]:

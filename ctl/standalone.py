@@ -155,7 +155,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--namespace", "-n", help="namespace (env HA_NAMESPACE / POD_NAMESPACE; default: own)")
     ap.add_argument("--statefulset", help="the Memgraph StatefulSet (env HA_STATEFULSET)")
     ap.add_argument("--selector", help="label selector of its pods (env HA_POD_SELECTOR)")
-    ap.add_argument("--headless-service", help="headless service (env HA_HEADLESS_SERVICE)")
+    ap.add_argument("--headless-service",
+                    help="headless governing service for replica addresses (env HA_HEADLESS_SERVICE; "
+                    "default: pod IPs)")
     ap.add_argument("--lease", help="Lease name (env HA_LEASE_NAME; default <statefulset>-ha)")
     ap.add_argument("--identity", help="election identity (env HA_IDENTITY; default standalone-<hostname>)")
     ap.add_argument("--bolt-port", help="Memgraph Bolt port at the pod IPs (env MEMGRAPH_BOLT_PORT)")

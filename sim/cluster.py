@@ -149,7 +149,8 @@ class SimCluster:
             "POD_NAMESPACE": c.namespace,
             "HA_STATEFULSET": c.name,
             "HA_POD_SELECTOR": manifests.selector(c),
-            "HA_HEADLESS_SERVICE": f"{c.name}-headless",
+            # As the chart: no HA_HEADLESS_SERVICE, so replicas are registered at their pod IPs and every
+            # new incarnation (a new IP) exercises the re-registration.
             "HA_LEASE_NAME": f"{c.name}-ha",
             "HA_LEASE_DURATION_SECONDS": str(c.lease_duration_s),
             "HA_RENEW_DEADLINE_SECONDS": str(c.renew_deadline_s),

@@ -146,7 +146,7 @@ class Policy:
     failover_after_s: float = defaults.FAILOVER_AFTER_S
     allow_async_failover: bool = defaults.ALLOW_ASYNC_FAILOVER
     replication_port: int = defaults.REPLICATION_PORT
-    headless_service: str = ""
+    headless_service: str = ""  # empty: replicas are addressed by pod IP
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ class RegisterReplica:
     main: str
     replica_pod: str
     mode: ReplicaMode
-    address: str  # "<pod>.<headless>:<port>"
+    address: str  # "<pod IP>:<port>" or "<pod>.<headless>:<port>" (rules.replica_address)
 
     @property
     def name(self) -> str:

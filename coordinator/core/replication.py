@@ -31,7 +31,9 @@ from coordinator.core.rules import ALIVE_STATUSES, Plan, Verdict, View, is_diver
 
 
 def _alive_sync(view: View, name: str) -> bool:
-    row = view.row(name)
+    """Alive at its current address: a sync replica whose row names an older incarnation's address is
+    re-designated (the new one registered first) rather than dropped and re-registered in place."""
+    row = view.current_row(name)
     return view.live_replica(name) and row is not None and row.status in ALIVE_STATUSES
 
 
@@ -65,7 +67,7 @@ def _pod_actions(view: View, plan: Plan, sync: str) -> tuple[list[Action], list[
         if pod in view.diverged:
             continue
         row, live = view.row(pod), view.live_replica(pod)
-        mode, addr = view.desired_mode(pod, sync), replica_address(view.policy, pod)
+        mode, addr = view.desired_mode(pod, sync), replica_address(view.policy, view.pod(pod))
         # review M4: a live replica whose row is an Error 5 leftover (data_info {}) is registered again
         zombie = row is not None and row.status is ReplicaStatus.UNKNOWN and live
         if row is not None and row.mode == mode and row.socket_address == addr and not zombie:
@@ -74,8 +76,10 @@ def _pod_actions(view: View, plan: Plan, sync: str) -> tuple[list[Action], list[
             if row.mode == ReplicaMode.STRICT_SYNC and mode != ReplicaMode.STRICT_SYNC:
                 urgent.append(DropReplica(main, row.name))  # a dead STRICT_SYNC replica stops every commit
             continue
-        if not live:
+        if not live or not addr:
             continue
+        # A row at another address is an older incarnation of the pod (pod IPs change on every restart);
+        # like a wrong mode it is replaced by the MAIN that owns it.
         if row is not None:  # wrong mode/address; re-registering a replica this MAIN owns moves no ownership
             changes.append(DropReplica(main, row.name))
         changes.append(RegisterReplica(main, pod, mode, addr))

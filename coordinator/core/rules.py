@@ -43,10 +43,21 @@ def is_divergence_error(text: str) -> bool:
     return any(marker in low for marker in _DIVERGENCE_MARKERS)
 
 
-def replica_address(policy: Policy, pod: str) -> str:
-    """`<pod>.<headless-service>:<port>` (DESIGN: replication policy)."""
-    host = f"{pod}.{policy.headless_service}" if policy.headless_service else pod
-    return f"{host}:{policy.replication_port}"
+def replica_address(policy: Policy, pod: PodView | None) -> str:
+    """Where the MAIN reaches a replica (docs/architecture.md "Replica addresses"): `<pod IP>:<port>`,
+    or `<pod>.<headless-service>:<port>` when a headless governing Service is configured
+    (HA_HEADLESS_SERVICE). "" when the pod has no address yet (nothing to register).
+
+    The official chart's StatefulSet is governed by a ClusterIP Service and an upgrade cannot change that,
+    so there is no per-pod DNS: the pod IP is the address, and every new incarnation has a new one. A
+    registration whose address is not this one is replaced (DROP + REGISTER, replication.py) under the
+    same I2 and sync-replica rules as a wrong mode.
+    """
+    if pod is None:
+        return ""
+    if policy.headless_service:
+        return f"{pod.name}.{policy.headless_service}:{policy.replication_port}"
+    return f"{pod.ip}:{policy.replication_port}" if pod.ip else ""
 
 
 def statefulset_prefix(snapshot: Snapshot, record: ClusterRecord) -> str:
@@ -130,6 +141,13 @@ class View:
     def row(self, name: str) -> ReplicaInfo | None:
         return self.main_rows.get(replica_name(name))
 
+    def current_row(self, name: str) -> ReplicaInfo | None:
+        """The MAIN's row for this pod if it points at the pod's address now; a row at another address
+        describes an older incarnation (pod IPs change on restart) and says nothing about this one."""
+        row = self.row(name)
+        addr = replica_address(self.policy, self.pod(name))
+        return row if row is not None and (not addr or row.socket_address == addr) else None
+
     def main_ok(self) -> bool:
         """The record's MAIN is reachable and reports MAIN."""
         return bool(self.record.main) and self.role(self.record.main) == Role.MAIN
@@ -145,8 +163,8 @@ class View:
         )
 
     def ready_replica(self, name: str) -> bool:
-        """A live replica the MAIN shows ready (or shipping right now)."""
-        row = self.row(name)
+        """A live replica the MAIN shows ready (or shipping right now) at its current address."""
+        row = self.current_row(name)
         return self.live_replica(name) and row is not None and row.healthy
 
     def replica_pods(self) -> list[str]:

@@ -64,7 +64,10 @@ class ClusterRef:
 
     statefulset: str  # HA_STATEFULSET
     pod_selector: str  # HA_POD_SELECTOR
-    headless_service: str  # HA_HEADLESS_SERVICE
+    # HA_HEADLESS_SERVICE, optional: a headless governing Service for replica addresses
+    # `<pod>.<service>:<port>`; empty (the chart's case: the official StatefulSet's serviceName is a
+    # ClusterIP Service) addresses replicas by pod IP (docs/architecture.md "Replica addresses").
+    headless_service: str = ""
     kubeconfig: str | None = None  # KUBECONFIG; None: the in-cluster config
 
 
@@ -264,7 +267,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     cluster = ClusterRef(
         statefulset=statefulset,
         pod_selector=r.required("HA_POD_SELECTOR"),
-        headless_service=r.required("HA_HEADLESS_SERVICE"),
+        headless_service=r.text("HA_HEADLESS_SERVICE", ""),
         kubeconfig=r.raw("KUBECONFIG"),
     )
     settings = Settings(

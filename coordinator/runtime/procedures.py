@@ -40,6 +40,7 @@ from coordinator.core.model import (
     replica_name,
 )
 from coordinator.core.outcomes import SwitchoverOutcome
+from coordinator.core.rules import replica_address
 from coordinator.edge.actions import Executor, LeaseLost
 from coordinator.edge.logs import log_event
 
@@ -244,7 +245,11 @@ def _register_rest(ctx: SwitchoverContext, record: ClusterRecord, new_main: str,
     sync_done = ctx.policy.sync_mode is ReplicaMode.ASYNC
     for pod in others:
         mode = ReplicaMode.ASYNC if sync_done else ctx.policy.sync_mode
-        action = RegisterReplica(new_main, pod.name, mode, _address(ctx.policy, pod.name))
+        address = replica_address(ctx.policy, pod)
+        if not address:
+            ctx.step(f"register {pod.name} deferred to the reconcile loop: the pod has no address yet")
+            continue
+        action = RegisterReplica(new_main, pod.name, mode, address)
         result = ctx.executor.run([action], record)
         if not result.ok:
             ctx.step(f"register {action.name} deferred to the reconcile loop: {result.error}")
@@ -254,11 +259,6 @@ def _register_rest(ctx: SwitchoverContext, record: ClusterRecord, new_main: str,
             updated = replace(record, sync_replica=pod.name, sync_mode=mode.value)
             ctx.executor.write_record(record, updated)
             record, sync_done = updated, True
-
-
-def _address(policy: Policy, pod: str) -> str:
-    host = f"{pod}.{policy.headless_service}" if policy.headless_service else pod
-    return f"{host}:{policy.replication_port}"
 
 
 def _restore_label(ctx: SwitchoverContext, old_main: str) -> None:

@@ -25,6 +25,7 @@ def test_agent_settings_parser_accepts_the_rendered_env(ha_docs) -> None:
     assert settings.identity.pod_name == r.SAMPLE_FIELDS["metadata.name"]
     assert settings.identity.namespace == r.NAMESPACE
     assert settings.cluster.statefulset == r.find(docs, "StatefulSet")["metadata"]["name"]
+    assert settings.cluster.headless_service == ""  # replicas go by pod IP (no per-pod DNS in the chart)
     assert settings.api.port == r.container(docs, "agent")["ports"][0]["containerPort"]
 
 

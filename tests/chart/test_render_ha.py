@@ -133,7 +133,6 @@ def test_agent_env_carries_every_setting_from_values() -> None:
         "MEMGRAPH_REPLICATION_PORT": "10001",
         "HA_STATEFULSET": "graph",
         "HA_POD_SELECTOR": "app.kubernetes.io/name=memgraph,app.kubernetes.io/instance=memgraph",
-        "HA_HEADLESS_SERVICE": "graph-pods",
         "HA_LEASE_NAME": "graph-election",
         "HA_LEASE_DURATION_SECONDS": "20",
         "HA_RENEW_DEADLINE_SECONDS": "12",

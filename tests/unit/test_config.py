@@ -15,7 +15,6 @@ REQUIRED = {
     "POD_IP": "10.1.2.3",
     "HA_STATEFULSET": "memgraph",
     "HA_POD_SELECTOR": "app.kubernetes.io/name=memgraph",
-    "HA_HEADLESS_SERVICE": "memgraph-headless",
 }
 
 
@@ -42,7 +41,7 @@ def test_required_values_are_read_verbatim() -> None:
     assert (s.cluster.statefulset, s.cluster.pod_selector, s.cluster.headless_service) == (
         "memgraph",
         "app.kubernetes.io/name=memgraph",
-        "memgraph-headless",
+        "",
     )
 
 
@@ -106,6 +105,13 @@ def test_every_optional_variable_overrides_its_default() -> None:
     assert (s.prestop.budget_s, s.prestop.drain_s, s.prestop.log_dir) == (30.0, 0.0, "/tmp/x")
     assert (s.log.format, s.log.level, s.api.token) == ("json", "DEBUG", "tok-123")
     assert (s.api.bind, s.api.port, s.cluster.kubeconfig) == ("127.0.0.7", 18080, "/tmp/kubeconfig")
+
+
+def test_headless_service_is_optional_and_empty_means_pod_ip_addresses() -> None:
+    assert load_settings(env()).cluster.headless_service == ""
+    assert load_settings(env(HA_HEADLESS_SERVICE="memgraph-headless")).cluster.headless_service == (
+        "memgraph-headless"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(REQUIRED))
@@ -246,6 +252,7 @@ def test_policy_carries_the_decision_knobs() -> None:
             HA_FAILOVER_AFTER_SECONDS="7",
             HA_ALLOW_ASYNC_FAILOVER="1",
             MEMGRAPH_REPLICATION_PORT="10001",
+            HA_HEADLESS_SERVICE="memgraph-headless",
         )
     )
     assert s.planner_policy() == Policy(

@@ -63,7 +63,16 @@ def test_chart_facts_follow_the_values() -> None:
     f = cluster_facts(chart.find(chart.render_set("ha-tuned"), "StatefulSet"))
     assert f.bolt_port == 7688 and f.agent_port == 9090
     assert f.lease_name == "graph-election" and f.replicas == 5
-    assert f.headless_service and f.selector.count("=") >= 2
+    assert f.headless_service == "" and f.selector.count("=") >= 2
+
+
+def test_headless_service_comes_from_the_agent_env_not_from_service_name() -> None:
+    """The official chart's serviceName is a ClusterIP Service (no per-pod DNS): never an address."""
+    assert cluster_facts(chart_sts({"replicaCount": 3, "haAgent": {"enabled": True}})).headless_service == ""
+    sts = sim_sts()
+    agent = sts["spec"]["template"]["spec"]["initContainers"][0]
+    agent["env"] = [{"name": "HA_HEADLESS_SERVICE", "value": "mg-headless"}]
+    assert cluster_facts(sts).headless_service == "mg-headless"
 
 
 @pytest.mark.parametrize(
@@ -112,7 +121,7 @@ def test_an_init_container_that_is_not_a_sidecar_is_not_the_agent() -> None:
 def test_sim_facts() -> None:
     f = cluster_facts(sim_sts())
     assert (f.bolt_port, f.agent_port, f.lease_name, f.replicas) == (7777, 8181, "memgraph-ha", 3)
-    assert f.headless_service == "memgraph-headless"
+    assert f.headless_service == ""  # the agent declares no HA_HEADLESS_SERVICE: replicas go by pod IP
     assert f.selector == "app.kubernetes.io/instance=memgraph,app.kubernetes.io/name=memgraph"
     assert cluster_facts(sim_sts(with_agent=False)).agent_port is None
 

@@ -32,8 +32,7 @@ write outage.
       value: {{ include "memgraph.fullname" . | quote }}
     - name: HA_POD_SELECTOR
       value: {{ include "memgraph.selectorString" . | quote }}
-    - name: HA_HEADLESS_SERVICE
-      value: {{ include "memgraph.podsServiceName" . | quote }}
+    # No HA_HEADLESS_SERVICE: serviceName is the client Service (no per-pod DNS); replicas go by pod IP.
     - name: HA_LEASE_NAME
       value: {{ include "memgraph.leaseName" . | quote }}
     - name: HA_LEASE_DURATION_SECONDS

@@ -29,7 +29,8 @@ from coordinator.core.model import (
 )
 
 HEADLESS = "memgraph-headless"
-POLICY = Policy(headless_service=HEADLESS)
+POLICY = Policy()  # replicas addressed by pod IP, as the chart runs the agents
+DNS_POLICY = Policy(headless_service=HEADLESS)
 LEADER = "memgraph-0"
 
 
@@ -37,8 +38,13 @@ def name(i: int) -> str:
     return f"memgraph-{i}"
 
 
-def addr(i: int) -> str:
-    return f"memgraph-{i}.{HEADLESS}:10000"
+def ip(i: int) -> str:
+    """The pod IP of memgraph-i in `snap` unless `ips` gives it another (a new incarnation)."""
+    return f"127.0.1.{i + 1}"
+
+
+def addr(i: int, pod_ip: str = "") -> str:
+    return f"{pod_ip or ip(i)}:10000"
 
 
 def row(i: int, mode: str = "async", status: str = "ready", ts: int = 10, behind: int = 0,
@@ -87,6 +93,7 @@ def snap(
     switchover: str = "",
     main_seen: bool = True,
     last_sync_ready: tuple[int, ...] | None = None,
+    ips: dict[int, str] | None = None,
 ) -> Snapshot:
     """A Snapshot of pods `pods` (default: every key of `instances`); a pod is Ready when reachable
     (unless in `not_ready`) or when in `force_ready` (Kubernetes sees it alive, we cannot reach it)."""
@@ -97,7 +104,7 @@ def snap(
         lab = (labels or {}).get(i)
         lab = _default_labels(state, i, leader) if lab is None else lab
         views.append(PodView(
-            name=name(i), ordinal=i, ip=f"127.0.1.{i + 1}", uid=f"uid-{i}",
+            name=name(i), ordinal=i, ip=(ips or {}).get(i, ip(i)), uid=f"uid-{i}",
             ready=i in force_ready or (state is not None and state.reachable and i not in not_ready),
             phase="Running", terminating=i in terminating, labels=tuple(sorted(lab.items())),
         ))
@@ -134,8 +141,8 @@ def healthy(**kw: Any) -> Snapshot:
     return snap({0: main(row(1, "strict_sync"), row(2)), 1: replica(), 2: replica()}, **kw)
 
 
-def reg(main_i: int, i: int, mode: str = "async") -> RegisterReplica:
-    return RegisterReplica(name(main_i), name(i), ReplicaMode(mode), addr(i))
+def reg(main_i: int, i: int, mode: str = "async", pod_ip: str = "") -> RegisterReplica:
+    return RegisterReplica(name(main_i), name(i), ReplicaMode(mode), addr(i, pod_ip))
 
 
 def core(actions: tuple[Action, ...] | list[Action]) -> list[Action]:

@@ -19,6 +19,7 @@ from coordinator.core.model import (
     DropReplica,
     Policy,
     Promote,
+    RegisterReplica,
     ReplicaMode,
     RequestSwitchover,
     SetLabels,
@@ -27,6 +28,8 @@ from coordinator.core.model import (
 )
 from coordinator.core.planner import PlannerMemory, decide
 from tests.unit.planner.builders import (
+    DNS_POLICY,
+    HEADLESS,
     LEADER,
     POLICY,
     core,
@@ -45,6 +48,7 @@ from tests.unit.planner.builders import (
 
 ERROR_3 = "Couldn't register replica memgraph_2. Error: 3"
 STRICT = "strict_sync"
+NEW_IP = "127.0.9.9"  # a pod's next incarnation
 SYNC_POLICY = replace(POLICY, sync_mode=ReplicaMode.SYNC)
 
 
@@ -91,8 +95,49 @@ CASES = [
          [drop(2), reg(0, 2)], ("ReplicaRegistered",)),
     Case("wrong_address_is_dropped_and_reregistered",
          snap({0: main(row(1, STRICT), row(2, address="10.0.0.7:10000")), 1: replica(), 2: replica()}), rec(),
-         "replicas: drop memgraph_2, register memgraph-2 as async; memgraph-0 is MAIN, 2/2 replicas ready",
+         "replicas: drop memgraph_2, register memgraph-2 as async; memgraph-0 is MAIN, 1/2 replicas ready",
          [drop(2), reg(0, 2)], ("ReplicaRegistered",)),
+    # ---- a pod's new incarnation has a new IP (replicas are addressed by pod IP) ------------------
+    Case("async_replica_with_a_new_pod_ip_is_dropped_and_registered_at_the_new_ip",
+         snap({0: main(row(1, STRICT), row(2, status="invalid")), 1: replica(), 2: replica()},
+              ips={2: NEW_IP}), rec(),
+         "replicas: drop memgraph_2, register memgraph-2 as async; memgraph-0 is MAIN, 1/2 replicas ready",
+         [drop(2), reg(0, 2, pod_ip=NEW_IP)], ("ReplicaRegistered",)),
+    Case("sync_replica_with_a_new_pod_ip_is_redesignated_before_its_row_is_replaced",
+         # the MAIN still shows the old incarnation's row ready: it says nothing about the new one, so
+         # another ready replica becomes STRICT_SYNC first (review M1), then the row moves to the new IP
+         snap({0: main(row(1, STRICT), row(2)), 1: replica(), 2: replica()}, ips={1: NEW_IP}), rec(),
+         "resync: sync replica memgraph-1 not ready, designating memgraph-2 (strict_sync); "
+         "memgraph-0 is MAIN, 1/2 replicas ready",
+         [WriteRecord(rec(confirmed=False)), drop(2), reg(0, 2, STRICT), drop(1), reg(0, 1, pod_ip=NEW_IP),
+          WriteRecord(rec(sync=2, confirmed=False))],
+         ("ReplicaRegistered", "ReplicaRegistered")),
+    Case("only_replica_with_a_new_pod_ip_goes_async_and_the_cluster_reports_degraded",
+         snap({0: main(row(1, STRICT, status="invalid")), 1: replica()}, expected=2, ips={1: NEW_IP}), rec(),
+         "degraded: sync replica memgraph-1 not ready, no other replica ready; memgraph-0 is MAIN, "
+         "0/1 replicas ready",
+         [WriteRecord(rec(confirmed=False)), drop(1), reg(0, 1, pod_ip=NEW_IP),
+          WriteRecord(rec(sync=None, confirmed=False))],
+         ("ReplicaRegistered", "SyncReplicaDegraded")),
+    Case("new_pod_ip_is_not_registered_while_another_pod_may_be_a_hidden_main",
+         # I2: memgraph-1 is unreachable (it could be an unfenced MAIN): no REGISTER of memgraph-2's new
+         # incarnation; only the dead STRICT_SYNC row goes, so the MAIN can commit
+         snap({0: main(row(1, STRICT), row(2, status="invalid")), 1: down(), 2: replica()},
+              ips={2: NEW_IP}, force_ready=(1,)), rec(),
+         "degraded: sync replica memgraph-1 not ready, no other replica ready; dropped its STRICT_SYNC "
+         "registration so the MAIN can commit; memgraph-0 is MAIN, 0/2 replicas ready; blocked registering "
+         "memgraph-2: memgraph-1 unreachable",
+         [WriteRecord(rec(confirmed=False)), drop(1), WriteRecord(rec(sync=None, confirmed=False))],
+         ("SyncReplicaDegraded",), blocked_by="memgraph-1"),
+    Case("pod_without_an_ip_yet_is_not_registered",
+         snap({0: main(row(1, STRICT)), 1: replica(), 2: replica()}, ips={2: ""}), rec(),
+         "no action: memgraph-0 is MAIN, 1/2 replicas ready", []),
+    Case("with_a_headless_service_replicas_are_addressed_by_dns_name",
+         snap({0: main(row(1, STRICT, address=f"memgraph-1.{HEADLESS}:10000")), 1: replica(), 2: replica()},
+              ips={1: NEW_IP}), rec(),
+         "replicas: register memgraph-2 as async; memgraph-0 is MAIN, 1/2 replicas ready",
+         [RegisterReplica(name(0), name(2), ReplicaMode.ASYNC, f"memgraph-2.{HEADLESS}:10000")],
+         ("ReplicaRegistered",), policy=DNS_POLICY),
     Case("scale_down_drops_the_row_of_the_removed_pod",
          snap({0: main(row(1, STRICT), row(2)), 1: replica()}, expected=2), rec(),
          "replicas: drop memgraph_2; memgraph-0 is MAIN, 1/1 replicas ready",

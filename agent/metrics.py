@@ -2,7 +2,12 @@
 
 Role: hold the agent's metrics (`memgraph_ha_*`) and offer one small method per fact the agent reports
 (role, leadership, replica states and lag, failovers, switchovers, reconcile and switchover durations,
-preStop outcomes, lease transitions, diverged pods); render the text exposition.
+preStop requests, lease transitions, diverged pods); render the text exposition. Names carry their unit
+(`_seconds`, `_transactions`, `_pods`, counters `_total`); no `_created` series. The cluster-wide gauges
+(`replicas`, `replica_behind_transactions`, `diverged_pods`) exist only while `set_cluster` has given
+them (the agent does so only while it leads): summed over the agents they count once, and a deposed
+leader's last view does not linger. docs/operations.md lists every series; the chart's PrometheusRule
+and dashboard use only these names (tests/chart/test_observability.py).
 
 Must never: use prometheus-client's global registry (several agents share a process in tests), do I/O,
 or take label values from unbounded input without trimming them.
@@ -10,10 +15,15 @@ or take label values from unbounded input without trimming them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 
+import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from coordinator.core.model import ReplicaStatus, Role
 
@@ -30,24 +40,61 @@ def _label(value: str) -> str:
     return (value or "unknown")[:MAX_LABEL]
 
 
+@dataclass(frozen=True)
+class ClusterView:
+    """The leader's cluster-wide facts: replicas per status, lag per replica, diverged pods."""
+
+    replica_counts: tuple[tuple[str, int], ...]
+    behind: tuple[tuple[str, int], ...]
+    diverged: int
+
+
+class _ClusterCollector(Collector):
+    """Yields the cluster-wide gauges only while a view is set (the leader's), none otherwise."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._view: ClusterView | None = None
+
+    def set(self, view: ClusterView | None) -> None:
+        with self._lock:
+            self._view = view
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            view = self._view
+        if view is None:
+            return
+        replicas = GaugeMetricFamily(PREFIX + "replicas", "Replicas registered on the MAIN, by status "
+                                     "(leader only)", labels=["status"])
+        for status, count in view.replica_counts:
+            replicas.add_metric([status], count)
+        behind = GaugeMetricFamily(PREFIX + "replica_behind_transactions", "Transactions a replica is "
+                                   "behind its MAIN (0 in sync, negative while lagging; leader only)",
+                                   labels=["replica"])
+        for name, value in view.behind:
+            behind.add_metric([name], value)
+        yield replicas
+        yield behind
+        yield GaugeMetricFamily(PREFIX + "diverged_pods", "Pods known to hold history the MAIN never had "
+                                "(I4; leader only)", value=view.diverged)
+
+
 class AgentMetrics:
     """The agent's metrics. Every method is cheap and thread-safe (prometheus-client locks)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        prometheus_client.disable_created_metrics()  # no `_created` series (process-wide, idempotent)
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self._role = Gauge(PREFIX + "role", "1 for the role the local Memgraph reports", ["role"], registry=r)
         self._leader = Gauge(PREFIX + "leader", "1 when this agent holds the Lease (runs the coordinator)",
                              registry=r)
-        self._replicas = Gauge(PREFIX + "replicas", "Replicas registered on the MAIN, by status", ["status"],
-                               registry=r)
-        self._behind = Gauge(PREFIX + "replica_behind", "Transactions a replica is behind its MAIN",
-                             ["replica"], registry=r)
-        self._diverged = Gauge(PREFIX + "diverged_pods", "Pods known to hold history the MAIN never had (I4)",
-                               registry=r)
+        self._cluster = _ClusterCollector()
+        r.register(self._cluster)
         self._degraded = Gauge(PREFIX + "degraded",
                                "1 while the MAIN runs without a sync replica (writes are acknowledged "
-                               "without a replica copy); set by the leader's agent", registry=r)
+                               "without a replica copy); set by the leader's agent, 0 elsewhere", registry=r)
         self._failovers = Counter(PREFIX + "failovers", "Failovers run by this agent as leader", ["result"],
                                   registry=r)
         self._switchovers = Counter(PREFIX + "switchovers", "Switchovers run by this agent as leader",
@@ -56,7 +103,7 @@ class AgentMetrics:
                                        buckets=SWITCHOVER_BUCKETS, registry=r)
         self._reconcile_s = Histogram(PREFIX + "reconcile_duration_seconds", "Duration of reconcile cycles",
                                       buckets=RECONCILE_BUCKETS, registry=r)
-        self._prestop = Counter(PREFIX + "prestop_outcomes", "preStop requests served, by outcome",
+        self._prestop = Counter(PREFIX + "prestop_requests", "preStop requests served, by outcome",
                                 ["outcome"], registry=r)
         self._lease = Counter(PREFIX + "lease_transitions", "Times this agent gained or lost the Lease",
                               ["change"], registry=r)
@@ -67,7 +114,6 @@ class AgentMetrics:
                 counter.labels(**{label: value})  # present at 0 from the start, so rate() works
         self.set_role(None)
         self.set_leader(False)
-        self.set_replica_counts({})
 
     def set_role(self, role: str | None) -> None:
         """Mark the local Memgraph's role; None or an unknown value means "unknown"."""
@@ -77,23 +123,22 @@ class AgentMetrics:
 
     def set_leader(self, leader: bool) -> None:
         self._leader.set(1 if leader else 0)
+        if not leader:
+            self.clear_cluster()
 
-    def set_replica_counts(self, counts: Mapping[str, int]) -> None:
-        """Replicas per status; every known status is reported, absent ones as 0."""
-        for status in ReplicaStatus:
-            self._replicas.labels(status=status.value).set(counts.get(status.value, 0))
+    def set_cluster(self, replica_counts: Mapping[str, int], behind: Mapping[str, int],
+                    diverged: Iterable[str]) -> None:
+        """The leader's view: replicas per status (every known status, absent ones 0), lag per replica,
+        diverged pods. Replaces the previous view whole (replicas no longer listed disappear)."""
+        counts = tuple((st.value, int(replica_counts.get(st.value, 0))) for st in ReplicaStatus)
+        lag = tuple(sorted((_label(name), int(v)) for name, v in behind.items()))
+        self._cluster.set(ClusterView(counts, lag, len(set(diverged))))
 
-    def set_replica_lag(self, behind: Mapping[str, int]) -> None:
-        """Replace the per-replica `behind` values; replicas no longer listed disappear."""
-        wanted = {_label(name) for name in behind}
-        for labels in self._present_labels(self._behind):
-            if labels not in wanted:
-                self._behind.remove(labels)
-        for name, value in behind.items():
-            self._behind.labels(replica=_label(name)).set(value)
-
-    def set_diverged(self, pods: Iterable[str]) -> None:
-        self._diverged.set(len(set(pods)))
+    def clear_cluster(self) -> None:
+        """Not the leader (any more): no cluster-wide series at all, and not degraded as far as this
+        agent knows (the leader's agent reports that)."""
+        self._cluster.set(None)
+        self._degraded.set(0)
 
     def set_degraded(self, degraded: bool) -> None:
         self._degraded.set(1 if degraded else 0)
@@ -117,11 +162,3 @@ class AgentMetrics:
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric above."""
         return generate_latest(self.registry)
-
-    @staticmethod
-    def _present_labels(gauge: Gauge) -> list[str]:
-        values: list[str] = []
-        for metric in gauge.collect():
-            for sample in metric.samples:
-                values.append(sample.labels.get("replica", ""))
-        return values

@@ -25,7 +25,7 @@ from agent.guard import Guard, should_demote
 from agent.metrics import AgentMetrics
 from agent.prestop_host import PrestopHost
 from coordinator.core import record as record_codec
-from coordinator.core.model import ClusterRecord, Role
+from coordinator.core.model import ClusterRecord, Role, replica_name
 from coordinator.edge.logs import log_event
 from coordinator.edge.memgraph import MemgraphClient
 from coordinator.edge.settings import Settings
@@ -160,16 +160,23 @@ class Agent:
         return self._role
 
     def _export(self, state: dict[str, Any]) -> None:
+        """The local role for every agent; the cluster-wide gauges only from the leader, from its last
+        observation (the status document), so that they count once when summed over the agents."""
         self.metrics.set_role(state["role"])
-        replicas = state.get("replicas", [])
+        coord = self.coordinator
+        if not self.is_leader() or coord is None:
+            self.metrics.clear_cluster()
+            return
+        doc = coord.status()
+        if not doc.get("pods"):
+            self.metrics.clear_cluster()  # no observation yet: no view to report
+            return
+        rows = {p["name"]: p["replica"] for p in doc["pods"] if p.get("replica")}
         counts: dict[str, int] = {}
-        for r in replicas:
-            counts[r["status"]] = counts.get(r["status"], 0) + 1
-        self.metrics.set_replica_counts(counts)
-        self.metrics.set_replica_lag({r["name"]: r["behind"] for r in replicas})
-        rec = self.record()
-        if rec is not None:
-            self.metrics.set_diverged(rec.diverged)
+        for row in rows.values():
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        behind = {replica_name(n): int(r.get("behind") or 0) for n, r in rows.items()}
+        self.metrics.set_cluster(counts, behind, (doc.get("cluster") or {}).get("diverged") or [])
 
     def fresh_record(self) -> ClusterRecord | None:
         """The record read from the API server now (one bounded request); None when the read fails."""

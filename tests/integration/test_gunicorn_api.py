@@ -61,7 +61,7 @@ def test_metrics_and_json_errors_over_real_http(served):
     assert resp.status_code == 200
     assert resp.headers["Content-Type"].startswith("text/plain")
     assert "memgraph_ha_leader 1.0" in resp.text  # set by the worker callback
-    assert "# TYPE memgraph_ha_prestop_outcomes_total counter" in resp.text
+    assert "# TYPE memgraph_ha_prestop_requests_total counter" in resp.text
     missing = requests.get(f"{served.base}/nope", timeout=5)
     assert missing.status_code == 404 and missing.json()["error"] == "not-found"
     wrong = requests.put(f"{served.base}/health", timeout=5)

@@ -36,17 +36,46 @@ def test_role_is_one_hot_and_unknown_values_map_to_unknown():
 
 def test_replica_lag_drops_replicas_no_longer_listed():
     m = AgentMetrics()
-    m.set_replica_lag({"memgraph_1": 3, "memgraph_2": 0})
-    m.set_replica_lag({"memgraph_2": 5})
-    lag = {k[1]: v for k, v in samples(m).items() if k[0] == "memgraph_ha_replica_behind"}
+    m.set_cluster({}, {"memgraph_1": 3, "memgraph_2": 0}, [])
+    m.set_cluster({}, {"memgraph_2": 5}, [])
+    lag = {k[1]: v for k, v in samples(m).items() if k[0] == "memgraph_ha_replica_behind_transactions"}
     assert lag == {(("replica", "memgraph_2"),): 5}
 
 
 def test_replica_counts_report_every_status():
     m = AgentMetrics()
-    m.set_replica_counts({"ready": 2, "invalid": 1})
+    m.set_cluster({"ready": 2, "invalid": 1}, {}, [])
     counts = {k[1][0][1]: v for k, v in samples(m).items() if k[0] == "memgraph_ha_replicas"}
     assert counts == {"ready": 2, "replicating": 0, "recovery": 0, "invalid": 1, "diverged": 0, "unknown": 0}
+
+
+CLUSTER_SERIES = (
+    "memgraph_ha_replicas",
+    "memgraph_ha_replica_behind_transactions",
+    "memgraph_ha_diverged_pods",
+)
+
+
+def test_cluster_wide_gauges_exist_only_while_set_and_vanish_when_leadership_is_lost():
+    m = AgentMetrics()
+    assert not [k for k in samples(m) if k[0] in CLUSTER_SERIES]  # a non-leader exports none
+    m.set_leader(True)
+    m.set_cluster({"ready": 2}, {"memgraph_1": 0}, ["memgraph-2"])
+    assert {k[0] for k in samples(m)} >= set(CLUSTER_SERIES)
+    m.set_leader(False)
+    assert not [k for k in samples(m) if k[0] in CLUSTER_SERIES]
+
+
+def test_no_created_series_and_every_name_has_its_unit():
+    m = AgentMetrics()
+    m.set_cluster({"ready": 1}, {"memgraph_1": 0}, [])
+    m.switchover(ok=True, duration_s=1.0)
+    names = {k[0] for k in samples(m)}
+    assert not [n for n in names if n.endswith("_created")]
+    text = m.exposition().decode()
+    assert "_created" not in text
+    assert "memgraph_ha_replica_behind_transactions" in names and "memgraph_ha_replica_behind" not in names
+    assert "memgraph_ha_switchover_duration_seconds_count" in names
 
 
 def test_switchover_and_reconcile_durations_and_counters():
@@ -57,7 +86,7 @@ def test_switchover_and_reconcile_durations_and_counters():
     m.lease_transition(acquired=True)
     m.prestop("x" * 500)
     m.set_leader(True)
-    m.set_diverged(["memgraph-2", "memgraph-2"])
+    m.set_cluster({}, {}, ["memgraph-2", "memgraph-2"])
     s = samples(m)
     assert s[("memgraph_ha_switchovers_total", (("result", "ok"),))] == 1
     assert s[("memgraph_ha_switchovers_total", (("result", "failed"),))] == 1
@@ -65,7 +94,7 @@ def test_switchover_and_reconcile_durations_and_counters():
     assert s[("memgraph_ha_switchover_duration_seconds_count", ())] == 2
     assert s[("memgraph_ha_reconcile_duration_seconds_bucket", (("le", "0.025"),))] == 1
     assert s[("memgraph_ha_lease_transitions_total", (("change", "acquired"),))] == 1
-    assert s[("memgraph_ha_prestop_outcomes_total", (("outcome", "x" * 64),))] == 1  # trimmed label
+    assert s[("memgraph_ha_prestop_requests_total", (("outcome", "x" * 64),))] == 1  # trimmed label
     assert s[("memgraph_ha_leader", ())] == 1
     assert s[("memgraph_ha_diverged_pods", ())] == 1
 

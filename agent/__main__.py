@@ -38,7 +38,7 @@ def main() -> None:
 
         metrics = AgentMetrics()
         box["agent"] = Agent(settings, metrics)
-        return create_app(box["agent"], metrics)
+        return create_app(box["agent"], metrics, status_auth=settings.api.status_auth == "token")
 
     def on_worker_start() -> None:
         box["agent"].start()

@@ -205,8 +205,8 @@ def _error(status: int, error: str, detail: str) -> flask.Response:
 class _Routes:
     """Route handlers bound to one services object (kept as methods so each fits on a screen)."""
 
-    def __init__(self, services: AgentServices, metrics: AgentMetrics) -> None:
-        self.s, self.metrics = services, metrics
+    def __init__(self, services: AgentServices, metrics: AgentMetrics, status_auth: bool = False) -> None:
+        self.s, self.metrics, self.status_auth = services, metrics, status_auth
         self.join = PrestopJoin(services.prestop, self._count_prestop)
 
     def _count_prestop(self, result: Result) -> None:
@@ -226,9 +226,13 @@ class _Routes:
         return flask.Response(self.metrics.exposition(), content_type=CONTENT_TYPE)
 
     def local(self) -> flask.Response:
+        if self.status_auth:
+            self.authorize()
         return _reply((200, {"pod": self.s.pod_name, **self.s.local_state()}))
 
     def status(self) -> flask.Response:
+        if self.status_auth:
+            self.authorize()  # the forwarded request carries the header; the leader checks it again
         if self.s.is_leader():
             return _reply((200, {**self.s.cluster_status(), "answered_by": self.s.pod_name}))
         return self.forward("GET", "/api/v1/status", None, STATUS_FORWARD_TIMEOUT_S)
@@ -320,12 +324,15 @@ def _install_error_handlers(app: flask.Flask) -> None:
         return _error(500, "internal", f"unexpected {type(exc).__name__}; see the agent log")
 
 
-def create_app(services: AgentServices, metrics: AgentMetrics | None = None) -> flask.Flask:
-    """Build the Flask app for one agent. `metrics` defaults to a fresh AgentMetrics."""
+def create_app(
+    services: AgentServices, metrics: AgentMetrics | None = None, status_auth: bool = False
+) -> flask.Flask:
+    """Build the Flask app for one agent. `metrics` defaults to a fresh AgentMetrics. `status_auth`
+    (HA_STATUS_AUTH=token): the status and local routes ask for the API token too."""
     app = flask.Flask("memgraph_ha_agent", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    routes = _Routes(services, metrics or AgentMetrics())
+    routes = _Routes(services, metrics or AgentMetrics(), status_auth)
     app.extensions["memgraph_ha_prestop_join"] = routes.join
     _install_error_handlers(app)
     add = app.add_url_rule

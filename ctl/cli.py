@@ -69,7 +69,8 @@ def _api_parent(default_url: str | None, url_help: str) -> argparse.ArgumentPars
     api = argparse.ArgumentParser(add_help=False)
     api.add_argument("--url", type=_url, default=env.get("MEMGRAPH_HA_URL") or default_url, help=url_help)
     api.add_argument("--token", default=env.get("MEMGRAPH_HA_TOKEN"),
-                     help="bearer token for switchover/pause/resume (env MEMGRAPH_HA_TOKEN)")
+                     help="bearer token for switchover/pause/resume, and status when the agents ask for it "
+                     "(env MEMGRAPH_HA_TOKEN)")
     return api
 
 
@@ -182,7 +183,7 @@ def _agent_command(args: argparse.Namespace, out: TextIO) -> int:
     if cmd != "status" and not args.token:
         raise _Usage(f"{cmd} needs the API token: --token or MEMGRAPH_HA_TOKEN")
     if cmd == "status":
-        doc = _call("GET", args.url + "/api/v1/status", None, None, 10.0)
+        doc = _call("GET", args.url + "/api/v1/status", args.token, None, 10.0)  # HA_STATUS_AUTH=token
         text = status_text(doc)
     elif cmd == "switchover":
         body = {"to": args.to} if args.to else {}

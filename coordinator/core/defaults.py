@@ -41,6 +41,7 @@ AGENT_BIND = "0.0.0.0"
 AGENT_PORT = 8080
 LOG_FORMAT = "logfmt"
 LOG_LEVEL = "INFO"
+STATUS_AUTH = "open"  # HA_STATUS_AUTH: the status and local routes need no token
 
 
 def lease_name(statefulset: str) -> str:

@@ -28,6 +28,7 @@ _FALSE = ("false", "0")
 _SYNC_MODES = ("STRICT_SYNC", "SYNC", "ASYNC")
 _LOG_FORMATS = ("logfmt", "json")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_STATUS_AUTH = ("open", "token")  # HA_STATUS_AUTH: who may read /api/v1/status and /api/v1/local
 _HIDDEN = "'***'"
 
 
@@ -121,6 +122,8 @@ class ApiSettings:
     bind: str = d.AGENT_BIND
     port: int = d.AGENT_PORT
     token: str | None = None
+    # HA_STATUS_AUTH: "token": GET /api/v1/status and /api/v1/local ask for the token as well; "open": not
+    status_auth: str = d.STATUS_AUTH
 
     def __repr__(self) -> str:
         return _repr(self, frozenset({"token"}))
@@ -305,6 +308,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             bind=r.text("AGENT_BIND", d.AGENT_BIND),
             port=r.parsed("AGENT_PORT", d.AGENT_PORT, _port),
             token=r.raw("HA_API_TOKEN"),
+            status_auth=r.parsed("HA_STATUS_AUTH", d.STATUS_AUTH, _one_of(_STATUS_AUTH, False)),
         ),
         log=LogSettings(
             format=r.parsed("HA_LOG_FORMAT", d.LOG_FORMAT, _one_of(_LOG_FORMATS, False)),
@@ -312,6 +316,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         ),
     )
     r.problems.extend(_cross_checks(settings.election, r.failed))
+    if settings.api.status_auth == "token" and not settings.api.token:
+        r.problems.append("HA_STATUS_AUTH: token needs HA_API_TOKEN (the token the status endpoint asks for)")
     if r.problems:
         raise ConfigError(r.problems)
     return settings

@@ -76,3 +76,10 @@ def test_hook_settings_from_the_memgraph_container_env(ha_docs) -> None:
     budget = r.env_entries(r.container(docs, "agent"))["HA_PRESTOP_BUDGET_SECONDS"]["value"]
     assert settings.budget_s == float(budget)
     assert (settings.uid, settings.ip) == (r.SAMPLE_FIELDS["metadata.uid"], r.SAMPLE_FIELDS["status.podIP"])
+
+
+def test_status_auth_value_reaches_the_agent_settings() -> None:
+    env = r.resolve_env(r.container(r.render_set("everything-on"), "agent"), SECRETS)
+    assert config.load_settings(env).api.status_auth == "token"
+    default = r.resolve_env(r.container(r.render_set("ha"), "agent"), SECRETS)
+    assert config.load_settings(default).api.status_auth == "open"

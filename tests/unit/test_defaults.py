@@ -39,6 +39,7 @@ def test_the_chart_defaults_are_the_products_defaults() -> None:
     assert (v["prestopBudgetSeconds"], v["drainSeconds"]) == (defaults.PRESTOP_BUDGET_S, defaults.DRAIN_S)
     assert (v["port"], v["replicationPort"]) == (defaults.AGENT_PORT, defaults.REPLICATION_PORT)
     assert (v["logFormat"], v["logLevel"]) == (defaults.LOG_FORMAT, defaults.LOG_LEVEL)
+    assert v["statusAuth"] == defaults.STATUS_AUTH
 
 
 def test_the_hook_defaults_are_the_products_defaults() -> None:

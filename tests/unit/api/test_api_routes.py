@@ -9,7 +9,8 @@ import pytest
 import requests
 import responses
 
-from agent.api import FORWARD_HEADER
+from agent.api import FORWARD_HEADER, create_app
+from agent.metrics import AgentMetrics
 from tests.support.wait import wait_until
 
 AUTH = {"Authorization": "Bearer s3cret-token"}
@@ -349,3 +350,36 @@ def test_metrics_exposition_has_every_name_and_counts_prestop_outcomes(client):
     # cluster-wide gauges come from the leader only; this agent does not lead
     assert "memgraph_ha_replicas" not in text and "memgraph_ha_diverged_pods" not in text
     assert 'memgraph_ha_prestop_requests_total{outcome="switchover-done"} 1.0' in text
+
+
+# ---- HA_STATUS_AUTH=token: the status and local routes ask for the API token -----------------------------
+
+
+@pytest.fixture
+def token_client(services):
+    application = create_app(services, AgentMetrics(), status_auth=True)
+    application.testing = True
+    return application.test_client()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/status", "/api/v1/local"])
+def test_status_auth_token_refuses_reads_without_the_token(token_client, path):
+    resp = token_client.get(path)
+    assert resp.status_code == 401 and resp.get_json()["error"] == "unauthorized"
+    assert token_client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert token_client.get(path, headers=AUTH).status_code == 200
+
+
+@responses.activate
+def test_status_auth_token_forwards_the_token_to_the_leader(token_client, services):
+    services.leader = False
+    responses.get(f"{LEADER}/api/v1/status", json={"main": "memgraph-0", "answered_by": "memgraph-0"})
+    assert token_client.get("/api/v1/status", headers=AUTH).status_code == 200
+    assert responses.calls[0].request.headers["Authorization"] == "Bearer s3cret-token"
+
+
+def test_status_auth_open_by_default_and_probes_and_metrics_never_ask(token_client, client):
+    assert client.get("/api/v1/status").status_code == 200
+    for path in ("/health", "/ready", "/metrics"):
+        assert token_client.get(path).status_code in (200, 503), path
+        assert token_client.get(path).status_code != 401

@@ -7,7 +7,10 @@ PYTEST_ARGS ?=
 DURATION ?= 300
 DEMO_ARGS ?=
 
-.PHONY: help venv test lint unit scenarios demo bench soak clean
+VERSION  := $(shell sed -n 's/^version = //p' setup.cfg)
+REGISTRY ?= ghcr.io/memgraph-ha
+
+.PHONY: help venv test lint unit scenarios demo bench soak images clean
 
 help:
 	@echo "make demo   - 3-pod emulated cluster, a writer, a rolling restart, the final status"
@@ -16,6 +19,7 @@ help:
 	@echo "make scenarios - the long scenarios (marked long)"
 	@echo "make bench  - measurements on the emulated cluster; last line is JSON"
 	@echo "make soak DURATION=600 - randomized fault schedules"
+	@echo "make images [REGISTRY=...] - hadolint, then docker build of both images where a Docker engine runs"
 
 $(STAMP): constraints.txt setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +51,19 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python -m sim.soak --duration $(DURATION)
+
+# Both images, tagged $(REGISTRY)/memgraph-ha-{agent,coordinator}:$(VERSION) (the chart's default tags).
+# Without a running Docker engine (as on the development machines) it lints and says so, exit 0.
+images: $(STAMP)
+	$(BIN)/hadolint Dockerfile
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+	  set -e; \
+	  docker build --target agent -t $(REGISTRY)/memgraph-ha-agent:$(VERSION) . ; \
+	  docker build --target coordinator -t $(REGISTRY)/memgraph-ha-coordinator:$(VERSION) . ; \
+	  echo "built $(REGISTRY)/memgraph-ha-agent:$(VERSION) and $(REGISTRY)/memgraph-ha-coordinator:$(VERSION)"; \
+	else \
+	  echo "make images: no Docker engine available here; the Dockerfile passes hadolint, nothing was built"; \
+	fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache

@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -74,6 +75,14 @@ def _api_parent(default_url: str | None, url_help: str) -> argparse.ArgumentPars
     return api
 
 
+def package_version() -> str:
+    """The installed memgraph-ha distribution's version (setup.cfg), as the images carry it."""
+    try:
+        return metadata.version("memgraph-ha")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
     env = os.environ
     api = _api_parent(DEFAULT_URL, f"agent API (env MEMGRAPH_HA_URL; default {DEFAULT_URL}), e.g. through "
@@ -83,6 +92,7 @@ def parser() -> argparse.ArgumentParser:
     out = argparse.ArgumentParser(add_help=False)
     out.add_argument("--output", "-o", choices=("text", "json"), default="text")
     ap = argparse.ArgumentParser(prog="memgraph-ha", description="Operate a memgraph-ha cluster.")
+    ap.add_argument("--version", action="version", version=f"memgraph-ha {package_version()}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
     sub.add_parser("status", parents=[api, out], help="the cluster status (pods, roles, replicas)")
     sw = sub.add_parser("switchover", parents=[api, out], help="move the MAIN role (planned, no write lost)")

@@ -17,6 +17,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,14 @@ FORWARD_HEADER = "X-Memgraph-HA-Forwarded-By"
 STATUS_FORWARD_TIMEOUT_S = 2.0
 SWITCHOVER_FORWARD_TIMEOUT_S = (2.0, 120.0)  # connect, read: the leader holds the call during the switchover
 DEFAULT_PRESTOP_BUDGET_S = defaults.PRESTOP_BUDGET_S  # a preStop request that names no budget
+MAX_PRESTOP_BUDGET_S = 86400.0
 MAX_BODY_BYTES = 64 * 1024
+# A pod name (DNS-1123 subdomain), as docs/openapi.yaml states it; matched with `re.search` like the
+# document's JSON-Schema validators do, so the code accepts exactly what the document allows.
+POD_NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+MAX_POD_NAME_CHARS = 253
+MAX_UID_CHARS = 128
+KEEP_CONFIRMED = 16  # confirmed preStop answers remembered (per pod UID; a pod has one UID)
 Result = tuple[int, dict[str, Any]]
 
 
@@ -57,7 +65,8 @@ class AgentServices(Protocol):
     never fail because the API server or the leader is unreachable (I7). `prestop()` blocks up to
     `budget_s` and answers 200 `{"outcome", "safe_to_stop", "new_main", "detail"}` or 202/409/503
     `{"retry_after_s"}`; the API layer already makes concurrent calls join one run (see `PrestopJoin`).
-    `switchover`, `pause` and `resume` are only called on the leader.
+    `switchover`, `pause` and `resume` are only called on the leader; `cluster_status` answers None when
+    this agent turns out not to lead.
     """
 
     @property
@@ -73,7 +82,7 @@ class AgentServices(Protocol):
 
     def leader_url(self) -> str | None: ...
 
-    def cluster_status(self) -> dict[str, Any]: ...
+    def cluster_status(self) -> dict[str, Any] | None: ...
 
     def prestop(self, request: PrestopRequest) -> Result: ...
 
@@ -151,6 +160,8 @@ class PrestopJoin:
                 self._flight = None
                 if result[0] == 200:
                     self._confirmed[req.uid] = result
+                    while len(self._confirmed) > KEEP_CONFIRMED:  # bounded: a caller may send any UID
+                        del self._confirmed[next(iter(self._confirmed))]
             flight.result = result
             flight.done.set()
         self._on_result(result)
@@ -181,15 +192,24 @@ def _json_body(required: bool) -> dict[str, Any]:
     return doc
 
 
+def _pod_name(value: Any, what: str) -> str:
+    if (not isinstance(value, str) or len(value) > MAX_POD_NAME_CHARS
+            or POD_NAME_PATTERN.search(value) is None):
+        raise ApiError(400, "bad-request", f"{what} must be a pod name (DNS-1123, at most 253 characters)")
+    return value
+
+
 def _prestop_request(doc: dict[str, Any], own_pod: str) -> PrestopRequest:
-    pod, uid = doc.get("pod", own_pod), doc.get("uid", "")
+    pod = _pod_name(doc.get("pod", own_pod), "pod")
+    uid = doc.get("uid", "")
+    if not isinstance(uid, str) or len(uid) > MAX_UID_CHARS:
+        raise ApiError(400, "bad-request", f"uid must be a string of at most {MAX_UID_CHARS} characters")
     budget = doc.get("budget_s", DEFAULT_PRESTOP_BUDGET_S)
-    if not isinstance(pod, str) or not isinstance(uid, str):
-        raise ApiError(400, "bad-request", "pod and uid must be strings")
-    if isinstance(budget, bool) or not isinstance(budget, int | float) or not 0 < budget <= 86400:
+    number = isinstance(budget, int | float) and not isinstance(budget, bool)
+    if not number or not 0 < budget <= MAX_PRESTOP_BUDGET_S:
         raise ApiError(400, "bad-request", "budget_s must be a number of seconds in (0, 86400]")
-    if pod != own_pod:
-        raise ApiError(400, "wrong-pod", f"this agent serves {own_pod}, not {pod}")
+    if pod != own_pod:  # well formed, but another pod: this agent may not act for it (final for the hook)
+        raise ApiError(403, "wrong-pod", f"this agent serves {own_pod}, not {pod}")
     return PrestopRequest(pod=pod, uid=uid, budget_s=float(budget))
 
 
@@ -226,15 +246,16 @@ class _Routes:
         return flask.Response(self.metrics.exposition(), content_type=CONTENT_TYPE)
 
     def local(self) -> flask.Response:
-        if self.status_auth:
-            self.authorize()
+        self.authorize_status()
         return _reply((200, {"pod": self.s.pod_name, **self.s.local_state()}))
 
     def status(self) -> flask.Response:
-        if self.status_auth:
-            self.authorize()  # the forwarded request carries the header; the leader checks it again
+        self.authorize_status()
         if self.s.is_leader():
-            return _reply((200, {**self.s.cluster_status(), "answered_by": self.s.pod_name}))
+            doc = self.s.cluster_status()
+            if doc is None:
+                raise ApiError(503, "not-leader", f"{self.s.pod_name} stopped leading; retry shortly")
+            return _reply((200, {**doc, "answered_by": self.s.pod_name}))
         return self.forward("GET", "/api/v1/status", None, STATUS_FORWARD_TIMEOUT_S)
 
     def prestop(self) -> flask.Response:
@@ -250,9 +271,9 @@ class _Routes:
     def switchover(self) -> flask.Response:
         self.authorize()
         doc = _json_body(required=False)
-        to = doc.get("to")
-        if to is not None and not isinstance(to, str):
-            raise ApiError(400, "bad-request", "'to' must be a pod name")
+        to = doc.get("to")  # null or absent: the coordinator picks the target (docs/openapi.yaml)
+        if to is not None:
+            _pod_name(to, "'to'")
         if not self.s.is_leader():  # only the leader knows the pods: it checks `to` (a non-leader knows none)
             return self.forward("POST", "/api/v1/switchover", doc, SWITCHOVER_FORWARD_TIMEOUT_S)
         if to is not None and to not in self.s.known_pods():
@@ -269,6 +290,12 @@ class _Routes:
         log.info("%s requested", which)
         status, body = self.s.pause() if which == "pause" else self.s.resume()
         return _reply((status, {**body, "answered_by": self.s.pod_name}))
+
+    def authorize_status(self) -> None:
+        """HA_STATUS_AUTH=token: the read routes need the operator token too (a non-leader forwards the
+        header with the status request; the leader checks it again)."""
+        if self.status_auth:
+            self.authorize()
 
     def authorize(self) -> None:
         token = self.s.api_token()

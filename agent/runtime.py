@@ -239,11 +239,9 @@ class Agent:
                 self._leader_ips = {leader: ip}
         return f"http://{ip}:{self.s.api.port}" if ip else None
 
-    def cluster_status(self) -> dict[str, Any]:
+    def cluster_status(self) -> dict[str, Any] | None:
         coord = self.coordinator
-        if coord is None:
-            return {"error": "not-leader", "detail": "this agent does not lead"}
-        return coord.status()
+        return coord.status() if coord is not None else None
 
     def prestop(self, request: PrestopRequest) -> Result:
         with self._prestop_lock:

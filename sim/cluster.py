@@ -278,15 +278,20 @@ class SimCluster:
         return out
 
     def status(self, timeout_s: float = 3.0) -> dict[str, Any]:
-        """The cluster status document, asked of any Ready pod's agent (non-leaders forward it)."""
+        """The cluster status document, asked of any Ready pod's agent (non-leaders forward it); with the
+        bearer token when the agents run with HA_STATUS_AUTH=token."""
         with self._lock:
             runtimes = list(self.runtimes.values())
+        env = self.cfg.extra_agent_env
+        token = env.get("HA_API_TOKEN", "") if env.get("HA_STATUS_AUTH") == "token" else ""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         last: Exception | None = None
         for rt in runtimes:
             if rt.terminating or rt.frozen:
                 continue
             try:
-                with urllib.request.urlopen(rt.agent_url + "/api/v1/status", timeout=timeout_s) as resp:
+                req = urllib.request.Request(rt.agent_url + "/api/v1/status", headers=headers)
+                with urllib.request.urlopen(req, timeout=timeout_s) as resp:
                     doc: dict[str, Any] = json.loads(resp.read())
                     return doc
             except Exception as exc:

@@ -31,7 +31,7 @@ from coordinator.core.model import (
     WriteRecord,
 )
 from coordinator.core.outcomes import SwitchoverOutcome
-from coordinator.core.status import build_status
+from coordinator.core.status import SCHEMA_VERSION, build_status
 from coordinator.edge.actions import Executor
 from coordinator.edge.logs import log_event
 from coordinator.edge.observe import Observer
@@ -223,7 +223,8 @@ class Coordinator:
     def status(self) -> dict[str, Any]:
         snap, decision = self.last_snapshot, self.last_decision
         if snap is None or decision is None:
-            return {"cluster": {"leader": self.identity, "verdict": "starting", "healthy": False}, "pods": []}
+            return {"schema_version": SCHEMA_VERSION, "pods": [],
+                    "cluster": {"leader": self.identity, "verdict": "starting", "healthy": False}}
         observe = {"bolt_queries_last_cycle": self.observer.queries_last_cycle,
                    "reconcile_cycles": self.cycles}  # read by make bench (docs/api.md)
         return build_status(snap, self.last_record, decision, self.identity, {"leader_observe": observe})

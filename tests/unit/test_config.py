@@ -303,7 +303,10 @@ def test_exit_on_error_returns_settings_when_valid() -> None:
 def test_status_auth_is_open_by_default_and_token_needs_the_api_token() -> None:
     assert load_settings(env()).api.status_auth == "open"
     assert load_settings(env(HA_STATUS_AUTH="token", HA_API_TOKEN="t")).api.status_auth == "token"
+    assert load_settings(env(HA_STATUS_AUTH="TOKEN", HA_API_TOKEN="t0k")).api.status_auth == "token"
     assert problems_of(env(HA_STATUS_AUTH="token")) == [
         "HA_STATUS_AUTH: token needs HA_API_TOKEN (the token the status endpoint asks for)"
     ]
-    assert problems_of(env(HA_STATUS_AUTH="basic"))[0].startswith("HA_STATUS_AUTH:")
+    assert problems_of(env(HA_STATUS_AUTH="basic")) == [
+        "HA_STATUS_AUTH: expected one of open, token, got 'basic'"
+    ]

@@ -146,6 +146,11 @@ def test_status_when_leader_answers_garbage_is_502_json(client, services):
     assert error_of(client.get("/api/v1/status")) == (502, "bad-leader-answer")
 
 
+def test_status_from_an_agent_that_just_stopped_leading_is_503(client, services, monkeypatch):
+    monkeypatch.setattr(services, "cluster_status", lambda: None)
+    assert error_of(client.get("/api/v1/status")) == (503, "not-leader")
+
+
 def test_status_without_a_known_leader_is_503_json(client, services):
     services.leader, services.leader_base = False, None
     assert error_of(client.get("/api/v1/status")) == (503, "no-leader")
@@ -181,13 +186,20 @@ def test_switchover_runs_on_the_leader_with_target(client, services):
     assert services.switchover_calls == ["memgraph-2", None]
 
 
+def test_switchover_to_null_lets_the_coordinator_pick_as_when_absent(client, services):
+    assert client.post("/api/v1/switchover", json={"to": None}, headers=AUTH).status_code == 200
+    assert client.post("/api/v1/switchover", json={}, headers=AUTH).status_code == 200
+    assert services.switchover_calls == [None, None]
+
+
 def test_switchover_to_unknown_pod_is_404(client, services):
     resp = client.post("/api/v1/switchover", json={"to": "memgraph-9"}, headers=AUTH)
     assert error_of(resp) == (404, "unknown-pod")
     assert services.switchover_calls == []
 
 
-@pytest.mark.parametrize("data", [b"{not json", b"[1, 2]", b'"memgraph-2"', b'{"to": 3}'])
+@pytest.mark.parametrize("data", [b"{not json", b"[1, 2]", b'"memgraph-2"', b'{"to": 3}', b'{"to": ""}',
+                                  b'{"to": "a b"}'])
 def test_switchover_bad_body_is_400(client, services, data):
     resp = client.post("/api/v1/switchover", data=data, content_type="application/json", headers=AUTH)
     assert error_of(resp)[0] == 400
@@ -254,12 +266,41 @@ def test_prestop_refused_from_elsewhere(local_client, services, addr):
     (b'{"pod": "memgraph-1", "budget_s": -1}', "bad-request"),
     (b'{"pod": "memgraph-1", "budget_s": true}', "bad-request"),
     (b'{"pod": 7}', "bad-request"),
-    (b'{"pod": "memgraph-2"}', "wrong-pod"),
+    (b'{"pod": ""}', "bad-request"),
+    (b'{"pod": "Memgraph_1"}', "bad-request"),
+    (b'{"pod": null}', "bad-request"),
+    (b'{"uid": null}', "bad-request"),
+    (b'{"uid": "' + b"u" * 129 + b'"}', "bad-request"),
+    (b'{"budget_s": 86400.5}', "bad-request"),
 ])
 def test_prestop_bad_body_is_400(client, services, data, error):
     resp = client.post("/api/v1/prestop", data=data, content_type="application/json")
     assert error_of(resp) == (400, error)
     assert services.prestop_calls == []
+
+
+def test_prestop_for_another_well_formed_pod_is_403_which_the_hook_does_not_retry(client, services):
+    resp = client.post("/api/v1/prestop", json={"pod": "memgraph-2", "budget_s": 86399})
+    assert error_of(resp) == (403, "wrong-pod")
+    assert services.prestop_calls == []
+    from hooks.prestop import interpret
+
+    assert interpret(1, 403, resp.get_data(), 0.01).final
+
+
+def test_prestop_accepts_the_longest_uid_and_the_largest_budget(client, services):
+    resp = client.post("/api/v1/prestop", json={"uid": "u" * 128, "budget_s": 86400})
+    assert resp.status_code == 200
+    assert services.prestop_calls[0].budget_s == 86400.0
+
+
+def test_confirmed_prestop_answers_are_remembered_for_a_bounded_number_of_uids(client, services):
+    for i in range(40):
+        assert client.post("/api/v1/prestop", json={"uid": f"u{i}"}).status_code == 200
+    assert len(services.prestop_calls) == 40
+    client.post("/api/v1/prestop", json={"uid": "u39"})  # recent: answered from memory
+    client.post("/api/v1/prestop", json={"uid": "u0"})  # forgotten: run again
+    assert [r.uid for r in services.prestop_calls[40:]] == ["u0"]
 
 
 def test_prestop_passes_a_typed_request(client, services):
@@ -363,10 +404,11 @@ def token_client(services):
 
 
 @pytest.mark.parametrize("path", ["/api/v1/status", "/api/v1/local"])
-def test_status_auth_token_refuses_reads_without_the_token(token_client, path):
-    resp = token_client.get(path)
-    assert resp.status_code == 401 and resp.get_json()["error"] == "unauthorized"
-    assert token_client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+def test_status_auth_token_makes_the_read_routes_need_the_bearer_token(client, token_client, path):
+    assert client.get(path).status_code == 200  # HA_STATUS_AUTH=open (default)
+    assert error_of(token_client.get(path)) == (401, "unauthorized")
+    wrong = {"Authorization": "Bearer wrong"}
+    assert error_of(token_client.get(path, headers=wrong)) == (401, "unauthorized")
     assert token_client.get(path, headers=AUTH).status_code == 200
 
 
@@ -378,8 +420,6 @@ def test_status_auth_token_forwards_the_token_to_the_leader(token_client, servic
     assert responses.calls[0].request.headers["Authorization"] == "Bearer s3cret-token"
 
 
-def test_status_auth_open_by_default_and_probes_and_metrics_never_ask(token_client, client):
-    assert client.get("/api/v1/status").status_code == 200
+def test_status_auth_token_leaves_probes_and_metrics_open(token_client):
     for path in ("/health", "/ready", "/metrics"):
-        assert token_client.get(path).status_code in (200, 503), path
-        assert token_client.get(path).status_code != 401
+        assert token_client.get(path).status_code == 200, path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsonschema
 import yaml
 
 from agent.api import create_app
@@ -51,7 +52,7 @@ def test_every_reference_resolves():
 
 def test_every_operation_documents_responses_and_errors_use_the_error_schema():
     doc = load()
-    assert doc["openapi"].startswith("3.0.")
+    assert doc["openapi"].startswith("3.1.")
     error_ref = "#/components/schemas/Error"
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
@@ -69,3 +70,36 @@ def test_operator_routes_declare_bearer_security():
     for path in ("/api/v1/switchover", "/api/v1/pause", "/api/v1/resume"):
         assert paths[path]["post"]["security"] == [{"bearerToken": []}]
     assert "security" not in paths["/api/v1/prestop"]["post"]
+
+
+def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
+    doc = load()
+    return jsonschema.Draft202012Validator(
+        {"$ref": f"#/components/schemas/{schema_name}", "components": doc["components"]})
+
+
+def _leader_documents() -> list[dict]:
+    from coordinator.core.planner import PlannerMemory, decide
+    from coordinator.core.status import build_status
+    from tests.unit.planner.builders import POLICY, down, healthy, main, rec, replica, row, snap
+
+    docs = []
+    for s, record in [
+        (healthy(), rec()),
+        (snap({0: main(row(1, "strict_sync", "invalid", behind=-3), row(2)), 1: down(), 2: replica()},
+              unreachable={1: 3.0}), rec()),
+        (snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 9.0}), rec()),
+    ]:
+        decision = decide(s, record, POLICY, PlannerMemory(leader="memgraph-0"))
+        docs.append(build_status(s, record, decision, "memgraph-0"))
+    return docs
+
+
+def test_the_status_documents_the_code_builds_match_the_documented_schema():
+    validator = _validator("ClusterStatus")
+    for doc in _leader_documents():
+        errors = [e.message for e in validator.iter_errors({**doc, "answered_by": "memgraph-0"})]
+        assert not errors, errors
+    # a schema that cannot fail proves nothing: a wrong type is caught
+    bad = {**_leader_documents()[0], "answered_by": "memgraph-0", "schema_version": "1"}
+    assert list(validator.iter_errors(bad))

@@ -23,7 +23,9 @@ from agent import prestop as prestop_local
 from agent.api import PrestopRequest, Result
 from agent.guard import Guard, should_demote
 from agent.metrics import AgentMetrics
+from agent.peer_records import PeerPrestopRecords
 from agent.prestop_host import PrestopHost
+from agent.prestop_summary import last_record
 from coordinator.core import record as record_codec
 from coordinator.core.model import ClusterRecord, Role, replica_name
 from coordinator.edge.logs import log_event
@@ -59,6 +61,10 @@ class Agent:
             self.terms.started, self.terms.stopped, self._new_leader,
         )
         self.pool = MemgraphPool(settings)
+        self.peer_records = PeerPrestopRecords(
+            settings.identity.pod_name, lambda: last_record(settings.prestop.log_dir), settings.api.port,
+            settings.api.token,
+        )
         self.guard = Guard(
             settings.identity.pod_name,
             lambda: self.local.demote(settings.memgraph.replication_port),
@@ -218,6 +224,8 @@ class Agent:
             "is_leader": self.is_leader(),
             "memgraph": dict(self._local_state),
             "record": {"main": rec.main, "generation": rec.generation} if rec else None,
+            "api_server_failing_s": self.elector.api_failing_for(),
+            "prestop_last": last_record(self.s.prestop.log_dir),
         }
 
     def is_leader(self) -> bool:
@@ -241,7 +249,13 @@ class Agent:
 
     def cluster_status(self) -> dict[str, Any] | None:
         coord = self.coordinator
-        return coord.status() if coord is not None else None
+        if coord is None:
+            return None
+        snap = coord.last_snapshot  # the pods of the last cycle: no API request here
+        pods = [(p.name, p.ip) for p in snap.pods] if snap is not None else []
+        records, age = self.peer_records.view(pods)
+        extra = {"prestop_records": records, "prestop_records_age_s": age}
+        return coord.status(self.elector.api_failing_for(), extra)
 
     def prestop(self, request: PrestopRequest) -> Result:
         with self._prestop_lock:

@@ -136,6 +136,8 @@ class ClusterRecord:
     # The leader saw `sync_replica` ready on the MAIN in `sync_mode` (cleared, record first, before any
     # drop or re-mode of it). A new leader that never saw the MAIN itself decides failover on this fact.
     sync_confirmed: bool = False
+    # The last switchovers and failovers, compact JSON (coordinator/core/history.py; at most 10 entries).
+    history: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,7 @@ class Snapshot:
     last_sync_ready: tuple[str, ...] = ()
     # "memgraph-0->memgraph-1" while a switchover procedure runs; the planner then leaves the cluster alone
     switchover_in_progress: str = ""
+    wall: float = 0.0  # wall-clock epoch seconds of the observation (for the record's history only)
 
     def pod(self, name: str) -> PodView | None:
         for p in self.pods:

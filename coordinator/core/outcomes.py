@@ -28,6 +28,13 @@ class SwitchoverOutcome(enum.StrEnum):
         return self in (SwitchoverOutcome.NO_TARGET, SwitchoverOutcome.NOT_MAIN)
 
 
+class TransitionKind(enum.StrEnum):
+    """What changed the MAIN, as the record's history keeps it (coordinator.core.history)."""
+
+    SWITCHOVER = "switchover"
+    FAILOVER = "failover"
+
+
 class PrestopOutcome(enum.StrEnum):
     """How the local side of a pod's termination ended (`agent.prestop`; the hook logs it verbatim)."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from coordinator.core.compose import Decision, PlannerMemory, finish
+from coordinator.core.history import Transition, append_transition
 from coordinator.core.model import (
     ClusterRecord,
     Demote,
@@ -31,6 +32,7 @@ from coordinator.core.model import (
     replica_name,
 )
 from coordinator.core.outcomes import DecisionKind as K
+from coordinator.core.outcomes import TransitionKind
 from coordinator.core.replication import reconcile_replication
 from coordinator.core.rules import Plan, Verdict, View, is_divergence_error, replica_address
 
@@ -252,6 +254,9 @@ def _failover(
             last_failover_to=candidate,
             last_failover_at=now,
             last_failover_duration_s=down,
+            history=append_transition(plan.record.history, Transition(
+                TransitionKind.FAILOVER, old, candidate, plan.record.generation + 1, view.snapshot.wall, down,
+            )),
         )
     )
     # Review M2: record before promotion, or the candidate's own guard sees a MAIN the record does not name

@@ -1,8 +1,9 @@
 """The cluster status document served at /api/v1/status (schema: docs/api.md).
 
 Role: turn the last Snapshot, the ClusterRecord, the last Decision and the leader's name into one
-JSON-able dict: a `cluster` section, one entry per pod, and the fields the earlier controller's users
-read (`current_sync_replica`, `sync_replica_healthy`, per pod `is_sync_replica`).
+JSON-able dict: a `cluster` section (with the history of MAIN changes from the record and the warnings
+the status page shows), one entry per pod, and the fields the earlier controller's users read
+(`current_sync_replica`, `sync_replica_healthy`, per pod `is_sync_replica`).
 
 Must never: do I/O, raise on a partial snapshot (unreachable pods are facts), or include a secret.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from coordinator.core.health import cluster_health
+from coordinator.core.history import as_status as history_as_status
 from coordinator.core.model import (
     ROLE_LABEL,
     ClusterRecord,
@@ -61,14 +63,37 @@ def _pod_entry(view: View, pod: PodView) -> dict[str, Any]:
     }
 
 
+def _warnings(cluster: dict[str, Any], sync_ok: bool, api_failing_s: float | None) -> list[dict[str, str]]:
+    """What the status page flags, one {code, text} each (docs/api.md "warnings")."""
+    out: list[tuple[str, str]] = []
+    if cluster["degraded"]:
+        out.append(("degraded", "no sync replica designated: writes are acknowledged without a replica copy"))
+    elif not sync_ok:
+        out.append(("no-sync-replica", f"the sync replica {cluster['sync_replica'] or '-'} is not ready"))
+    if api_failing_s is not None:
+        out.append(("api-server-unreachable",
+                    f"the leader's Kubernetes API calls have been failing for {api_failing_s:.1f}s"))
+    if cluster["diverged"]:
+        out.append(("diverged", "diverged (quarantined): " + ", ".join(cluster["diverged"])))
+    if cluster["paused"]:
+        out.append(("paused", "automatic failover is paused (memgraph-ha resume)"))
+    if not cluster["healthy"] and cluster["problems"]:
+        out.append(("unhealthy", "; ".join(cluster["problems"])))
+    return [{"code": code, "text": text} for code, text in out]
+
+
 def build_status(
     snapshot: Snapshot,
     record: ClusterRecord,
     decision: Decision | None,
     leader: str,
     extra: dict[str, Any] | None = None,
+    now: float | None = None,
+    api_failing_s: float | None = None,
 ) -> dict[str, Any]:
-    """The status document. `extra` adds top-level keys (e.g. agent version); it never overrides ours."""
+    """The status document. `extra` adds top-level keys (e.g. agent version); it never overrides ours.
+    `now` (the leader's clock, as `snapshot.now`) gives `observation_age_s`; `api_failing_s` is how long
+    the leader's Kubernetes API calls have been failing (None: the last one succeeded)."""
     view = View.build(snapshot, record, Policy())
     health = cluster_health(snapshot, record)
     sync = record.sync_replica
@@ -89,15 +114,19 @@ def build_status(
         "expected_replicas": health.expected_replicas,
         "last_failover": _last_failover(record),
         "diverged": list(health.diverged),
+        "history": history_as_status(record.history),
     }
+    sync_ok = bool(sync) and sync in health.ready_replicas
+    cluster["warnings"] = _warnings(cluster, sync_ok, api_failing_s)
     pods = [_pod_entry(view, p) for p in sorted(snapshot.pods, key=lambda p: pod_ordinal(p.name))]
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "observed_at": snapshot.now,
+        "observation_age_s": round(max(0.0, now - snapshot.now), 3) if now is not None else None,
         "cluster": cluster,
         "pods": pods,
         "current_sync_replica": sync or None,
-        "sync_replica_healthy": bool(sync) and sync in health.ready_replicas,
+        "sync_replica_healthy": sync_ok,
     }
     for key, value in (extra or {}).items():
         doc.setdefault(key, value)

@@ -155,7 +155,7 @@ def action_fields(action: Action) -> dict[str, Any]:
         return {"action": "label", "pod": action.pod, "labels": {k: v for k, v in action.labels}}
     if isinstance(action, WriteRecord):
         record = {f.name: getattr(action.record, f.name) for f in dataclasses.fields(action.record)}
-        shown = {k: v for k, v in record.items() if v not in ("", (), False)}
+        shown = {k: v for k, v in record.items() if v not in ("", (), False) and k != "history"}  # long JSON
         return {"action": "write_record", "record": shown}
     if isinstance(action, EmitEvent):
         return {"action": "event", "reason": action.reason, "pod": action.pod, "message": action.message}

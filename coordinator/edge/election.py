@@ -67,9 +67,7 @@ class LeaderElector(RecordAccess):
             raise ValueError(
                 f"request timeout ({store.request_timeout}s) must be positive and shorter than the retry "
                 f"period ({self.config.retry_period_s}s)")
-        self.identity = identity
-        self._store = store
-        self._clock = clock
+        self.identity, self._store, self._clock = identity, store, clock
         self._stamps = Stamps(wall)  # renewTime values, strictly increasing: each write is recognisable
         self._state = threading.Lock()  # guards the fields below; never held during an API call
         self._write = threading.Lock()  # serializes API writes of this elector (renew vs record update)
@@ -106,14 +104,18 @@ class LeaderElector(RecordAccess):
     def lease_valid_for(self) -> float:
         """Seconds left before the renew deadline; 0 when not leading. Re-check before every mutation."""
         with self._state:
-            if not self._live_locked(self._term):
-                return 0.0
-            return self._renewed_at + self.config.renew_deadline_s - self._clock()
+            live = self._live_locked(self._term)
+            return self._renewed_at + self.config.renew_deadline_s - self._clock() if live else 0.0
 
     def leader_identity(self) -> str:
         """The holder last seen in the Lease ("" when none); our identity while we lead."""
         with self._state:
             return self.identity if self._live_locked(self._term) else self._leader_seen
+
+    def api_failing_for(self) -> float | None:
+        """Seconds since this elector's Lease calls started failing; None while the last one succeeded."""
+        with self._state:
+            return self._clock() - self._failing_since if self._failures else None
 
     def _live_locked(self, term: int) -> bool:
         return (self._leading and term == self._term and not self._stop.is_set()

@@ -31,8 +31,10 @@ class Observer:
         memgraph: MemgraphFactory,
         probe_timeout_s: float = 1.5,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.kube = kube
+        self.wall = wall
         self.memgraph = memgraph
         self.probe_timeout_s = probe_timeout_s
         self.clock = clock
@@ -82,6 +84,7 @@ class Observer:
             main_seen=bool(record.main) and self._seen_main == record.main,
             last_replica_ts=dict(self._last_ts),
             leader=leader,
+            wall=self.wall(),
         )
 
     def _probe(self, pod: PodView, want_storage: bool) -> tuple[InstanceState, int]:

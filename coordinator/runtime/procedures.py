@@ -62,6 +62,8 @@ class SwitchoverResult:
     new_main: str | None
     duration_s: float
     detail: str = ""
+    # role label off the old MAIN -> on the new MAIN (or back on the old one); None when never removed
+    write_pause_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -113,6 +115,13 @@ class _Progress:
     label_removed: bool = False
     record_written: bool = False
     new_main: str | None = None
+    label_off_at: float | None = None  # ctx.clock() when the old MAIN's role label was removed
+    label_on_at: float | None = None  # ... when a pod carried it again
+
+    def write_pause_s(self) -> float | None:
+        if self.label_off_at is None or self.label_on_at is None:
+            return None
+        return self.label_on_at - self.label_off_at
 
 
 def switchover(ctx: SwitchoverContext, old_main: str, to: str | None, budget_s: float) -> SwitchoverResult:
@@ -129,12 +138,13 @@ def switchover(ctx: SwitchoverContext, old_main: str, to: str | None, budget_s: 
     except Exception as exc:
         log.exception("switchover failed")
         outcome, detail = SwitchoverOutcome.FAILED, f"{type(exc).__name__}: {exc}"
-    if outcome is not SwitchoverOutcome.DONE and progress.label_removed and not progress.record_written:
-        _restore_label(ctx, old_main)  # nothing was handed over: the MAIN keeps serving
+    handed_over = outcome is SwitchoverOutcome.DONE or progress.record_written
+    if progress.label_removed and not handed_over and _restore_label(ctx, old_main):
+        progress.label_on_at = ctx.clock()  # nothing was handed over: the MAIN keeps serving
     duration = ctx.clock() - start
     ctx.step(f"switchover {outcome} in {duration:.3f}s: {detail}")
     new_main = progress.new_main if outcome is SwitchoverOutcome.DONE else None
-    return SwitchoverResult(outcome, old_main, new_main, duration, detail)
+    return SwitchoverResult(outcome, old_main, new_main, duration, detail, progress.write_pause_s())
 
 
 def _run(ctx: SwitchoverContext, old_main: str, to: str | None, deadline: float, progress: _Progress) -> None:
@@ -162,7 +172,7 @@ def _run(ctx: SwitchoverContext, old_main: str, to: str | None, deadline: float,
     _make_strict(ctx, old_client, target, rows)
     ex.check_lease()
     ex.kube.patch_labels(old_main, {ROLE_LABEL: None})
-    progress.label_removed = True
+    progress.label_removed, progress.label_off_at = True, ctx.clock()
     ctx.step(f"label {ROLE_LABEL} removed from {old_main}: no new connections reach it")
     in_sync = _wait_in_sync(ctx, old_client, target, min(deadline, ctx.clock() + IN_SYNC_WAIT_S))
     # Record first (review M5): from here any leader can finish the hand-over, and the old MAIN's own
@@ -189,6 +199,7 @@ def _run(ctx: SwitchoverContext, old_main: str, to: str | None, deadline: float,
     _register_rest(ctx, new_record, target, in_sync)
     ex.check_lease()
     ex.kube.patch_labels(target, {ROLE_LABEL: "main"})
+    progress.label_on_at = ctx.clock()
     ctx.step(f"label {ROLE_LABEL}=main on {target}: writes resume")
     ex.emit(EmitEvent("Switchover", f"MAIN moved {old_main} -> {target}", target))
 
@@ -261,10 +272,12 @@ def _register_rest(ctx: SwitchoverContext, record: ClusterRecord, new_main: str,
             record, sync_done = updated, True
 
 
-def _restore_label(ctx: SwitchoverContext, old_main: str) -> None:
+def _restore_label(ctx: SwitchoverContext, old_main: str) -> bool:
     try:
         ctx.executor.kube.patch_labels(old_main, {ROLE_LABEL: "main"})
         ctx.step(f"switchover abandoned: label {ROLE_LABEL}=main restored on {old_main}")
+        return True
     except Exception as exc:
         log_event(log, "main label not restored after an abandoned switchover", level=logging.WARNING,
                   pod=old_main, error=f"{type(exc).__name__}: {exc}")
+        return False

@@ -20,17 +20,20 @@ from typing import Any
 from coordinator.core import defaults, planner
 from coordinator.core import record as record_codec
 from coordinator.core.health import cluster_health
+from coordinator.core.history import Transition, append_transition, switchover_outcome, with_write_pause
 from coordinator.core.model import (
+    ROLE_LABEL,
     ClusterRecord,
     EmitEvent,
     PodView,
     Policy,
     RegisterReplica,
     RequestSwitchover,
+    SetLabels,
     Snapshot,
     WriteRecord,
 )
-from coordinator.core.outcomes import SwitchoverOutcome
+from coordinator.core.outcomes import SwitchoverOutcome, TransitionKind
 from coordinator.core.status import SCHEMA_VERSION, build_status
 from coordinator.edge.actions import Executor
 from coordinator.edge.logs import log_event
@@ -66,8 +69,10 @@ class Coordinator:
         switchover_budget_s: float = 60.0,
         hooks: CycleHooks | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.identity = identity
+        self.wall = wall
         self.kube = kube
         self.lease = lease
         self.policy = policy
@@ -86,6 +91,8 @@ class Coordinator:
         self._last_switchover_end = -1e9
         self.cycles = 0
         self._last_verdict, self._last_verdict_at = "", -1e9
+        # a failover this leader decided whose new MAIN is not labelled yet: (generation, pod, since)
+        self._failover_pause_since: tuple[int, str, float] | None = None
 
     # ---- loop -------------------------------------------------------------------------------------
 
@@ -125,8 +132,9 @@ class Coordinator:
         actions = [a for a in actions if not isinstance(a, RequestSwitchover)]
         result = self.executor.run(actions, record)
         if result.record is not None:
-            self._note_record_change(record, result.record)
+            self._note_record_change(record, result.record, snap.now)
             record = result.record
+        record = self._note_failover_labelled(record, actions[: result.done])
         self._note_register_result(actions, result)
         if result.diverged:
             self._mark_diverged(record, result.diverged)
@@ -159,10 +167,36 @@ class Coordinator:
         self.last_record = record
         return record
 
-    def _note_record_change(self, old: ClusterRecord, new: ClusterRecord) -> None:
+    def _note_record_change(self, old: ClusterRecord, new: ClusterRecord, observed_at: float) -> None:
         self.last_record = new
         if new.main != old.main and old.main and self.hooks.on_failover:
             self.hooks.on_failover(old.main, new.main)
+        if new.main != old.main and new.last_failover_to == new.main and new.generation > old.generation:
+            # the write pause of this failover runs from the first failed probe of the old MAIN
+            since = observed_at - new.last_failover_duration_s
+            self._failover_pause_since = (new.generation, new.main, since)
+
+    def _note_failover_labelled(self, record: ClusterRecord, done: list[Any]) -> ClusterRecord:
+        """The failover's new MAIN got its role label in this cycle: its write pause goes into the history."""
+        pending = self._failover_pause_since
+        if pending is None or not any(isinstance(a, SetLabels) and a.pod == pending[1]
+                                      and (ROLE_LABEL, "main") in a.labels for a in done):
+            return record
+        self._failover_pause_since = None
+        text = with_write_pause(record.history, pending[0], pending[1], self.clock() - pending[2])
+        return self._write_history(record, text) if text is not None else record
+
+    def _write_history(self, record: ClusterRecord, text: str) -> ClusterRecord:
+        """One CAS write of the history annotation; a failure is logged (the history is not worth a retry)."""
+        new = replace(record, history=text)
+        try:
+            self.executor.check_lease()
+            self.executor.write_record(record, new)
+        except Exception as exc:
+            log_event(log, "history not written", level=logging.WARNING, error=f"{type(exc).__name__}: {exc}")
+            return record
+        self.last_record = new
+        return new
 
     def _note_register_result(self, actions: list[Any], result: Any) -> None:
         """Feed REGISTER errors back to the next snapshot (the planner reads `register_error`)."""
@@ -214,20 +248,30 @@ class Coordinator:
         )
         result = switchover(ctx, old, to, budget_s)
         self.last_switchover, self._last_switchover_end = result, self.clock()
+        if result.outcome is not SwitchoverOutcome.NOT_MAIN:  # it changed nothing: no line of history
+            record = self.read_record()
+            entry = Transition(TransitionKind.SWITCHOVER, result.old_main, result.new_main or "",
+                               record.generation, self.wall(), result.duration_s, result.write_pause_s,
+                               switchover_outcome(result.outcome))
+            self._write_history(record, append_transition(record.history, entry))
         if self.hooks.on_switchover:
             self.hooks.on_switchover(result)
         return result
 
     # ---- status ---------------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(
+        self, api_failing_s: float | None = None, extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The status document of the last cycle; `api_failing_s` and `extra` come from the agent."""
         snap, decision = self.last_snapshot, self.last_decision
         if snap is None or decision is None:
             return {"schema_version": SCHEMA_VERSION, "pods": [],
                     "cluster": {"leader": self.identity, "verdict": "starting", "healthy": False}}
         observe = {"bolt_queries_last_cycle": self.observer.queries_last_cycle,
                    "reconcile_cycles": self.cycles}  # read by make bench (docs/api.md)
-        return build_status(snap, self.last_record, decision, self.identity, {"leader_observe": observe})
+        return build_status(snap, self.last_record, decision, self.identity,
+                            {"leader_observe": observe, **(extra or {})}, self.clock(), api_failing_s)
 
     def health(self) -> Any:
         if self.last_snapshot is None:

@@ -18,9 +18,11 @@ import neo4j
 import pytest
 
 from agent.guard import Guard
+from coordinator.core import history
 from coordinator.core import record as record_codec
 from coordinator.core.lease_rules import ElectionConfig
 from coordinator.core.model import ClusterRecord, Policy, ReplicaMode, ReplicaStatus, Role
+from coordinator.core.outcomes import TransitionKind
 from coordinator.edge.election import LeaderElector
 from coordinator.edge.kube import KubeOps
 from coordinator.edge.lease_store import KubeLeaseStore
@@ -348,3 +350,30 @@ def test_labels_are_level_triggered(env: Env) -> None:
     # someone removes the main label by hand: the next cycle puts it back
     env.kube.patch("Pod", NS, main, {"metadata": {"labels": {"memgraph-ha.io/role": None}}})
     wait_until(lambda: env.labels()[main].get("memgraph-ha.io/role") == "main", 5, "label restored")
+
+
+def test_history_keeps_each_switchover_and_failover_with_its_write_pause(env: Env) -> None:
+    main = bootstrapped(env)
+    result = env.coord.switchover(None, None, 10.0)
+    assert result.ok, result
+    first = result.new_main
+    assert first is not None and first != main
+    wait_until(lambda: healthy(env, first) and env.record().sync_confirmed, 20, "healthy after switchover")
+    sync = env.record().sync_replica
+    env.mg[first].kill()
+    env.set_ready(first, False)
+    wait_until(lambda: env.record().main == sync, FAILOVER_AFTER + 2 * INTERVAL + 4, "failover")
+    wait_until(lambda: history.parse(env.record().history)[0][-1].write_pause_s is not None, 10,
+               "the failover's write pause, once the new MAIN is labelled")
+    items, problem = history.parse(env.record().history)  # read from the API server: any leader sees it
+    assert problem == ""
+    assert [(t.kind, t.from_pod, t.to_pod, t.outcome) for t in items] == [
+        (TransitionKind.SWITCHOVER, main, first, "done"), (TransitionKind.FAILOVER, first, sync, "done")]
+    switch, fail = items
+    assert switch.write_pause_s is not None and 0 < switch.write_pause_s <= switch.duration_s
+    assert switch.generation + 1 == fail.generation == env.record().generation
+    assert fail.duration_s >= FAILOVER_AFTER
+    assert fail.write_pause_s is not None and fail.write_pause_s >= fail.duration_s
+    assert abs(fail.at - time.time()) < 60 and switch.at <= fail.at  # wall clock, for people
+    print(f"\nswitchover write pause {switch.write_pause_s:.3f}s of {switch.duration_s:.3f}s; "
+          f"failover after {fail.duration_s:.2f}s, write pause {fail.write_pause_s:.2f}s")

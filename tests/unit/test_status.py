@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from coordinator.core.history import Transition, append_transition
+from coordinator.core.outcomes import TransitionKind
 from coordinator.core.planner import PlannerMemory, decide
 from coordinator.core.status import build_status
 from tests.unit.planner.builders import POLICY, down, healthy, main, rec, replica, row, snap
@@ -84,16 +86,61 @@ def test_extra_fields_are_added_but_never_override_the_document() -> None:
     assert isinstance(doc["cluster"], dict)
 
 
+def _codes(doc: dict[str, Any]) -> list[str]:
+    return [w["code"] for w in doc["cluster"]["warnings"]]
+
+
+def test_a_healthy_cluster_has_no_warnings() -> None:
+    assert _status(healthy(), rec())["cluster"]["warnings"] == []
+
+
+def test_warnings_name_each_condition_the_page_flags() -> None:
+    no_replica_ready = snap({0: main(row(1, "strict_sync", "invalid", behind=-3), row(2, status="invalid")),
+                             1: down(), 2: replica()}, unreachable={1: 3.0})
+    assert _codes(_status(no_replica_ready, rec()))[0] == "degraded"  # the planner dropped its registration
+    lagging = snap({0: main(row(1, "strict_sync", "recovery", behind=-40), row(2)), 1: replica(),
+                    2: replica()})
+    doc = _status(lagging, rec())
+    assert _codes(doc) == ["no-sync-replica", "unhealthy"]
+    assert doc["cluster"]["warnings"][0]["text"] == "the sync replica memgraph-1 is not ready"
+    assert _codes(_status(healthy(), rec(paused=True))) == ["paused"]
+    flagged = _status(healthy(), rec(diverged=(2,)))
+    assert "diverged" in _codes(flagged)
+    assert "memgraph-2" in next(w["text"] for w in flagged["cluster"]["warnings"] if w["code"] == "diverged")
+
+
+def test_api_server_failures_of_the_leader_are_a_warning() -> None:
+    decision = decide(healthy(), rec(), POLICY, PlannerMemory(leader="memgraph-0"))
+    doc = build_status(healthy(), rec(), decision, "memgraph-0", api_failing_s=4.25)
+    text = "the leader's Kubernetes API calls have been failing for 4.2s"
+    assert doc["cluster"]["warnings"] == [{"code": "api-server-unreachable", "text": text}]
+
+
+def test_observation_age_and_history_come_with_the_document() -> None:
+    record = replace(rec(), history=append_transition("", Transition(
+        TransitionKind.SWITCHOVER, "memgraph-1", "memgraph-0", 3, 1_760_000_000.0, 0.31, 0.22)))
+    decision = decide(healthy(now=1000.0), record, POLICY, PlannerMemory(leader="memgraph-0"))
+    doc = build_status(healthy(now=1000.0), record, decision, "memgraph-0", now=1001.5)
+    assert doc["observation_age_s"] == 1.5
+    assert doc["cluster"]["history"] == [{
+        "kind": "switchover", "from": "memgraph-1", "to": "memgraph-0", "generation": 3,
+        "at": 1_760_000_000.0, "duration_s": 0.31, "write_pause_s": 0.22, "outcome": "done"}]
+    assert build_status(healthy(), record, decision, "memgraph-0")["observation_age_s"] is None
+
+
 def _doc_example() -> dict[str, Any]:
     blocks = re.findall(r"```json\n(.*?)```", DOC.read_text(), re.S)
     assert blocks, "docs/api.md has no json example"
     return json.loads(blocks[0])
 
 
+AGENT_ADDED = {"prestop_records", "prestop_records_age_s", "answered_by"}  # by agent/runtime.py and api.py
+
+
 def test_docs_api_example_has_exactly_the_fields_build_status_produces() -> None:
     real = _status(healthy(), rec())
     example = _doc_example()
-    assert set(example) == set(real)
+    assert set(example) - AGENT_ADDED == set(real) and set(example) >= AGENT_ADDED
     assert set(example["cluster"]) == set(real["cluster"])
     assert set(example["pods"][0]) == set(real["pods"][0])
     replica_entry = next(p["replica"] for p in example["pods"] if p["replica"] is not None)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from coordinator.core.history import Transition, append_transition
 from coordinator.core.model import (
     LEADER_LABEL,
     ROLE_LABEL,
@@ -26,6 +27,7 @@ from coordinator.core.model import (
     Snapshot,
     WriteRecord,
 )
+from coordinator.core.outcomes import TransitionKind
 from coordinator.core.planner import PlannerMemory, decide
 from tests.unit.planner.builders import (
     DNS_POLICY,
@@ -78,6 +80,8 @@ def _failed_over(old: int, new: int, after: float, gen: int = 4, now: float = 10
         + (lossy if unfenced else ""),
         last_failover_from=name(old), last_failover_to=name(new), last_failover_at=now,
         last_failover_duration_s=after,
+        history=append_transition(
+            "", Transition(TransitionKind.FAILOVER, name(old), name(new), gen, 0.0, after)),
     )
 
 

@@ -1,4 +1,5 @@
-"""The agent's HTTP API (Flask): probes, local state, cluster status, preStop, switchover, pause, metrics.
+"""The agent's HTTP API (Flask): probes, local state, cluster status, preStop, switchover, pause, metrics,
+and the status page's routes (agent/status_page.py).
 
 Role: the HTTP layer only. It validates requests, checks access (loopback for preStop, a bearer token
 for the mutating operator routes), forwards cluster-wide requests from a non-leader to the leader, makes
@@ -28,6 +29,7 @@ import flask
 import requests
 from werkzeug.exceptions import HTTPException
 
+from agent import status_page
 from agent.metrics import CONTENT_TYPE, AgentMetrics
 from coordinator.core import defaults
 
@@ -372,4 +374,5 @@ def create_app(
     add("/api/v1/pause", "pause", lambda: routes.pause_or_resume("pause"), methods=["POST"])
     add("/api/v1/resume", "resume", lambda: routes.pause_or_resume("resume"), methods=["POST"])
     add("/metrics", "metrics", routes.exposition, methods=["GET"])
+    status_page.install(app)  # GET /: the status page (agent/status_page.py)
     return app

@@ -4,10 +4,11 @@ Role: the first thing a newcomer runs. Starts the emulated cluster (Kubernetes A
 Memgraph emulator processes, three real agent processes), waits until the agents have elected a leader
 and bootstrapped 1 MAIN + 2 replicas, starts a writer through the client Service, rolls the StatefulSet
 (highest ordinal first; the MAIN's preStop hands the role over), prints the final status and ends with
-one line `RESULT {json}`. Everything runs under a temporary directory and is torn down at the end, also
-on Ctrl-C. With `--keep` the cluster stays up after the result until Ctrl-C, and the demo prints the
-`export KUBECONFIG=...` line (the cluster admin's kubeconfig) and a kubectl command to look with; the
-run directory is kept.
+one line `RESULT {json}`. It prints the status page's address (`GET /` of an agent) once the cluster
+is healthy; `--hold S` keeps the cluster up S seconds after the result to look at it. Everything runs
+under a temporary directory and is torn down at the end, also on Ctrl-C. With `--keep` the cluster stays
+up after the result until Ctrl-C, and the demo prints the `export KUBECONFIG=...` line (the cluster
+admin's kubeconfig) and a kubectl command to look with; the run directory is kept.
 
 Must never: leave a process behind, or print a figure it did not measure.
 """
@@ -67,7 +68,12 @@ def hold_open(cluster: SimCluster, say: Callable[[str], None]) -> None:
         say("stopping the cluster")
 
 
-def run(workdir: Path, seed: int, keep: bool) -> int:
+def page_url(cluster: SimCluster) -> str:
+    """The status page on the lowest ordinal's agent (its address changes when the pod is re-created)."""
+    return cluster.runtime(cluster.pod_names()[0]).agent_url + "/"
+
+
+def run(workdir: Path, seed: int, keep: bool, hold_s: float = 0.0) -> int:
     t0 = time.monotonic()
 
     def say(text: str) -> None:
@@ -86,6 +92,7 @@ def run(workdir: Path, seed: int, keep: bool) -> int:
         cluster.wait_for(cluster.healthy, 60, "cluster healthy")
         say("cluster is healthy; status from the leader:")
         print("\n".join(status_lines(cluster.status())), flush=True)
+        say(f"status page (any agent serves it, until that pod restarts in the roll): {page_url(cluster)}")
         timeline = Timeline(pods=cluster.pod_names())
         sampler = Sampler(timeline, cluster.roles, period_s=0.2).start()
         writer = Writer(cluster.resolve_main, rate_hz=50.0).start()
@@ -103,10 +110,15 @@ def run(workdir: Path, seed: int, keep: bool) -> int:
         print("\n".join(status_lines(cluster.status())), flush=True)
         for r in evidence.report.results:
             print(f"  {r.name}: {'ok  ' if r.ok else 'FAIL'} {r.summary}", flush=True)
+        if keep or hold_s > 0:
+            more = "until Ctrl-C" if keep else f"{hold_s:.0f}s more; Ctrl-C ends it"
+            say(f"status page: {page_url(cluster)} (the cluster stays up {more})")
         print("RESULT " + result_json(evidence, cluster, steps), flush=True)
         code = 0 if evidence.report.ok and evidence.lost_acked_writes == 0 else 1
         if keep:
             hold_open(cluster, say)
+        else:
+            time.sleep(max(0.0, hold_s))
         return code
     except KeyboardInterrupt:
         say("interrupted: tearing down")
@@ -128,9 +140,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the cluster running after the demo until Ctrl-C (for kubectl) and keep the run directory",
     )
+    ap.add_argument("--hold", type=float, default=0.0, metavar="S",
+                    help="keep the cluster up S seconds after the result, to look at the status page")
     args = ap.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="memgraph-ha-demo-"))
-    code = run(workdir, args.seed, args.keep)
+    code = run(workdir, args.seed, args.keep, args.hold)
     if args.keep:
         print(f"run directory kept: {workdir}")
     return code

@@ -190,8 +190,9 @@ def test_package_installs_into_a_clean_venv_as_the_dockerfile_does(tmp_path: Pat
     for program in ("memgraph-ha-agent", "memgraph-ha-coordinator", "memgraph-ha"):
         assert (venv / "bin" / program).exists(), program
     python = str(venv / "bin" / "python")
-    _run([python, "-c", "import agent, coordinator, ctl, hooks, kubernetes, neo4j, flask"], env, tmp_path,
-         tmp_path / "import.log", 60)
+    # the status page's files are in the package (agent/ui, package data)
+    _run([python, "-c", "import agent, coordinator, ctl, hooks, kubernetes, neo4j, flask; "
+          "from agent.status_page import _load; _load()"], env, tmp_path, tmp_path / "import.log", 60)
     probe = subprocess.run([python, "-c", "import sim"], cwd=tmp_path, env=env, capture_output=True,
                            text=True, timeout=60, check=False)
     assert probe.returncode != 0 and "No module named 'sim'" in probe.stderr, probe.stderr

@@ -28,6 +28,7 @@ from sim.cluster import ClusterConfig, SimCluster
 from sim.kubelet import PodTemplate
 from sim.runs import max_pause_between
 from sim.workload import Writer, collect_final_ids
+from tests.support.cluster import healthy_cluster
 
 USER = "memgraph"
 PASSWORD = "Pw-9f3Kq-distinctive-secret"  # a test value that must never reach a log
@@ -47,13 +48,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimCluster]:
         template=PodTemplate(grace_s=30, prestop_budget_s=20),
         extra_agent_env={"HA_API_TOKEN": TOKEN},
     )
-    c = SimCluster(tmp_path_factory.mktemp("agent-cluster"), cfg)
-    try:
-        c.start(wait_ready_s=90)
-        c.wait_for(c.healthy, HEALTHY_S, "cluster healthy after start")
+    with healthy_cluster(tmp_path_factory.mktemp("agent-cluster"), cfg, HEALTHY_S) as c:
         yield c
-    finally:
-        c.stop()
 
 
 # ---- helpers ------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import pytest
 from ctl.cli import main, status_text
 from sim.cluster import ClusterConfig, SimCluster
 from sim.kubelet import PodTemplate
+from tests.support.cluster import healthy_cluster
 
 TOKEN = "tok-cli-5d2e-distinctive"
 HEALTHY_S = 60.0
@@ -36,13 +37,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimCluster]:
         replicas=3, seed=5, template=PodTemplate(grace_s=30, prestop_budget_s=20),
         extra_agent_env={"HA_API_TOKEN": TOKEN},
     )
-    c = SimCluster(tmp_path_factory.mktemp("cli-cluster"), cfg)
-    try:
-        c.start(wait_ready_s=90)
-        c.wait_for(c.healthy, HEALTHY_S, "cluster healthy after start")
+    with healthy_cluster(tmp_path_factory.mktemp("cli-cluster"), cfg, HEALTHY_S) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture

@@ -1,1 +1,2 @@
-"""Test helpers shared by every test folder: the one fake clock and the bounded wait helpers."""
+"""Test helpers shared by every test folder: the one fake clock, the bounded wait helpers and the
+healthy emulated cluster of the integration tests."""

@@ -106,6 +106,14 @@ def client(app: flask.Flask) -> Any:
 
 
 @pytest.fixture
+def token_client(services: FakeServices, metrics: AgentMetrics) -> Any:
+    """A client of an agent run with HA_STATUS_AUTH=token (the status and local routes need the token)."""
+    application = create_app(services, metrics, status_auth=True)
+    application.testing = True
+    return application.test_client()
+
+
+@pytest.fixture
 def local_client(app: flask.Flask) -> Callable[[str], Any]:
     """A test client whose requests come from `remote_addr`."""
 

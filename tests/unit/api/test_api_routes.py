@@ -9,8 +9,7 @@ import pytest
 import requests
 import responses
 
-from agent.api import FORWARD_HEADER, create_app
-from agent.metrics import AgentMetrics
+from agent.api import FORWARD_HEADER
 from tests.support.wait import wait_until
 
 AUTH = {"Authorization": "Bearer s3cret-token"}
@@ -394,13 +393,6 @@ def test_metrics_exposition_has_every_name_and_counts_prestop_outcomes(client):
 
 
 # ---- HA_STATUS_AUTH=token: the status and local routes ask for the API token -----------------------------
-
-
-@pytest.fixture
-def token_client(services):
-    application = create_app(services, AgentMetrics(), status_auth=True)
-    application.testing = True
-    return application.test_client()
 
 
 @pytest.mark.parametrize("path", ["/api/v1/status", "/api/v1/local"])

@@ -300,12 +300,17 @@ class _Routes:
             self.authorize()
 
     def authorize(self) -> None:
+        """No bearer credentials: 401 (RFC 6750). Credentials while no token is configured: 403 disabled.
+        Wrong credentials: 401."""
         token = self.s.api_token()
+        scheme, _, given = flask.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            note = "" if token else " (this agent has no API token configured: the routes are disabled)"
+            raise ApiError(401, "unauthorized", f"'Authorization: Bearer <token>' header required{note}")
         if not token:
             raise ApiError(403, "disabled", "operator routes are disabled: no API token is configured")
-        scheme, _, given = flask.request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
+        if not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise ApiError(401, "unauthorized", "the bearer token is not valid")
 
     def forward(self, method: str, path: str, body: dict[str, Any] | None, timeout: Any) -> flask.Response:
         """Ask the leader; add `via`. One hop only: a forwarded request is never forwarded again."""
@@ -337,7 +342,10 @@ class _Routes:
 def _install_error_handlers(app: flask.Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> flask.Response:
-        return _error(exc.status, exc.error, exc.detail)
+        resp = _error(exc.status, exc.error, exc.detail)
+        if exc.status == 401:
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="memgraph-ha"'
+        return resp
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> flask.Response:

@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hold", type=float, default=0.0, metavar="S",
                     help="keep the cluster up S seconds after the result, to look at the status page")
     args = ap.parse_args(argv)
+    # SIGTERM (and SIGINT, also when started in the background) tear the cluster down like Ctrl-C
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     workdir = Path(tempfile.mkdtemp(prefix="memgraph-ha-demo-"))
     code = run(workdir, args.seed, args.keep, args.hold)
     if args.keep:

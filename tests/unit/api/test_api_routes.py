@@ -175,6 +175,9 @@ def test_operator_routes_auth_matrix(client, services, path):
     assert resp.get_json()["answered_by"] == "memgraph-1"
     services.token = None
     assert error_of(client.post(path, headers=AUTH)) == (403, "disabled")
+    resp = client.post(path)  # no credentials at all: 401 even when disabled (RFC 6750), saying why
+    assert error_of(resp) == (401, "unauthorized") and "disabled" in resp.get_json()["detail"]
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_switchover_runs_on_the_leader_with_target(client, services):

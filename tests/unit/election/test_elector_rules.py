@@ -289,6 +289,21 @@ def test_api_outage_longer_than_deadline_then_recovery_reclaims(store, clock, ca
     assert e.is_leader() and store.record.transitions == 0
 
 
+def test_api_failing_for_says_how_long_the_lease_calls_have_failed(store, clock):
+    e = lead(store, clock)
+    assert e.api_failing_for() is None
+    store.down = TransientError("HTTP 503", 503)
+    clock.advance(2)
+    e.step()  # the first failure starts the count
+    clock.advance(3)
+    e.step()
+    assert e.api_failing_for() == 3.0  # the status page's api-server-unreachable warning
+    store.down = None
+    clock.advance(2)
+    e.step()
+    assert e.api_failing_for() is None
+
+
 def test_stop_releases_the_lease_keeping_record_and_transitions(store, clock):
     rec = Recorder()
     e = lead(store, clock, rec)

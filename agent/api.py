@@ -181,7 +181,7 @@ def _is_loopback(addr: str | None) -> bool:
 
 def _json_body(required: bool) -> dict[str, Any]:
     raw = flask.request.get_data(cache=True)
-    if not raw.strip():
+    if not raw:  # absent; whitespace alone is a body, and not JSON (docs/openapi.yaml: optional body)
         if required:
             raise ApiError(400, "bad-request", "a JSON object body is required")
         return {}

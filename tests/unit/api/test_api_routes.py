@@ -418,3 +418,10 @@ def test_status_auth_token_forwards_the_token_to_the_leader(token_client, servic
 def test_status_auth_token_leaves_probes_and_metrics_open(token_client):
     for path in ("/health", "/ready", "/metrics"):
         assert token_client.get(path).status_code == 200, path
+
+
+@pytest.mark.parametrize("path", ["/api/v1/pause", "/api/v1/resume", "/api/v1/switchover"])
+def test_an_optional_body_of_whitespace_only_is_rejected_as_bad_json(client, path):
+    resp = client.post(path, data=b"\n", content_type="application/json", headers=AUTH)
+    assert error_of(resp) == (400, "bad-json")
+    assert client.post(path, headers=AUTH).status_code == 200  # no body at all: allowed

@@ -277,14 +277,15 @@ def _register_followers(view: View, plan: Plan, new_main: str) -> str:
     cycle with `degraded: no sync replica` (status, Event, metric) and its replicas follow ASYNC first."""
     last_ready = set(view.snapshot.last_ready_replicas)
     ts = view.snapshot.last_replica_ts
-    ready = [p for p in view.replica_pods() if p != new_main and p in last_ready and view.live_replica(p)]
+    ready = [p for p in view.replica_pods() if p != new_main and p in last_ready and view.live_replica(p)
+             and replica_address(view.policy, view.pod(p))]  # no address yet: registered by a later cycle
     ready.sort(key=lambda p: (-ts.get(p, -1), pod_ordinal(p)))
     if not ready:
         return ""
     mode = view.policy.sync_mode
     for i, pod in enumerate(ready):
         want = mode if i == 0 else ReplicaMode.ASYNC
-        plan.actions.append(RegisterReplica(new_main, pod, want, replica_address(view.policy, pod)))
+        plan.actions.append(RegisterReplica(new_main, pod, want, replica_address(view.policy, view.pod(pod))))
         plan.event("ReplicaRegistered", f"{pod} registered {want.value} on {new_main}", pod)
     plan.record = replace(plan.record, sync_replica=ready[0], sync_mode=mode.value)
     plan.label_new_main = True

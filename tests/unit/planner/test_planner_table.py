@@ -123,16 +123,16 @@ CASES = [
          [WriteRecord(rec(confirmed=False)), drop(1), reg(0, 1, pod_ip=NEW_IP),
           WriteRecord(rec(sync=None, confirmed=False))],
          ("ReplicaRegistered", "SyncReplicaDegraded")),
-    Case("new_pod_ip_is_not_registered_while_another_pod_may_be_a_hidden_main",
-         # I2: memgraph-1 is unreachable (it could be an unfenced MAIN): no REGISTER of memgraph-2's new
-         # incarnation; only the dead STRICT_SYNC row goes, so the MAIN can commit
+    Case("new_pod_ip_is_registered_while_another_pod_is_unreachable",
+         # an unreachable pod blocks no registration (issue 16 item 2): the dead STRICT_SYNC row goes so
+         # the MAIN can commit, and memgraph-2's new incarnation is registered (ASYNC until it is ready)
          snap({0: main(row(1, STRICT), row(2, status="invalid")), 1: down(), 2: replica()},
               ips={2: NEW_IP}, force_ready=(1,)), rec(),
          "degraded: sync replica memgraph-1 not ready, no other replica ready; dropped its STRICT_SYNC "
-         "registration so the MAIN can commit; memgraph-0 is MAIN, 0/2 replicas ready; blocked registering "
-         "memgraph-2: memgraph-1 unreachable",
-         [WriteRecord(rec(confirmed=False)), drop(1), WriteRecord(rec(sync=None, confirmed=False))],
-         ("SyncReplicaDegraded",), blocked_by="memgraph-1"),
+         "registration so the MAIN can commit; memgraph-0 is MAIN, 0/2 replicas ready",
+         [WriteRecord(rec(confirmed=False)), drop(1), drop(2), reg(0, 2, pod_ip=NEW_IP),
+          WriteRecord(rec(sync=None, confirmed=False))],
+         ("ReplicaRegistered", "SyncReplicaDegraded")),
     Case("pod_without_an_ip_yet_is_not_registered",
          snap({0: main(row(1, STRICT)), 1: replica(), 2: replica()}, ips={2: ""}), rec(),
          "no action: memgraph-0 is MAIN, 1/2 replicas ready", []),

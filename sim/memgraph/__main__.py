@@ -2,9 +2,14 @@
 
 Role: parse flags (bad flags -> argparse error, exit 2), start one Instance and its admin server, print
 `READY bolt=<port> admin=<port>` on stdout once both listen, and shut down cleanly on SIGTERM/SIGINT
-(durable state stays in --data-dir). Flags mirror Memgraph's where they exist
-(`--replication-restore-state-on-startup`, default true since v2.17; `--replica-check-frequency-sec`,
-default 1 s; reference memgraph-replication 4.4).
+(durable state stays in --data-dir). Flags mirror Memgraph's where they exist, with the defaults of the
+Docker image's packaged config (`config/flags.yaml`; reference memgraph-replication 4.4):
+`--replication-restore-state-on-startup` true, `--data-recovery-on-startup` true,
+`--replication-replica-check-frequency-sec` 1, `--bolt-num-workers` the number of cores,
+`--storage-snapshot-interval-sec` 300, `--storage-snapshot-on-exit` true,
+`--storage-snapshot-retention-count` 3, `--storage-wal-file-flush-every-n-tx` 100000. Flags named
+`--sim-...` are the emulator's own (Memgraph's compile-time timeouts, `timings.py`; the replication
+server's bind address, which Memgraph fixes at 0.0.0.0).
 
 Must never: print anything else on stdout before READY (parents parse that line), or log a password.
 """
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -21,6 +27,7 @@ from types import FrameType
 
 from sim.memgraph.admin import AdminServer
 from sim.memgraph.instance import Instance, Settings
+from sim.memgraph.timings import MemgraphTimings
 
 
 def _bool(text: str) -> bool:
@@ -50,8 +57,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hosts-file", type=Path)
     p.add_argument("--admin-port", type=_port, default=0)
     p.add_argument("--replication-restore-state-on-startup", type=_bool, default=True)
-    p.add_argument("--replica-check-frequency-sec", type=float, default=1.0)
+    p.add_argument("--data-recovery-on-startup", type=_bool, default=True)
+    p.add_argument("--bolt-num-workers", type=_positive_int, default=os.cpu_count() or 1)
+    p.add_argument("--storage-snapshot-interval-sec", type=float, default=300.0)
+    p.add_argument("--storage-snapshot-on-exit", type=_bool, default=True)
+    p.add_argument("--storage-snapshot-retention-count", type=_positive_int, default=3)
+    p.add_argument("--storage-wal-file-flush-every-n-tx", type=_positive_int, default=100000)
+    p.add_argument("--sim-replication-bind-address", default="0.0.0.0",
+                   help="address the replication server binds (Memgraph: always 0.0.0.0)")
+    MemgraphTimings.add_flags(p)
     return p
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +86,14 @@ def main(argv: list[str] | None = None) -> int:
                         data_dir=args.data_dir, user=args.user, password=args.password,
                         hosts_file=args.hosts_file, admin_port=args.admin_port,
                         restore=args.replication_restore_state_on_startup,
-                        check_s=args.replica_check_frequency_sec)
+                        recover_data=args.data_recovery_on_startup,
+                        replication_bind=args.sim_replication_bind_address,
+                        bolt_workers=args.bolt_num_workers,
+                        snapshot_interval_s=args.storage_snapshot_interval_sec,
+                        snapshot_on_exit=args.storage_snapshot_on_exit,
+                        snapshot_retention=args.storage_snapshot_retention_count,
+                        wal_flush_every_n=args.storage_wal_file_flush_every_n_tx,
+                        timings=MemgraphTimings.from_flags(args))
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:

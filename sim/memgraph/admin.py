@@ -1,8 +1,11 @@
-"""Tiny JSON admin server of the emulator: fault hooks for tests (never used by agent/ or coordinator/).
+"""Tiny JSON admin server of the emulator: test controls (never used by agent/ or coordinator/).
 
 Role: `GET /state`; `POST /cut {"peer": "host:port"|"host"}`, `POST /heal {"peer"?}`,
-`POST /delay {"ms": N}`, `POST /isolate`, `POST /unisolate`. Listens on the instance's --host only
-(stdlib http.server); answers JSON, errors as `{"error": ...}` with 400/404.
+`POST /delay {"ms": N}`, `POST /isolate`, `POST /unisolate`, `POST /busy {"seconds": S, "workers"?: N}`
+(N Bolt workers, default all, run a query of S seconds), `POST /commit-fault {"step", "action",
+"times"?}` (crash or stop the process at a step of the next commit, `controls.py`; an empty body clears
+it). Listens on the instance's --host only (stdlib http.server); answers JSON, errors as
+`{"error": ...}` with 400/404.
 
 Must never: listen on anything but the configured loopback host, or expose data beyond `state`.
 """
@@ -18,6 +21,10 @@ from typing import Any
 from sim.memgraph.instance import Instance
 
 log = logging.getLogger(__name__)
+
+
+class _UnknownAction(Exception):
+    """POST to a path the admin server does not serve (404)."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -48,9 +55,9 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(body, dict):
                 raise ValueError("body must be a JSON object")
             self._reply(200, self._act(self.path, body))
-        except KeyError as exc:
+        except _UnknownAction as exc:
             self._reply(404, {"error": "not found", "detail": str(exc)})
-        except (ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError) as exc:
             self._reply(400, {"error": "bad request", "detail": str(exc)})
 
     def _act(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -65,9 +72,17 @@ class _Handler(BaseHTTPRequestHandler):
             inst.isolate(True)
         elif path == "/unisolate":
             inst.isolate(False)
+        elif path == "/busy":
+            workers = body.get("workers")
+            inst.busy(float(body["seconds"]), None if workers is None else int(workers))
+        elif path == "/commit-fault":
+            if body:
+                inst.commit_faults.arm(str(body["step"]), str(body["action"]), int(body.get("times", 1)))
+            else:
+                inst.commit_faults.clear()
         else:
-            raise KeyError(path)
-        return {"ok": True, "faults": inst.faults.as_dict()}
+            raise _UnknownAction(path)
+        return {"ok": True, "faults": inst.faults.as_dict(), "commit_fault": inst.commit_faults.as_dict()}
 
 
 class AdminServer(ThreadingHTTPServer):

@@ -14,6 +14,10 @@ Role: speak Bolt the way Memgraph 3.12 does (reference bolt-and-kube 1.1-1.8, me
   (enterprise-compiled community binary, reference 6).
 - Error classes (6): query/replication errors -> Memgraph.ClientError.MemgraphError.MemgraphError
   (v3.8+ also for ReplicationException); anything unexpected -> Memgraph.DatabaseError...
+- Workers (`workers.py`): connections are always accepted and read without a worker; processing the
+  bytes a session has (the handshake, HELLO, a pipelined RUN+PULL, ...) takes one Bolt worker at the
+  session's priority, for as long as input is buffered; a parsed LOW query on the high-priority worker is
+  rescheduled as LOW (`session.hpp:390-413`, `SessionHL.cpp:231-266`).
 
 Must never: let one connection's garbage or exception take down the server, or log credentials.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import threading
 import time
@@ -30,11 +35,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim.memgraph import cypher
+from sim.memgraph.durability import check_password
 from sim.memgraph.engine import Engine, Outcome, Prepared
+from sim.memgraph.errors import ReplicationCommitError, ReplicationQueryError
 from sim.memgraph.packstream import PackStreamError, Structure, chunk_message, pack, read_message, recv_exact
-from sim.memgraph.replication import ReplicationCommitError, ReplicationQueryError
 from sim.memgraph.replication_wire import Faults
 from sim.memgraph.storage import Txn
+from sim.memgraph.workers import BoltWorkers, Priority, Task, WorkerWaitTimeout
 
 log = logging.getLogger(__name__)
 MAGIC = b"\x60\x60\xb0\x17"
@@ -78,6 +85,7 @@ class OpenResult:
 
     prep: Prepared
     qid: int
+    priority: Priority
     outcome: Outcome | None = None
     pos: int = 0
     exec_s: float = 0.0
@@ -86,10 +94,13 @@ class OpenResult:
 class Session:
     """One Bolt connection, processed strictly in order (pipelining is just the byte stream)."""
 
-    def __init__(self, sock: socket.socket, engine: Engine, auth: tuple[str, str] | None) -> None:
+    def __init__(self, sock: socket.socket, engine: Engine, auth: tuple[str, str] | None,
+                 workers: BoltWorkers) -> None:
         self.sock = sock
         self.engine = engine
         self.auth = auth
+        self.workers = workers
+        self.task: Task | None = None
         self.version = (0, 0)
         self.state = "CONNECTED"
         self.tx: Txn | None = None
@@ -105,20 +116,39 @@ class Session:
             self.sock.sendall(bytes(self.out))
             self.out.clear()
 
+    def priority(self) -> Priority:
+        """SessionHL::ApproximateQueryPriority: streaming a result -> the query's (LOW in a transaction)."""
+        if self.result is None:
+            return Priority.HIGH
+        return Priority.LOW if self.tx is not None else self.result.priority
+
+    def _input_pending(self) -> bool:
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        return bool(readable)
+
     def serve(self) -> None:
         if recv_exact(self.sock, 4) != MAGIC:
             raise CloseConnection("bad magic")
-        version = negotiate(recv_exact(self.sock, 16), SUPPORTED)
-        if version is None:
-            raise CloseConnection("no supported Bolt version offered")
-        self.version = version
-        self.sock.sendall(bytes([0, 0, version[1], version[0]]))
+        slots = recv_exact(self.sock, 16)
+        with self.workers.task(Priority.HIGH):
+            version = negotiate(slots, SUPPORTED)
+            if version is None:
+                raise CloseConnection("no supported Bolt version offered")
+            self.version = version
+            self.sock.sendall(bytes([0, 0, version[1], version[0]]))
         while True:
-            msg = cypher_safe_unpack(read_message(self.sock))
-            try:
-                self.dispatch(msg)
-            finally:
-                self.flush()
+            data = read_message(self.sock)
+            with self.workers.task(self.priority()) as task:
+                self.task = task
+                while True:
+                    try:
+                        self.dispatch(cypher_safe_unpack(data))
+                    finally:
+                        self.flush()
+                    if not self._input_pending():
+                        break
+                    data = read_message(self.sock)
+                self.task = None
 
     def dispatch(self, msg: Structure) -> None:
         tag, f = msg.tag, msg.fields
@@ -170,7 +200,9 @@ class Session:
         if self.auth is None:
             return
         scheme = creds.get("scheme") or "none"
-        ok = scheme == "basic" and (creds.get("principal") or "", creds.get("credentials") or "") == self.auth
+        user, stored = self.auth
+        ok = scheme == "basic" and (creds.get("principal") or "") == user and \
+            check_password(stored, str(creds.get("credentials") or ""))
         if not ok:
             self.send(FAILURE, {"code": UNAUTHENTICATED, "message": "Authentication failure"})
             raise CloseConnection("authentication failure")
@@ -196,14 +228,19 @@ class Session:
         if self.result is not None or len(f) < 2 or not isinstance(f[0], str) or not isinstance(f[1], dict):
             raise CloseConnection("Unexpected RUN command!")
         with _mapped_errors(self):
-            prep = self.engine.prepare(f[0], f[1], in_tx=self.tx is not None)
+            query, parse_s = self.engine.parse(f[0])
+        priority = self.engine.priority(query)
+        if self.task is not None:
+            self.task.reschedule(priority)
+        with _mapped_errors(self):
+            prep = self.engine.prepare(query, parse_s, f[1], in_tx=self.tx is not None)
         meta: dict[str, Any] = {"fields": prep.fields}
         qid = -1
         if self.tx is not None and self.version >= (4, 0):
             self.qid += 1
             qid = self.qid
             meta["qid"] = qid
-        self.result = OpenResult(prep, qid)
+        self.result = OpenResult(prep, qid, priority)
         self.send(SUCCESS, meta)
 
     def _n(self, f: list[Any]) -> int:
@@ -315,10 +352,11 @@ class BoltServer:
     """Accepts Bolt connections on host:port; one thread per connection."""
 
     def __init__(self, host: str, port: int, engine: Engine, auth: tuple[str, str] | None,
-                 faults: Faults) -> None:
+                 faults: Faults, workers: BoltWorkers) -> None:
         self.engine = engine
         self.auth = auth
         self.faults = faults
+        self.workers = workers
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
@@ -344,10 +382,10 @@ class BoltServer:
     def _serve(self, conn: socket.socket) -> None:
         with conn:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            session = Session(conn, self.engine, self.auth)
+            session = Session(conn, self.engine, self.auth, self.workers)
             try:
                 session.serve()
-            except (CloseConnection, ConnectionError, OSError, PackStreamError) as exc:
+            except (CloseConnection, ConnectionError, OSError, PackStreamError, WorkerWaitTimeout) as exc:
                 log.debug("bolt connection closed: %s", exc)
             except Exception:
                 log.exception("bolt session crashed; connection closed")

@@ -2,8 +2,11 @@
 
 Role: run `python -m sim.memgraph` through sim.proc.start_group, learn its ports from the
 `READY bolt=<port> admin=<port>` line (stdout goes to `<data_dir>.log`, appended across restarts), keep
-the same ports across restarts so `bolt_uri` stays valid, and call the admin server for faults. Used by
-tests and the simulated cluster only.
+the same ports across restarts so `bolt_uri` stays valid, pass the replication timings
+(`MemgraphTimings`, Memgraph's own by default), and call the admin server for the test controls
+(link faults, busy Bolt workers, commit faults). `pause`/`resume` freeze and thaw the process (SIGSTOP /
+SIGCONT), and `wait_stopped` waits until a commit fault with action `stop` has frozen it. Used by tests
+and the simulated cluster only.
 
 Must never: wait without a bound, leave a process running after stop()/kill(), or be used by agent/ or
 coordinator/ code.
@@ -12,7 +15,9 @@ coordinator/ code.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import time
 import urllib.request
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sim import proc
+from sim.memgraph.timings import MemgraphTimings
 
 READY_RE = re.compile(rb"^READY bolt=(\d+) admin=(\d+)$", re.M)
 
@@ -35,7 +41,8 @@ class MemgraphProcess:
     def __init__(self, data_dir: Path | str, host: str = "127.0.0.1", bolt_port: int = 0,
                  user: str | None = None, password: str | None = None, hosts_file: Path | str | None = None,
                  extra_args: Sequence[str] = (), replication_port: int | None = None,
-                 start_timeout_s: float = 10.0) -> None:
+                 start_timeout_s: float = 10.0, timings: MemgraphTimings | None = None,
+                 replication_bind: str | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.host = proc.check_loopback(host)
         self.bolt_port = bolt_port
@@ -43,6 +50,8 @@ class MemgraphProcess:
         self.user, self.password = user, password
         self.hosts_file = Path(hosts_file) if hosts_file else None
         self.extra_args = list(extra_args)
+        self.timings = timings or MemgraphTimings()
+        self.replication_bind = replication_bind  # None: the emulator's default, 0.0.0.0 like Memgraph
         self.replication_port = replication_port or proc.free_port(host)
         self.start_timeout_s = start_timeout_s
         self.log_path = self.data_dir.with_name(self.data_dir.name + ".log")
@@ -65,7 +74,9 @@ class MemgraphProcess:
             a += ["--user", self.user, "--password", self.password or ""]
         if self.hosts_file:
             a += ["--hosts-file", str(self.hosts_file)]
-        return proc.python_module_args("sim.memgraph", *a, *self.extra_args)
+        if self.replication_bind:
+            a += ["--sim-replication-bind-address", self.replication_bind]
+        return proc.python_module_args("sim.memgraph", *a, *self.timings.args(), *self.extra_args)
 
     def start(self) -> MemgraphProcess:
         """Start and wait for READY (bounded). Raises EmulatorStartError."""
@@ -91,9 +102,10 @@ class MemgraphProcess:
         raise EmulatorStartError(f"no READY line within {self.start_timeout_s}s; see {self.log_path}")
 
     def stop(self) -> int | None:
-        """SIGTERM (clean shutdown), bounded, then SIGKILL."""
+        """SIGTERM (clean shutdown), bounded, then SIGKILL. A frozen process is thawed first."""
         if self.proc is None:
             return None
+        self.resume()
         return proc.stop_group(self.proc)
 
     def kill(self) -> None:
@@ -133,3 +145,60 @@ class MemgraphProcess:
 
     def unisolate(self) -> None:
         self.admin("unisolate")
+
+    def busy(self, seconds: float, workers: int | None = None) -> None:
+        """`workers` Bolt workers (default all) run a query of `seconds` (queued if they are busy)."""
+        body: dict[str, Any] = {"seconds": seconds}
+        if workers is not None:
+            body["workers"] = workers
+        self.admin("busy", body)
+
+    def arm_commit_fault(self, step: str, action: str, times: int = 1) -> None:
+        """Crash (`crash`) or freeze (`stop`) the process at `step` of the next write commit(s)."""
+        self.admin("commit-fault", {"step": step, "action": action, "times": times})
+
+    def clear_commit_fault(self) -> None:
+        self.admin("commit-fault", {})
+
+    # ----- freezing the process (a paused VM, a frozen node) -----
+
+    def pause(self) -> None:
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.alive and self.proc is not None:
+            os.kill(self.proc.pid, sig)
+
+    @property
+    def stopped(self) -> bool:
+        """True while the process is frozen (state T in /proc)."""
+        if not self.alive or self.proc is None:
+            return False
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text(encoding="ascii")
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] == "T"
+
+    def wait_stopped(self, timeout_s: float = 10.0) -> None:
+        """Until the process froze itself (a `stop` commit fault fired); TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.stopped:
+                return
+            if not self.alive:
+                raise EmulatorStartError("the emulator exited instead of stopping")
+            time.sleep(0.01)
+        raise TimeoutError(f"the emulator did not stop within {timeout_s}s")
+
+    def wait_exit(self, timeout_s: float = 10.0) -> int:
+        """Until the process ended by itself (a `crash` commit fault fired); returns its exit code."""
+        if self.proc is None:
+            raise EmulatorStartError("not started")
+        try:
+            return self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            raise TimeoutError(f"the emulator did not exit within {timeout_s}s") from exc

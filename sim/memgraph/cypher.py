@@ -6,8 +6,10 @@ semantic checks exactly (reference memgraph-replication 1.1: `SET REPLICATION RO
 name`, `SHOW REPLICATION ROLE`, `SHOW REPLICAS`; keywords case-insensitive, names may be backticked,
 socket addresses are never resolved and kept exactly as given). The data subset is `CREATE (:L {k: v})`
 (several comma-separated patterns allowed), `MATCH (n[:L]) RETURN count(n)`, `MATCH (n:L) RETURN n.k`,
-`RETURN <literal or $param>[, ...]`, `CREATE INDEX ON :L(p)`, `SHOW STORAGE INFO [ON CURRENT DATABASE]`
-and `SHOW VERSION`.
+`RETURN <literal or $param>[, ...]`, `CREATE INDEX ON :L(p)`, `SHOW STORAGE INFO [ON CURRENT DATABASE]`,
+`SHOW VERSION`, `CREATE SNAPSHOT` (grammar `MemgraphCypher.g4:729`) and the emulator's test-only procedure
+`CALL sim.sleep(<seconds>)` (a read query that takes that long, as a long analytical query would; a real
+Memgraph answers "There is no procedure named 'sim.sleep'.").
 
 Anything else raises QueryError with a Memgraph-style ANTLR message ("line 1:0 mismatched input 'X'
 expecting ..."); the expected-token list is shortened, not Memgraph's exact list.
@@ -81,6 +83,16 @@ class ShowVersion:
 
 
 @dataclass(frozen=True)
+class CreateSnapshot:
+    pass
+
+
+@dataclass(frozen=True)
+class SleepCall:
+    seconds: float
+
+
+@dataclass(frozen=True)
 class NodePattern:
     labels: tuple[str, ...]
     props: tuple[tuple[str, Any], ...]  # values are literals or Param
@@ -117,9 +129,12 @@ class ReturnValues:
 
 Query = (
     ShowRole | ShowReplicas | SetRole | RegisterReplica | DropReplica | ShowStorageInfo | ShowVersion
-    | CreateNodes | CreateIndex | MatchCount | MatchProp | ReturnValues
+    | CreateNodes | CreateIndex | MatchCount | MatchProp | ReturnValues | CreateSnapshot | SleepCall
 )
 REPLICATION_QUERIES = (ShowRole, ShowReplicas, SetRole, RegisterReplica, DropReplica)
+# Queries a Bolt worker runs at HIGH priority (SessionHL.cpp:231-262: ReplicationInfoQuery,
+# VersionQuery, ...); every other query of the subset is LOW (Cypher, index, info, replication, snapshot).
+HIGH_PRIORITY_QUERIES = (ShowRole, ShowReplicas, ShowVersion)
 WRITE_QUERIES = (CreateNodes, CreateIndex)
 
 _TOKEN = re.compile(
@@ -258,8 +273,10 @@ def parse(text: str) -> Query:
         q = _parse_match(p)
     elif p.is_kw("RETURN"):
         q = _parse_return(p)
+    elif p.is_kw("CALL"):
+        q = _parse_call(p)
     else:
-        raise p.fail("{CREATE, MATCH, RETURN, SHOW, SET, REGISTER, DROP}")
+        raise p.fail("{CALL, CREATE, MATCH, RETURN, SHOW, SET, REGISTER, DROP}")
     p.end()
     return q
 
@@ -332,8 +349,30 @@ def parse_socket_address(text: str) -> tuple[str, int]:
     return parts[0], int(parts[1])
 
 
+MAX_SLEEP_S = 3600.0
+
+
+def _parse_call(p: _Parser) -> SleepCall:
+    """`CALL sim.sleep(<seconds>)`: the only procedure the emulator has (a test control)."""
+    p.kw("CALL")
+    namespace = p.name()
+    p.punct(".")
+    proc = p.name()
+    if (namespace, proc) != ("sim", "sleep"):
+        raise QueryError(f"There is no procedure named '{namespace}.{proc}'.")
+    p.punct("(")
+    seconds = p.literal()
+    p.punct(")")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_SLEEP_S:
+        raise QueryError(f"sim.sleep takes a number of seconds between 0 and {MAX_SLEEP_S:g}.")
+    return SleepCall(float(seconds))
+
+
 def _parse_create(p: _Parser) -> Query:
     p.kw("CREATE")
+    if p.is_kw("SNAPSHOT"):
+        p.kw("SNAPSHOT")
+        return CreateSnapshot()
     if p.is_kw("INDEX"):
         p.kw("INDEX")
         p.kw("ON")

@@ -1,12 +1,14 @@
 """Query execution of the Memgraph emulator: role rules, transactions, results and summaries.
 
 Role: between the Bolt session and storage/replication. It enforces reference memgraph-replication 1.2
-(what runs in which role; replication queries refused in explicit transactions with the v3.1+
-MulticommandTxException text; writes on a replica refused with the v3.1+ text), runs the Cypher subset,
-produces the columns of 2.1/2.2 and the Appendix (`replication role`; `name, socket_address, sync_mode,
-system_info, data_info`; `storage info, value`; `version`), the summary `type` of reference 6 (replication
-and SHOW queries report "rw") and the notifications of 1.3. Timestamps follow 2.4: every data query takes
-a storage transaction (start ts), replication and SHOW queries take none.
+(what runs in which role; replication queries refused in explicit transactions with the v3.12
+MulticommandTxException text, `src/query/exceptions.hpp:148-156`; writes on a replica refused with the
+v3.1+ text), runs the Cypher subset, produces the columns of 2.1/2.2 and the Appendix (`replication
+role`; `name, socket_address, sync_mode, system_info, data_info`; `storage info, value`; `version`;
+`path` for CREATE SNAPSHOT, `interpreter.cpp:6720-6770`), the summary `type` of reference 6
+(replication and SHOW queries report "rw") and the notifications of 1.3. Timestamps follow 2.4: every
+data query takes a storage transaction (start ts), replication and SHOW queries take none. It also says
+at which priority a Bolt worker runs each query (`workers.py`).
 
 Must never: do network I/O itself (replication does), or let a Python error escape as anything but one of
 the typed errors the Bolt layer maps to Memgraph codes.
@@ -19,23 +21,33 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim.memgraph import cypher as c
+from sim.memgraph.errors import ReplicationQueryError
 from sim.memgraph.replica_client import ReplicaConfig
-from sim.memgraph.replication import Replication, ReplicationQueryError
-from sim.memgraph.storage import Storage, Txn
+from sim.memgraph.replication import Replication
+from sim.memgraph.storage import NothingNewToWrite, Storage, Txn
+from sim.memgraph.workers import Priority
 
 VERSION = "3.12.0"
-MULTICOMMAND_REPLICATION = (
-    "Managing replication is not allowed in multicommand transactions. A multicommand transaction, also "
-    "known as an explicit transaction, groups multiple commands into a single atomic operation. Instead, "
-    "please use an implicit transaction, also known as an auto committing transaction, in order to execute "
-    "this particular query. For more details, visit https://memgraph.com/docs"
-)
-MULTICOMMAND_INFO = "Info reporting not allowed in multicommand transactions."
-MULTICOMMAND_INDEX = "Index manipulation not allowed in multicommand transactions."
 WRITE_ON_REPLICA = (
     "Write queries are forbidden on the replica instance. Replica instances accept only read queries, while "
     "the main instance accepts read and write queries. Please retry your query on the main instance."
 )
+
+
+def multicommand(what: str) -> str:
+    """MulticommandTxException at v3.12 (the missing space in "particularquery" is Memgraph's)."""
+    return (f"{what} is not allowed in multicommand transactions. A multicommand transaction, also known "
+            "as an explicit transaction, groups multiple commands into a single atomic operation. Instead, "
+            "please use an implicit transaction, also known as an auto committing transaction, in order to "
+            "execute this particularquery. For more details, visit https://memgraph.com/docs")
+
+
+IN_TX_REFUSED: dict[type, str] = {
+    **{q: "Managing replication" for q in c.REPLICATION_QUERIES},
+    c.ShowStorageInfo: "Storage information query",
+    c.CreateIndex: "Index manipulation",
+    c.CreateSnapshot: "Creating snapshots",
+}
 SCALARS = (type(None), bool, int, float, str)
 
 
@@ -68,6 +80,8 @@ def _fields(q: c.Query) -> list[str]:
         return ["storage info", "value"]
     if isinstance(q, c.ShowVersion):
         return ["version"]
+    if isinstance(q, c.CreateSnapshot):
+        return ["path"]
     if isinstance(q, c.MatchCount | c.MatchProp):
         return [q.column]
     if isinstance(q, c.ReturnValues):
@@ -87,23 +101,29 @@ class Engine:
         self.repl = repl
         self.bolt_port = bolt_port
 
-    def prepare(self, text: str, params: dict[str, Any], in_tx: bool) -> Prepared:
-        """Parse and apply the checks Memgraph does at prepare time (raises QueryError)."""
+    @staticmethod
+    def parse(text: str) -> tuple[c.Query, float]:
+        """Parse only (the HIGH-priority step of a RUN); returns the query and the parse time."""
         t0 = time.perf_counter()
         q = c.parse(text)
-        if in_tx and isinstance(q, c.REPLICATION_QUERIES):
-            raise c.QueryError(MULTICOMMAND_REPLICATION)
-        if in_tx and isinstance(q, c.ShowStorageInfo):
-            raise c.QueryError(MULTICOMMAND_INFO)
-        if in_tx and isinstance(q, c.CreateIndex):
-            raise c.QueryError(MULTICOMMAND_INDEX)
+        return q, time.perf_counter() - t0
+
+    @staticmethod
+    def priority(q: c.Query) -> Priority:
+        return Priority.HIGH if isinstance(q, c.HIGH_PRIORITY_QUERIES) else Priority.LOW
+
+    def prepare(self, q: c.Query, parse_s: float, params: dict[str, Any], in_tx: bool) -> Prepared:
+        """The checks Memgraph does at prepare time (raises QueryError)."""
+        if in_tx and type(q) in IN_TX_REFUSED:
+            raise c.QueryError(multicommand(IN_TX_REFUSED[type(q)]))
         if isinstance(q, c.WRITE_QUERIES) and self.repl.role != "main":
             raise c.QueryError(WRITE_ON_REPLICA)
-        return Prepared(q, params, _fields(q), time.perf_counter() - t0)
+        return Prepared(q, params, _fields(q), parse_s)
 
     @staticmethod
     def takes_storage_txn(q: c.Query) -> bool:
-        return isinstance(q, c.CreateNodes | c.CreateIndex | c.MatchCount | c.MatchProp | c.ReturnValues)
+        return isinstance(q, c.CreateNodes | c.CreateIndex | c.MatchCount | c.MatchProp | c.ReturnValues
+                          | c.SleepCall)
 
     def begin(self) -> Txn:
         return self.storage.begin()
@@ -135,6 +155,11 @@ class Engine:
             return Outcome([[VERSION]], "rw")
         if isinstance(q, c.ShowStorageInfo):
             return Outcome(self._storage_info(q.scoped), "rw")
+        if isinstance(q, c.CreateSnapshot):
+            try:
+                return Outcome([[str(self.storage.create_snapshot(force=True))]], "rw")
+            except NothingNewToWrite as exc:  # not with force=True; kept for the text
+                raise c.QueryError(str(exc)) from exc
         if isinstance(q, c.SetRole):
             return self._set_role(q)
         if isinstance(q, c.RegisterReplica):
@@ -178,6 +203,9 @@ class Engine:
     def _data(self, q: c.Query, params: dict[str, Any], tx: Txn) -> Outcome:
         if isinstance(q, c.ReturnValues):
             return Outcome([[_value(v, params) for v, _ in q.items]], "r")
+        if isinstance(q, c.SleepCall):
+            time.sleep(q.seconds)  # holds the Bolt worker, as a long analytical query does
+            return Outcome([], "r")
         if isinstance(q, c.MatchCount):
             return Outcome([[self.storage.count(q.label, tx)]], "r")
         if isinstance(q, c.MatchProp):

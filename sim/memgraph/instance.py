@@ -1,25 +1,33 @@
-"""One emulated Memgraph instance: wires storage, replication, the engine, Bolt and the admin server.
+"""One emulated Memgraph instance: wires storage, replication, the engine, Bolt and the test controls.
 
-Role: process-level assembly and the in-process fault API for tests (`cut`, `heal`, `delay`, `isolate`,
-`unisolate`, `state`). Startup order: recover storage (2.4 burns one timestamp), restore the replication
-state (4.3), then listen for Bolt. Shutdown: stop listening, stop replica clients and the replication
-server, close the WAL (every commit was already fsync'ed, so nothing is flushed here).
+Role: process-level assembly and the in-process API for tests (`cut`, `heal`, `delay`, `isolate`,
+`busy`, `commit_faults`, `state`). Startup order: recover storage from the data directory (or move it to
+`.backup` with --data-recovery-on-startup=false; 2.4 burns one timestamp), restore the replication state
+(4.3), start the periodic snapshot (`--storage-snapshot-interval-sec`, Memgraph's packaged default 300 s),
+then listen for Bolt. Shutdown: stop listening, stop replica clients and the replication server, write a
+snapshot when `--storage-snapshot-on-exit` (packaged default true, so a clean stop puts the epoch on disk
+too, reference 7.2), close the WAL.
 
-Must never: be imported by agent/ or coordinator/ code (the fault API is for tests and sim/ only).
+Must never: be imported by agent/ or coordinator/ code (the test API is for tests and sim/ only).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sim.memgraph.bolt import BoltServer
+from sim.memgraph.controls import CommitFaults
+from sim.memgraph.durability import load_auth
 from sim.memgraph.engine import Engine
 from sim.memgraph.replication import Replication
 from sim.memgraph.replication_wire import Faults
-from sim.memgraph.storage import Storage
+from sim.memgraph.storage import NothingNewToWrite, Storage
+from sim.memgraph.timings import MemgraphTimings
+from sim.memgraph.workers import BoltWorkers
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +45,14 @@ class Settings:
     hosts_file: Path | None = None
     admin_port: int = 0
     restore: bool = True
-    check_s: float = 1.0
+    recover_data: bool = True
+    replication_bind: str = "0.0.0.0"
+    bolt_workers: int = 2
+    snapshot_interval_s: float = 300.0
+    snapshot_on_exit: bool = True
+    snapshot_retention: int = 3
+    wal_flush_every_n: int = 100000
+    timings: MemgraphTimings = field(default_factory=MemgraphTimings)
 
 
 class Instance:
@@ -47,33 +62,57 @@ class Instance:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.faults = Faults()
-        self.storage = Storage(settings.data_dir)
-        self.storage.recover()
+        self.commit_faults = CommitFaults()
+        self.workers = BoltWorkers(settings.bolt_workers)
+        self.storage = Storage(settings.data_dir, settings.wal_flush_every_n, settings.snapshot_retention)
+        self.storage.recover(settings.recover_data)
         self.bolt_port = 0
         self.repl: Replication | None = None
         self.bolt: BoltServer | None = None
+        self._stop = threading.Event()
+        self._snapshotter: threading.Thread | None = None
 
     def start(self) -> None:
         s = self.settings
-        auth = (s.user, s.password or "") if s.user else None
-        self.repl = Replication(self.storage, s.data_dir, s.host, f"{s.host}:{s.bolt_port}", s.restore,
-                                s.check_s, s.hosts_file, self.faults)
+        auth = load_auth(s.data_dir, s.user, s.password)
+        sender = {"host": s.host, "id": f"{s.host}:{s.bolt_port}"}
+        self.repl = Replication(self.storage, s.data_dir, s.replication_bind, sender, s.restore, s.timings,
+                                s.hosts_file, self.faults, self.commit_faults)
         engine = Engine(self.storage, self.repl, s.bolt_port)
-        self.bolt = BoltServer(s.host, s.bolt_port, engine, auth, self.faults)
+        self.bolt = BoltServer(s.host, s.bolt_port, engine, auth, self.faults, self.workers)
         self.bolt_port = engine.bolt_port = self.bolt.port
         self.repl.sender = {"host": s.host, "id": f"{s.host}:{self.bolt_port}"}
         self.repl.start()
+        if s.snapshot_interval_s > 0:
+            self._snapshotter = threading.Thread(target=self._periodic_snapshots, name="snapshots",
+                                                 daemon=True)
+            self._snapshotter.start()
         self.bolt.start()
         log.info("memgraph emulator listening on %s:%d (role %s)", s.host, self.bolt_port, self.repl.role)
 
+    def _periodic_snapshots(self) -> None:
+        while not self._stop.wait(self.settings.snapshot_interval_s):
+            self._snapshot("periodic")
+
+    def _snapshot(self, trigger: str) -> None:
+        try:
+            self.storage.create_snapshot(force=False)
+        except NothingNewToWrite:
+            log.info("%s snapshot skipped: Nothing has been written since the last snapshot", trigger)
+        except OSError as exc:
+            log.warning("%s snapshot failed: %s", trigger, exc)
+
     def stop(self) -> None:
+        self._stop.set()
         if self.bolt is not None:
             self.bolt.close()
         if self.repl is not None:
             self.repl.stop()
+        if self.settings.snapshot_on_exit:
+            self._snapshot("on-exit")
         self.storage.close()
 
-    # ----- fault API (tests only) -----
+    # ----- test controls (the admin server's, never Bolt's) -----
 
     def cut(self, peer: str) -> None:
         with self.faults.lock:
@@ -98,6 +137,9 @@ class Instance:
             self.faults.isolated = on
         log.warning("fault: isolated=%s", on)
 
+    def busy(self, seconds: float, workers: int | None = None) -> None:
+        self.workers.occupy(self.workers.mixed if workers is None else workers, seconds)
+
     def state(self) -> dict[str, Any]:
         repl = self.repl
         st = self.storage
@@ -109,5 +151,8 @@ class Instance:
                 doc.update(role=repl.role, uuid=repl.main_uuid, replica_port=repl.replica_port,
                            replicas={n: {"address": c.cfg.address, "mode": c.cfg.mode, "status": c.status,
                                          "ts": c.ts} for n, c in repl.replicas.items()})
-        doc.update(bolt_port=self.bolt_port, faults=self.faults.as_dict())
+            prepared = repl.handlers.prepared
+            doc["prepared_commit_ts"] = None if prepared is None else prepared.commit_ts
+        doc.update(bolt_port=self.bolt_port, faults=self.faults.as_dict(), workers=self.workers.stats(),
+                   commit_fault=self.commit_faults.as_dict())
         return doc

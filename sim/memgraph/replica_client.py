@@ -1,22 +1,34 @@
 """The MAIN's client for one registered replica: state machine, frequent check, recovery, shipping.
 
-Role: everything reference memgraph-replication section 3 says a MAIN does per replica.
-- States (3.1): ready / replicating / recovery / invalid (MAYBE_BEHIND, the initial state) / diverged
-  (terminal until DROP). `status = None` means "no per-database client" and prints `data_info {}`
-  (1.4: REGISTER of an unreachable replica).
-- Heartbeat (3.2 `UpdateReplicaState`): Heartbeat(main_uuid, main_ldt, epoch); a refused UUID
-  (`success: false`) leaves the state unchanged; then the divergence rule of 4.1; then ready when
-  `replica_ldt >= main_ldt`, else recovery.
-- Frequent check (3.2): every `check_s` a FrequentHeartbeat; on success an invalid client re-runs the
-  heartbeat (invalid -> recovery -> ready); after 3 consecutive failures the client goes invalid.
-- Recovery (3.2 `RecoverReplica`): simplified to one Recover RPC carrying the main's whole snapshot, sent
-  while holding the commit lock so it cannot race a commit; ready if the replica reached the main's ldt.
-- Shipping (3.2 "On commit", 5): SYNC/STRICT_SYNC synchronously from the commit path, ASYNC on a worker
-  thread; an ASYNC commit that finds the previous one still in flight after 50 ms sets invalid.
-- `ts` is the cached replica ldt (v3.1+ "best estimation"); `behind = ts - main_ldt` (2.2).
+Role: what reference memgraph-replication sections 3 and 7 say a MAIN does per replica, as
+`src/storage/v2/replication/replication_client.cpp` and `replication_handler.cpp:150-200` (memgraph/memgraph
+df0f636) have it:
+- States (3.1): ready / replicating / recovery / invalid (MAYBE_BEHIND, the initial state) / diverged.
+  `status = None` means "no per-database client" and prints `data_info {}` (1.4: REGISTER of an
+  unreachable replica; the v3.12 zombie entry after `Error: 3`).
+- UpdateReplicaState (`:67-300`): a Heartbeat (10 s; an ASYNC replica only tries the RPC lock for 5 s);
+  an RPC failure -> invalid; `success: false` (UUID refused) -> unchanged; then the divergence rule of 4.1
+  -> diverged, with `ts` NOT refreshed (so a diverged row shows ts 0 and behind = -(MAIN's ldt), 7.3);
+  else, under the engine (commit) lock, unless recovering: `ts = max(ts, replica ldt)` and ready when the
+  replica is not behind, else recovery with a RecoverReplica task queued.
+- Frequent check (`replication_handler.cpp:155-200`): every `--replication-replica-check-frequency-sec` a
+  FrequentHeartbeat (5 s) on the same RPC lock; on success an invalid client gets an UpdateReplicaState
+  task; the 3rd consecutive failure sets invalid (whatever the state, diverged included).
+- RecoverReplica (`:667-960`): runs on the client's single task thread, NOT under the commit lock: WAL
+  transactions when they cover the gap, else the latest snapshot and the WAL after it; each step under the
+  RPC lock; at the end, under the commit lock, `ts` = the replica's ldt and ready only if the MAIN did not
+  commit meanwhile (else invalid, and the next check starts again). A STRICT_SYNC replica in recovery
+  makes every commit abort (7.1 step 2), so recovery always finishes.
+- StartTransactionReplication (`:368-450`): recovery -> skip; replicating -> invalid ("missed a
+  transaction"); invalid -> an async state check; diverged -> skip; ready -> take the RPC lock (ASYNC tries
+  for 50 ms, else invalid), connect (failure -> invalid) -> replicating. The lock then stays held until the
+  transaction's shipping ends (an ASYNC shipping task releases it when done).
+- FinalizePrepareCommitPhase / FinalizeTransactionReplication / SendFinalizeCommitRpc (`:450-650`):
+  vote or ship; a failure -> invalid with the reason of `storage_error.cpp`; a failed FinalizeCommit is
+  only reported back (state unchanged).
 
-Must never: hold the commit lock while waiting on anything but its own bounded RPC, raise out of the
-background threads, or change state after `stop()`.
+Must never: hold the RPC lock while taking the commit lock, raise out of its threads, or change state
+after `stop()`.
 """
 
 from __future__ import annotations
@@ -24,6 +36,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,10 +46,11 @@ if TYPE_CHECKING:
     from sim.memgraph.replication import Replication
 
 log = logging.getLogger(__name__)
-HEARTBEAT_TIMEOUT_S = 1.0
-DATA_TIMEOUT_S = 3.0
-ASYNC_LOCK_WAIT_S = 0.05  # "ASYNC only tries the RPC lock for 50 ms" (reference 3.2)
-MISSES_TO_INVALID = 3
+NOT_IN_SYNC = "replica is not reachable or not in sync with the main"
+FAILED_TO_GET_LOCK = "failed to obtain RPC lock (another transaction is in progress)"
+RPC_ERROR = "RPC communication error"
+DIVERGED = "replica has diverged from main"
+TIMEOUT = "RPC timeout while replicating"
 
 
 @dataclass(frozen=True)
@@ -50,219 +64,313 @@ class ReplicaConfig:
     port: int
 
 
+class Stream:
+    """A commit's hold on one replica (ReplicaStream): owns the RPC lock until released."""
+
+    def __init__(self, client: ReplicaClient) -> None:
+        self.client = client
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.client.rpc.lock.release()
+
+
 class ReplicaClient:
     """One replica as seen by this MAIN."""
 
     def __init__(self, cfg: ReplicaConfig, repl: Replication) -> None:
-        self.cfg = cfg
-        self.repl = repl
+        self.cfg, self.repl = cfg, repl
+        self.t = repl.timings
+        self.rpc = wire.RpcClient(cfg.address, cfg.host, cfg.port, repl.faults, repl.hosts_file,
+                                  self.t.connect_timeout_s)
         self.status: str | None = None
         self.ts = 0
         self.misses = 0
+        self._state = threading.Lock()
         self._diverged_logged = False
         self._stop = threading.Event()
-        self._idle = threading.Event()
-        self._idle.set()
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._tasks: queue.Queue[Callable[[], object]] = queue.Queue()
         self._threads: list[threading.Thread] = []
 
     # ----- plumbing -----
 
-    def rpc(self, msg: dict[str, Any], timeout_s: float = DATA_TIMEOUT_S) -> dict[str, Any]:
-        """One request to the replica; raises wire.LinkError."""
-        msg = dict(msg, main_uuid=self.repl.main_uuid, sender=self.repl.sender)
-        return wire.request(self.cfg.address, self.cfg.host, self.cfg.port, msg, self.repl.faults,
-                            self.repl.hosts_file, timeout_s)
+    def msg(self, **fields: Any) -> dict[str, Any]:
+        return dict(fields, main_uuid=self.repl.main_uuid, sender=self.repl.sender)
 
     def set_status(self, status: str | None) -> None:
-        with self.repl.lock:
+        with self._state:
+            if self._stop.is_set():
+                return
             if self.status != status:
                 log.info("replica %s: %s -> %s", self.cfg.name, self.status, status)
             self.status = status
 
-    def start(self) -> None:
-        """Start the frequent-check thread (and the ASYNC shipping worker)."""
-        t = threading.Thread(target=self._check_loop, name=f"check-{self.cfg.name}", daemon=True)
-        self._threads.append(t)
-        if self.cfg.mode == "async":
-            self._threads.append(threading.Thread(target=self._async_loop, name=f"ship-{self.cfg.name}",
-                                                  daemon=True))
-        for th in self._threads:
-            th.start()
+    def lock_rpc(self, timeout_s: float | None = None) -> bool:
+        """Take the RPC lock: within `timeout_s`, or (None) as long as it takes while not stopped."""
+        if timeout_s is not None:
+            return self.rpc.lock.acquire(timeout=timeout_s)
+        while not self._stop.is_set():
+            if self.rpc.lock.acquire(timeout=0.5):
+                return True
+        return False
+
+    def call(self, msg: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """One RPC while already holding the RPC lock."""
+        return self.rpc.call(self.msg(**msg), timeout_s)
+
+    def start_tasks(self) -> None:
+        """The client's single task thread (Memgraph's per-client thread pool)."""
+        self._spawn(self._task_loop, f"tasks-{self.cfg.name}")
+
+    def start_checks(self) -> None:
+        """The frequent check (StartReplicaClient)."""
+        self._spawn(self._check_loop, f"check-{self.cfg.name}")
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        th = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(th)
+        th.start()
+
+    def submit(self, task: Callable[[], object]) -> None:
+        self._tasks.put(task)
 
     def stop(self) -> None:
         self._stop.set()
         for th in self._threads:
             if th is not threading.current_thread():
-                th.join(timeout=HEARTBEAT_TIMEOUT_S + DATA_TIMEOUT_S)
+                th.join(timeout=5.0)
+        self.rpc.close()
 
-    # ----- heartbeat and divergence (3.2, 4.1) -----
+    def _task_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                task = self._tasks.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                task()
+            except Exception:
+                log.exception("task of replica client %s failed", self.cfg.name)
+
+    # ----- heartbeat and divergence (3.2, 4.1, 7.3) -----
 
     def update_state(self) -> str | None:
-        """Synchronous heartbeat; returns the new status (unchanged when unreachable or refused)."""
+        """UpdateReplicaState + TryCheckReplicaStateSync; returns the status afterwards."""
         storage = self.repl.storage
-        try:
-            resp = self.rpc({"type": "Heartbeat", "main_ldt": storage.ldt, "epoch": storage.epoch},
-                            HEARTBEAT_TIMEOUT_S)
-        except wire.LinkError as exc:
-            log.info("heartbeat to %s failed: %s", self.cfg.name, exc)
-            if self.status is None:
-                self.set_status("invalid")
+        if not self.lock_rpc(self.t.async_heartbeat_lock_s if self.cfg.mode == "async" else None):
+            log.warning("Couldn't get RPC lock while trying to UpdateReplicaState")
             return self.status
-        if self.status is None:
+        try:
+            resp = self.call({"type": "Heartbeat", "main_ldt": storage.ldt, "epoch": storage.epoch},
+                             self.t.heartbeat_timeout_s)
+        except wire.LinkError as exc:
+            log.error("Failed to connect to replica %s at the endpoint %s. (%s)", self.cfg.name,
+                      self.cfg.address, exc)
             self.set_status("invalid")
+            return self.status
+        finally:
+            self.rpc.lock.release()
         if not resp.get("success"):
             log.info("replica %s refused this main's heartbeat (it follows another main)", self.cfg.name)
             return self.status
         r_ldt, r_epoch = int(resp.get("ldt", 0)), str(resp.get("epoch", ""))
-        self.ts = r_ldt
-        with self.repl.commit_lock:
-            if self._stop.is_set() or self.status == "diverged":
-                return self.status
-            if self._diverged(r_epoch, r_ldt):
+        if self._diverged(r_epoch, r_ldt):
+            if self.status != "diverged":
                 self._log_divergence()
-                self.set_status("diverged")
-            elif r_ldt >= storage.ldt:
+            self.set_status("diverged")
+            return self.status
+        with self.repl.commit_lock:
+            if self.status == "recovery":
+                return self.status
+            self.ts = max(self.ts, r_ldt)
+            if r_ldt >= storage.ldt:
                 self.set_status("ready")
             else:
                 self.set_status("recovery")
+                self.submit(lambda: self.recover(r_ldt))
         return self.status
 
     def _diverged(self, r_epoch: str, r_ldt: int) -> bool:
         """Reference 4.1 (v2.16+): same epoch or empty replica -> fine; else the epoch must be in our
-        history with at least the replica's ldt."""
+        history with at least the replica's ldt (replication_client.cpp:143-207)."""
         storage = self.repl.storage
         with storage.lock:
             if r_epoch == storage.epoch or r_ldt == 0:
                 return False
-            for epoch, ldt in reversed(storage.history):
+            for epoch, ldt in storage.history:
                 if epoch == r_epoch:
                     return ldt < r_ldt
             return True
 
     def _log_divergence(self) -> None:
-        if not self._diverged_logged:
-            self._diverged_logged = True
-            n = self.cfg.name
-            log.error("You cannot register Replica %s to this Main because at one point Replica %s acted "
-                      "as the Main instance. Both the Main and Replica %s now hold unique data. Please "
-                      "resolve data conflicts and start the replication on a clean instance.", n, n, n)
+        n = self.cfg.name
+        log.error("You cannot register Replica %s to this Main because at one point Replica %s acted as the "
+                  "Main instance. Both the Main and Replica %s now hold unique data. Please resolve data "
+                  "conflicts and start the replication on a clean instance.", n, n, n)
 
     # ----- frequent check and recovery -----
 
     def _check_loop(self) -> None:
-        period = self.repl.check_s
-        if period <= 0:
+        if self.t.check_frequency_s <= 0:
             return  # checks (and therefore recovery) disabled (reference 4.4)
-        if self.status == "recovery":
-            self.recover()  # UpdateReplicaState queues the recovery task at once (reference 3.2)
-        while not self._stop.wait(period):
+        while not self._stop.wait(self.t.check_frequency_s):
             try:
                 self._check_once()
             except Exception:
                 log.exception("frequent check of %s failed unexpectedly", self.cfg.name)
 
     def _check_once(self) -> None:
+        if not self.lock_rpc():
+            return
         try:
-            self.rpc({"type": "FrequentHeartbeat"}, HEARTBEAT_TIMEOUT_S)
+            self.call({"type": "FrequentHeartbeat"}, self.t.frequent_heartbeat_timeout_s)
         except wire.LinkError as exc:
             self.misses += 1
-            if self.misses >= MISSES_TO_INVALID and self.status not in ("invalid", "diverged"):
-                log.warning("replica %s missed %d heartbeats: %s", self.cfg.name, self.misses, exc)
+            if self.misses == 3:  # kFailureAfterN
+                log.warning("replica %s missed %d checks: %s", self.cfg.name, self.misses, exc)
                 self.set_status("invalid")
             return
+        finally:
+            self.rpc.lock.release()
         self.misses = 0
         if self.status == "invalid":
-            self.update_state()
-        if self.status == "recovery":
-            self.recover()
+            self.submit(self.update_state)
 
-    def recover(self) -> None:
-        """Ship the whole snapshot under the commit lock; ready if the replica caught up (3.2)."""
-        if not self.repl.commit_lock.acquire(timeout=DATA_TIMEOUT_S):
-            log.warning("recovery of %s postponed: commit lock busy", self.cfg.name)
+    def recover(self, replica_ldt: int) -> None:
+        """RecoverReplica: WAL or snapshot + WAL, not under the commit lock (3.2, 7.4)."""
+        if self.status != "recovery":
             return
-        try:
-            if self._stop.is_set() or self.status != "recovery":
+        storage = self.repl.storage
+        snap, txns = storage.recovery_payload(replica_ldt)
+        steps: list[tuple[dict[str, Any], float]] = []
+        if snap is not None:
+            steps.append(({"type": "Snapshot", "snapshot": snap}, self.t.snapshot_timeout_s))
+        if txns:
+            wal = [{"epoch": t.epoch, "ts": t.ts, "ops": t.ops} for t in txns]
+            steps.append(({"type": "WalFiles", "txns": wal}, self.t.wal_timeout_s))
+        for msg, timeout_s in steps:
+            if not self.lock_rpc():
                 return
-            snap = self.repl.storage.snapshot()
             try:
-                resp = self.rpc({"type": "Recover", "snapshot": snap})
+                resp = self.call(msg, timeout_s)
             except wire.LinkError as exc:
-                log.warning("recovery of %s failed: %s", self.cfg.name, exc)
+                log.error("Couldn't replicate data to %s. (recovery: %s)", self.cfg.name, exc)
+                self.ts = replica_ldt
                 self.set_status("invalid")
                 return
-            if resp.get("success"):
-                self.ts = int(resp.get("ldt", 0))
-            caught_up = bool(resp.get("success")) and self.ts >= self.repl.storage.ldt
-            self.set_status("ready" if caught_up else "invalid")
-        finally:
-            self.repl.commit_lock.release()
+            finally:
+                self.rpc.lock.release()
+            if not resp.get("success"):
+                self.ts = replica_ldt
+                self.set_status("invalid")
+                return
+            replica_ldt = int(resp.get("ldt", replica_ldt))
+        with self.repl.commit_lock:
+            self.ts = replica_ldt
+            self.set_status("ready" if storage.ldt <= replica_ldt else "invalid")
 
-    # ----- shipping commits (called with the commit lock held) -----
+    # ----- shipping one transaction (called by the commit path under the commit lock) -----
 
-    def prepare(self, rec: dict[str, Any], two_phase: bool) -> tuple[bool, str]:
-        """Ship one transaction synchronously. Returns (ok, failure reason) as in storage_error.cpp."""
-        if self.status != "ready":
-            reason = {"diverged": "replica has diverged from main"}.get(str(self.status),
-                                                                        "replica is not reachable or not in "
-                                                                        "sync with the main")
-            return False, reason
-        self.set_status("replicating")
-        try:
-            resp = self.rpc(dict(rec, type="PrepareCommit", two_phase=two_phase))
-        except wire.LinkError as exc:
-            log.warning("replicating to %s failed: %s", self.cfg.name, exc)
+    def start_txn(self) -> tuple[Stream | None, str]:
+        """StartTransactionReplication: a Stream, or (None, failure reason)."""
+        with self._state:
+            state = self.status
+            if state == "replicating":
+                self.status = "invalid"
+                log.info("replica %s: replicating -> invalid (missed a transaction)", self.cfg.name)
+        if state in ("recovery", "replicating"):
+            return None, NOT_IN_SYNC
+        if state == "invalid":
+            log.error("Couldn't replicate data to %s.", self.cfg.name)
+            self.submit(self.update_state)
+            return None, NOT_IN_SYNC
+        if state == "diverged":
+            log.error("Couldn't replicate data to %s since replica has diverged from main.", self.cfg.name)
+            return None, DIVERGED
+        if not self.lock_rpc(self.t.async_commit_lock_s if self.cfg.mode == "async" else None):
             self.set_status("invalid")
-            return False, "replica is not reachable or not in sync with the main"
+            return None, FAILED_TO_GET_LOCK
+        stream = Stream(self)
+        try:
+            self.rpc.ensure_connected()
+        except wire.LinkError as exc:
+            log.error("Failed to connect to replica %s while starting txn replication (%s)", self.cfg.name,
+                      exc)
+            stream.release()
+            self.set_status("invalid")
+            return None, NOT_IN_SYNC
+        self.set_status("replicating")
+        return stream, ""
+
+    def _still_replicating(self, stream: Stream) -> bool:
+        """"Recovery finished between the txn start and txn finish": not replicating -> no shipping."""
+        if self.status == "replicating":
+            return True
+        if self.status == "ready":
+            self.set_status("invalid")
+        stream.release()
+        return False
+
+    def _ship(self, stream: Stream, rec: dict[str, Any], two_phase: bool, keep: bool) -> str:
+        """Send the PrepareCommit; '' on success, else the failure reason (state set to invalid)."""
+        if not self._still_replicating(stream):
+            return RPC_ERROR
+        return self._send(stream, rec, two_phase, keep)
+
+    def _send(self, stream: Stream, rec: dict[str, Any], two_phase: bool, keep: bool) -> str:
+        try:
+            resp = self.call(dict(rec, type="PrepareCommit", two_phase=two_phase), self.t.prepare_timeout_s)
+        except wire.LinkError as exc:
+            log.error("Couldn't replicate data to %s. (%s)", self.cfg.name, exc)
+            stream.release()
+            self.set_status("invalid")
+            return TIMEOUT if isinstance(exc, wire.RpcTimeout) else RPC_ERROR
+        if not keep:
+            stream.release()
+        if self.status != "replicating":
+            return RPC_ERROR
         if not resp.get("success"):
             self.set_status("invalid")
-            return False, "replica is not reachable or not in sync with the main"
-        self.ts = int(resp.get("ldt", self.ts))
+            return RPC_ERROR
         self.set_status("ready")
-        return True, ""
+        return ""
 
-    def finalize(self, commit_ts: int, decision: bool) -> None:
-        """Second phase of STRICT_SYNC; failures are not reported to the client (reference 5)."""
+    def prepare(self, stream: Stream, rec: dict[str, Any]) -> str:
+        """STRICT_SYNC phase one (FinalizePrepareCommitPhase): the vote; the stream stays for the finalize."""
+        return self._ship(stream, rec, two_phase=True, keep=True)
+
+    def ship_sync(self, stream: Stream, rec: dict[str, Any]) -> str:
+        """SYNC without a two-phase commit (FinalizeTransactionReplication, waited for)."""
+        return self._ship(stream, rec, two_phase=False, keep=False)
+
+    def ship_async(self, stream: Stream, rec: dict[str, Any]) -> None:
+        """ASYNC: shipped by the task thread, which releases the RPC lock when done."""
+        if not self._still_replicating(stream):
+            return
+
+        def task() -> None:
+            if self._send(stream, rec, two_phase=False, keep=False) == "":
+                self.ts = max(self.ts, int(rec["commit_ts"]))
+        self.submit(task)
+
+    def finalize(self, stream: Stream | None, commit_ts: int, decision: bool) -> bool:
+        """STRICT_SYNC phase two (SendFinalizeCommitRpc): the outcome only, the state is unchanged."""
+        if stream is None or not stream.held:
+            return True
         try:
-            resp = self.rpc({"type": "FinalizeCommit", "commit_ts": commit_ts, "decision": decision})
-            if decision and resp.get("success"):
-                self.ts = int(resp.get("ldt", self.ts))
-            elif decision:
-                self.set_status("invalid")
+            return bool(self.call({"type": "FinalizeCommit", "commit_ts": commit_ts, "decision": decision},
+                                  self.t.finalize_timeout_s).get("success"))
         except wire.LinkError as exc:
-            log.warning("finalize on %s failed: %s", self.cfg.name, exc)
-            self.set_status("invalid")
+            log.warning("FinalizeCommit on %s failed: %s", self.cfg.name, exc)
+            return False
+        finally:
+            stream.release()
 
-    def ship_async(self, rec: dict[str, Any]) -> None:
-        """Queue a committed transaction for the ASYNC worker (never an error for the client)."""
-        if self.status == "replicating" and not self._idle.wait(ASYNC_LOCK_WAIT_S):
-            self.set_status("invalid")
-            return
-        if self.status != "ready":
-            return
-        self._idle.clear()
-        self.set_status("replicating")
-        self._queue.put(rec)
-
-    def _async_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                rec = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            try:
-                resp = self.rpc(dict(rec, type="PrepareCommit", two_phase=False))
-                ok = bool(resp.get("success"))
-                if ok:
-                    self.ts = int(resp.get("ldt", self.ts))
-            except wire.LinkError as exc:
-                log.info("async replication to %s failed: %s", self.cfg.name, exc)
-                ok = False
-            with self.repl.lock:
-                if self.status == "replicating":
-                    self.set_status("ready" if ok else "invalid")
-            self._idle.set()
+    def note_committed(self, commit_ts: int) -> None:
+        """UpdateCommitTsInfo: a SYNC/STRICT_SYNC replica that took part is assumed at this timestamp."""
+        self.ts = max(self.ts, commit_ts)
 
     # ----- SHOW REPLICAS -----
 

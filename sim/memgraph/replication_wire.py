@@ -1,16 +1,20 @@
 """The emulator's own replication transport: length-prefixed JSON over TCP, a resolver and link faults.
 
-Role: carry one request and its reply between a MAIN's replica client and a replica's replication server
-(the real Memgraph uses its own RPC library; reference memgraph-replication 3.2 names the RPCs we mimic:
-SwapMainUUID, Heartbeat, FrequentHeartbeat, PrepareCommit, FinalizeCommit, and a Recover that ships a
-whole snapshot). Frames are a 4-byte big-endian length and a UTF-8 JSON object. One TCP connection per
-request keeps failure handling trivial. Replica addresses are stored as given (reference 1.1: "don't
-resolve early"); names are resolved on every connect through the `--hosts-file` (/etc/hosts format,
-re-read each time because pod IPs change). Test faults live here: `cut` a peer (outgoing attempts fail at
-once, incoming requests from it are closed unanswered), `delay` every outgoing request, `isolate`.
+Role: carry requests and replies between a MAIN's replica client and a replica's replication server.
+Memgraph uses its own RPC library (reference memgraph-replication 3.2 names the RPCs mimicked here:
+SwapMainUUID, Heartbeat, FrequentHeartbeat, PrepareCommit, FinalizeCommit, Snapshot, WalFiles); like
+Memgraph's `rpc::Client` (`src/rpc/client.hpp`), an `RpcClient` keeps ONE connection per replica, opens
+it with a connect timeout (5 s, `client.hpp:200`), re-opens it when the peer closed it, serialises every
+RPC to that replica behind one lock (the "RPC lock" of `replication_client.cpp`: a commit's stream holds
+it from StartTransactionReplication to the end of shipping), and bounds each RPC by its own timeout.
+Frames are a 4-byte big-endian length and a UTF-8 JSON object. Replica addresses are stored as given
+(reference 1.1: "don't resolve early"); names are resolved on every connect through `--hosts-file`
+(/etc/hosts format, re-read each time because pod IPs change), then the system resolver. Test faults
+live here: `cut` a peer (outgoing attempts fail at once, incoming requests from it get the connection
+closed unanswered), `delay` every outgoing request, `isolate`.
 
 Must never: block without a timeout, log message bodies (they may hold data), or raise anything but
-LinkError out of `request`.
+LinkError (and its kinds) out of `RpcClient.call`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import select
 import socket
 import struct
 import threading
@@ -35,7 +40,15 @@ MAX_FRAME = 256 * 1024 * 1024
 
 
 class LinkError(Exception):
-    """The request did not get a reply: refused, cut, timed out, closed or garbled."""
+    """The request did not get a reply: refused, cut, closed or garbled (RpcFailedException)."""
+
+
+class ConnectFailed(LinkError):
+    """No connection could be made (RpcFailedToConnectException / SOCKET_FAILED_TO_CONNECT)."""
+
+
+class RpcTimeout(LinkError):
+    """Connected, but no reply within the RPC's timeout (RpcTimeoutException)."""
 
 
 @dataclass
@@ -95,7 +108,7 @@ def resolve(host: str, hosts_file: Path | None) -> str:
     try:
         return socket.gethostbyname(host)
     except OSError as exc:
-        raise LinkError(f"cannot resolve {host}: {exc}") from exc
+        raise ConnectFailed(f"cannot resolve {host}: {exc}") from exc
 
 
 def send_frame(sock: socket.socket, doc: dict[str, Any]) -> None:
@@ -113,28 +126,74 @@ def recv_frame(sock: socket.socket) -> dict[str, Any]:
     return doc
 
 
-def request(
-    address: str, host: str, port: int, msg: dict[str, Any], faults: Faults, hosts_file: Path | None,
-    timeout_s: float,
-) -> dict[str, Any]:
-    """Send one request to a replica at `address` (= host:port as registered) and return its reply."""
-    ip = resolve(host, hosts_file)
-    if faults.outgoing_blocked(address, host, ip, port):
-        raise LinkError(f"link to {address} is cut")
-    delay = faults.delay_s()
-    if delay > 0:
-        time.sleep(delay)
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """EnsureConnected's probe: a readable idle socket means the peer closed (or sent garbage)."""
     try:
-        with socket.create_connection((ip, port), timeout=timeout_s) as sock:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+class RpcClient:
+    """One persistent connection to one replica address, used under `lock` (the RPC lock)."""
+
+    def __init__(self, address: str, host: str, port: int, faults: Faults, hosts_file: Path | None,
+                 connect_timeout_s: float) -> None:
+        self.address, self.host, self.port = address, host, port
+        self.faults, self.hosts_file = faults, hosts_file
+        self.connect_timeout_s = connect_timeout_s
+        self.lock = threading.Lock()
+        self._sock: socket.socket | None = None
+
+    def _ip(self) -> str:
+        ip = resolve(self.host, self.hosts_file)
+        if self.faults.outgoing_blocked(self.address, self.host, ip, self.port):
+            self.close()
+            raise ConnectFailed(f"link to {self.address} is cut")
+        return ip
+
+    def ensure_connected(self) -> None:
+        """Open the connection if there is none or the peer closed it (raises ConnectFailed)."""
+        ip = self._ip()
+        if self._sock is not None and not _closed_by_peer(self._sock):
+            return
+        self.close()
+        try:
+            self._sock = socket.create_connection((ip, self.port), timeout=self.connect_timeout_s)
+        except OSError as exc:
+            raise ConnectFailed(f"connect to {self.address} ({ip}:{self.port}) failed: {exc}") from exc
+
+    def call(self, msg: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+        """Send one request and wait for its reply (the caller holds `lock`)."""
+        delay = self.faults.delay_s()
+        if delay > 0:
+            time.sleep(delay)
+        self.ensure_connected()
+        sock = self._sock
+        assert sock is not None
+        try:
             sock.settimeout(timeout_s)
             send_frame(sock, msg)
             return recv_frame(sock)
-    except (OSError, ValueError, ConnectionError) as exc:
-        raise LinkError(f"{msg.get('type')} to {address} ({ip}:{port}) failed: {exc}") from exc
+        except TimeoutError as exc:
+            self.close()
+            raise RpcTimeout(f"{msg.get('type')} to {self.address}: no reply within {timeout_s:g}s") from exc
+        except (OSError, ValueError, ConnectionError) as exc:
+            self.close()
+            raise LinkError(f"{msg.get('type')} to {self.address} failed: {exc}") from exc
+
+    def close(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
 
 
 class ReplicationServer:
-    """The replica's listener: one thread accepting, one short-lived thread per connection."""
+    """The replica's listener: one thread accepting, one thread per connection serving its requests."""
 
     def __init__(self, host: str, port: int, handler: Callable[[dict[str, Any]], dict[str, Any]],
                  faults: Faults) -> None:
@@ -150,6 +209,8 @@ class ReplicationServer:
             raise
         self.port = int(self.sock.getsockname()[1])
         self._stopped = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self._busy = threading.Lock()  # held while a handler runs; close() waits for it (server Shutdown)
         self._thread = threading.Thread(target=self._accept_loop, name=f"repl-server-{port}", daemon=True)
         self._thread.start()
 
@@ -159,24 +220,36 @@ class ReplicationServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            self._conns.add(conn)
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:
-            conn.settimeout(10.0)
             try:
-                msg = recv_frame(conn)
-                if self._stopped.is_set() or self.faults.incoming_blocked(msg.get("sender", {})):
-                    return  # refused: closed without an answer
-                send_frame(conn, self.handler(msg))
+                while not self._stopped.is_set():
+                    conn.settimeout(None)
+                    msg = recv_frame(conn)
+                    if self._stopped.is_set() or self.faults.incoming_blocked(msg.get("sender", {})):
+                        return  # refused: closed without an answer
+                    with self._busy:
+                        reply = self.handler(msg)
+                    send_frame(conn, reply)
             except (OSError, ValueError, ConnectionError) as exc:
-                log.info("replication connection dropped: %s", exc)
+                log.debug("replication connection ended: %s", exc)
             except Exception:
-                log.exception("replication handler failed")
+                log.exception("replication handler failed; connection closed")
+            finally:
+                self._conns.discard(conn)
 
     def close(self) -> None:
+        """Stop accepting, close every connection, and wait (bounded) for a running handler to end."""
         self._stopped.set()
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+        for conn in list(self._conns):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._busy.acquire(timeout=30.0):
+            self._busy.release()
         self._thread.join(timeout=2.0)

@@ -1,31 +1,35 @@
-"""Graph data, transactions, timestamps, epochs and durability of one emulated Memgraph instance.
+"""Graph data, transactions, timestamps and epochs of one emulated Memgraph instance.
 
-Role: hold the nodes and indexes, hand out timestamps exactly as reference memgraph-replication 2.4 says
-(one shared counter T; every storage transaction takes `start = T++`, a write commit takes one more;
-`ldt` is the commit timestamp of the last write; a fresh instance burns T = 0 at startup, so the first
-write commits at 2), keep the epoch and its history (reference 4.1: `SaveLatestHistory` pushes
-`(epoch, ldt)` unless the last entry has the same ldt), and make every commit durable before it is
-acknowledged: an append-only JSON-lines log `wal.jsonl` in the data directory, fsync'ed per record,
-compacted by an atomic rename when a replica loads a recovery snapshot. A torn last line (kill -9 during
-a write that was never acknowledged) is ignored at recovery.
+Role: hold the nodes and indexes; hand out timestamps as reference memgraph-replication 2.4 says (one
+counter T; every storage transaction takes `start = T++`, a write commit one more; `ldt` is the commit
+timestamp of the last write; startup burns one, so the first write on a fresh instance commits at 2); keep
+the epoch and its history (4.1: `SaveLatestHistory` pushes `(epoch, ldt)` unless the last entry has that
+ldt); write every transaction through `durability.Durability` before it becomes visible; and keep the
+committed transactions since the last snapshot in memory, as the WAL files a MAIN ships to catch a replica
+up (7.4, `storage/v2/inmemory/replication/recovery.cpp:55-75`).
+Epochs reach disk only in a WAL file's header or a snapshot (7.2): `new_epoch` (promotion) and
+`adopt_epoch` (a replica receiving another epoch) finalize the current WAL file and change the epoch in
+memory only.
 
-Must never: acknowledge a commit before it is on disk, talk to the network, or know about roles.
+Must never: make a write visible before it is in the WAL, talk to the network, or know about roles.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
 import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.memgraph.durability import Durability, WalFile, WalTxn
+
 log = logging.getLogger(__name__)
-WAL_NAME = "wal.jsonl"
+
+
+class NothingNewToWrite(Exception):
+    """CreateSnapshotError::NothingNewToWrite (periodic / on-exit snapshots are skipped)."""
 
 
 @dataclass
@@ -40,31 +44,19 @@ class Txn:
         return bool(self.ops)
 
 
-def fsync_dir(path: Path) -> None:
-    """fsync a directory so a rename inside it is durable."""
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+@dataclass
+class WalPosition:
+    """Where a transaction's commit flag sits, to flip it once a two-phase commit is decided."""
 
-
-def atomic_write_json(path: Path, doc: Any) -> None:
-    """Write `doc` to `path` through a temporary file, fsync and rename (all or nothing)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    wal: WalFile
+    offset: int
 
 
 class Storage:
-    """In-memory graph plus its write-ahead log. Thread-safe through one internal lock."""
+    """In-memory graph plus its durability. Thread-safe through one internal lock."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
+    def __init__(self, data_dir: Path, flush_every_n: int = 100000, retention: int = 3) -> None:
+        self.files = Durability(data_dir, flush_every_n, retention)
         self.lock = threading.RLock()
         self.nodes: list[dict[str, Any]] = []
         self.indexes: list[tuple[str, str]] = []
@@ -72,58 +64,36 @@ class Storage:
         self.ldt = 0
         self.epoch = str(uuid.uuid4())
         self.history: list[tuple[str, int]] = []
-        self.wal_path = data_dir / WAL_NAME
-        self._wal: Any = None
+        self.log: list[WalTxn] = []  # committed since the last snapshot (what WAL files would carry)
+        self.log_base = 0  # ldt of the last snapshot: a replica behind it needs a snapshot
+        self._last_digest: tuple[Any, ...] | None = None
 
-    # ----- recovery and durability -----
+    # ----- start -----
 
-    def recover(self) -> int:
-        """Replay the WAL (if any), open it for appends, and burn one timestamp for startup (2.4).
-
-        Returns the number of records replayed.
-        """
-        n = 0
-        if self.wal_path.exists():
-            with open(self.wal_path, encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        rec = json.loads(line)
-                    except ValueError:
-                        log.warning("ignoring a torn WAL record at the end of %s", self.wal_path)
-                        break
-                    self._replay(rec)
-                    n += 1
-        if n:
-            self.ts = max(self.ts, self.ldt + 1)  # T = max(T, recovered next_timestamp)
-        self._wal = open(self.wal_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
-        self.ts += 1  # DbmsHandler::RestoreTriggers opens one accessor at startup (reference 2.4)
-        return n
-
-    def _replay(self, rec: dict[str, Any]) -> None:
-        kind = rec.get("k")
-        if kind == "commit":
-            self._apply_ops(rec["ops"])
-            self.ldt = int(rec["ts"])
-            self.epoch = rec["epoch"]
-        elif kind == "epoch":
-            self.epoch = rec["epoch"]
-            self.history = [(e, int(t)) for e, t in rec["history"]]
-        elif kind == "snapshot":
-            self._load(rec)
-
-    def _append(self, rec: dict[str, Any]) -> None:
-        if self._wal is None:
-            raise RuntimeError("storage not recovered/opened")
-        self._wal.write(json.dumps(rec, separators=(",", ":")) + "\n")
-        self._wal.flush()
-        os.fsync(self._wal.fileno())
+    def recover(self, recover_data: bool = True) -> int:
+        """Load the data directory (or move it to .backup), then burn one timestamp (2.4). Returns the
+        number of transactions replayed from WAL files."""
+        rec = self.files.recover(recover_data)
+        with self.lock:
+            if rec.snapshot is not None:
+                self._load(rec.snapshot)
+                self.log_base = self.ldt
+            for t in rec.txns:
+                self._apply_ops(t.ops)
+                self.ldt = t.ts
+            self.log = list(rec.txns)
+            if rec.epoch is not None:
+                self.epoch = rec.epoch
+                self.history = list(rec.history)
+            if rec.snapshot is not None or rec.txns:
+                self.ts = max(self.ts, self.ldt + 1)  # T = max(T, recovered next_timestamp)
+            self.ts += 1  # DbmsHandler::RestoreTriggers opens one accessor at startup (reference 2.4)
+            self._last_digest = self._digest() if rec.snapshot is not None else None
+        return len(rec.txns)
 
     def close(self) -> None:
         with self.lock:
-            if self._wal is not None:
-                with contextlib.suppress(OSError):
-                    self._wal.close()
-                self._wal = None
+            self.files.close()
 
     # ----- transactions and timestamps -----
 
@@ -135,19 +105,32 @@ class Storage:
             return txn
 
     def next_commit_ts(self) -> int:
-        """A write commit takes one more timestamp (reference 2.4)."""
         with self.lock:
             ts = self.ts
             self.ts += 1
             return ts
 
-    def commit(self, ops: list[dict[str, Any]], commit_ts: int) -> None:
-        """Make a write durable (fsync) and visible. Used by a MAIN and by a replica applying a commit."""
+    def write_wal(self, ts: int, ops: list[dict[str, Any]], committed: bool) -> WalPosition:
+        """Step 3 of 7.1: the transaction goes to the local WAL (commit=false in a two-phase commit)."""
         with self.lock:
-            self._append({"k": "commit", "ts": commit_ts, "epoch": self.epoch, "ops": ops})
+            wal, offset = self.files.write_txn(self.epoch, ts, ops, committed)
+            return WalPosition(wal, offset)
+
+    def make_visible(self, ts: int, ops: list[dict[str, Any]], pos: WalPosition | None,
+                     flip: bool) -> None:
+        """Step 5 of 7.1: flip the WAL commit flag if asked, make the writes visible, advance ldt."""
+        with self.lock:
+            if flip and pos is not None:
+                pos.wal.flip(pos.offset)
             self._apply_ops(ops)
-            self.ldt = commit_ts
-            self.ts = max(self.ts, commit_ts + 1)
+            self.ldt = ts
+            self.ts = max(self.ts, ts + 1)
+            self.log.append(WalTxn(self.epoch, ts, ops))
+
+    def commit(self, ops: list[dict[str, Any]], ts: int) -> None:
+        """A one-phase commit (WAL with commit=true, then visible): a SYNC/ASYNC replica or recovery."""
+        with self.lock:
+            self.make_visible(ts, ops, self.write_wal(ts, ops, committed=True), flip=False)
 
     def _apply_ops(self, ops: list[dict[str, Any]]) -> None:
         for op in ops:
@@ -158,7 +141,7 @@ class Storage:
                 if key not in self.indexes:
                     self.indexes.append(key)
 
-    # ----- epochs (reference 4.1) -----
+    # ----- epochs (reference 4.1, 7.2) -----
 
     def save_latest_history(self) -> None:
         with self.lock:
@@ -166,26 +149,23 @@ class Storage:
                 self.history.append((self.epoch, self.ldt))
 
     def new_epoch(self) -> str:
-        """Promotion: save history, generate a new epoch, bump T past ldt, persist (reference 4.1)."""
+        """Promotion (`PrepareForNewEpoch`, then a new epoch): NOT written to disk here (7.2)."""
         with self.lock:
+            self.files.finalize_wal()
             self.save_latest_history()
             self.epoch = str(uuid.uuid4())
             self.ts = max(self.ts, self.ldt + 1)
-            self._persist_epoch()
             log.info("Generated new epoch %s", self.epoch)
             return self.epoch
 
     def adopt_epoch(self, epoch: str) -> None:
-        """Replica side: a transaction from another epoch arrives (PrepareCommitHandler, reference 4.1)."""
+        """Replica side: a transaction from another epoch arrives (PrepareCommitHandler, 4.1)."""
         with self.lock:
             if epoch == self.epoch:
                 return
+            self.files.finalize_wal()
             self.save_latest_history()
             self.epoch = epoch
-            self._persist_epoch()
-
-    def _persist_epoch(self) -> None:
-        self._append({"k": "epoch", "epoch": self.epoch, "history": [list(h) for h in self.history]})
 
     def last_epoch_with_commit(self) -> str:
         """The last history epoch if the current epoch has no commits, else the current one (4.1)."""
@@ -194,42 +174,65 @@ class Storage:
                 return self.history[-1][0]
             return self.epoch
 
-    # ----- snapshots (recovery of a replica) -----
+    # ----- snapshots -----
 
-    def snapshot(self) -> dict[str, Any]:
+    def _digest(self) -> tuple[Any, ...]:
+        return (self.epoch, tuple(self.history), self.ldt)
+
+    def snapshot_doc(self) -> dict[str, Any]:
         with self.lock:
-            return {
-                "k": "snapshot",
-                "nodes": [dict(n) for n in self.nodes],
-                "indexes": [list(i) for i in self.indexes],
-                "ldt": self.ldt,
-                "epoch": self.epoch,
-                "history": [list(h) for h in self.history],
-            }
+            return {"k": "snapshot", "nodes": [dict(n) for n in self.nodes],
+                    "indexes": [list(i) for i in self.indexes], "ldt": self.ldt, "epoch": self.epoch,
+                    "history": [list(h) for h in self.history]}
+
+    def create_snapshot(self, force: bool) -> Path:
+        """`CREATE SNAPSHOT` (force) or a periodic / on-exit one (skipped when nothing changed): the
+        snapshot carries the epoch and its history (7.2)."""
+        with self.lock:
+            if not force and self._digest() == self._last_digest:
+                raise NothingNewToWrite("Nothing has been written since the last snapshot")
+            path = self.files.write_snapshot(self.snapshot_doc())
+            self._last_digest = self._digest()
+            self.log, self.log_base = [], self.ldt
+            log.info("snapshot written: %s", path)
+            return path
 
     def _load(self, snap: dict[str, Any]) -> None:
         self.nodes = [{"labels": list(n["labels"]), "props": dict(n["props"])} for n in snap["nodes"]]
         self.indexes = [(str(a), str(b)) for a, b in snap["indexes"]]
         self.ldt = int(snap["ldt"])
-        self.epoch = snap["epoch"]
-        self.history = [(e, int(t)) for e, t in snap["history"]]
+        self.epoch = str(snap["epoch"])
+        self.history = [(str(e), int(t)) for e, t in snap["history"]]
 
     def install_snapshot(self, snap: dict[str, Any]) -> None:
-        """Replace everything with a main's snapshot; the WAL is rewritten atomically to that snapshot."""
+        """Replica: replace everything with the MAIN's snapshot (reference 3.2 RecoverReplica)."""
         with self.lock:
-            snap = dict(snap, k="snapshot")
-            if self._wal is not None:
-                self._wal.close()
-            tmp = self.wal_path.with_suffix(".tmp")
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(json.dumps(snap, separators=(",", ":")) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.wal_path)
-            fsync_dir(self.data_dir)
-            self._wal = open(self.wal_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            self.files.install_snapshot(snap)
             self._load(snap)
+            self.log, self.log_base = [], self.ldt
+            self._last_digest = self._digest()
             self.ts = max(self.ts, self.ldt + 1)
+
+    def apply_wal_txns(self, txns: list[WalTxn]) -> None:
+        """Replica: load WAL files shipped by the MAIN (each adopts its epoch, as loading a WAL does)."""
+        with self.lock:
+            for t in txns:
+                if t.ts <= self.ldt:
+                    continue
+                self.adopt_epoch(t.epoch)
+                self.commit(t.ops, t.ts)
+
+    def recovery_payload(self, replica_ldt: int) -> tuple[dict[str, Any] | None, list[WalTxn]]:
+        """What catches a replica at `replica_ldt` up: WAL transactions when they cover the gap, else the
+        latest snapshot plus the WAL transactions after it (7.4, recovery.cpp:55-75)."""
+        with self.lock:
+            if replica_ldt >= self.log_base:
+                return None, [t for t in self.log if t.ts > replica_ldt]
+            snap = self.files.latest_snapshot()
+            if snap is None or int(snap["ldt"]) != self.log_base:
+                snap = self.snapshot_doc()  # (no file yet: what a snapshot taken now would hold)
+                return snap, []
+            return snap, list(self.log)
 
     # ----- reads -----
 

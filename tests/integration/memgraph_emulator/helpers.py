@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,12 @@ from neo4j import Driver, GraphDatabase
 from neo4j.exceptions import ClientError
 
 from sim.memgraph.control import MemgraphProcess
+from sim.memgraph.timings import MemgraphTimings
 from tests.support.wait import waited
 
-FAST = ("--replica-check-frequency-sec", "0.2")
+# The emulator tests check replicas every 0.2 s instead of Memgraph's 1 s, so states settle within a
+# test's patience; every other timing stays Memgraph's (tests that need a shorter one say so).
+FAST = MemgraphTimings(check_frequency_s=0.2)
 
 
 class Cluster:
@@ -30,8 +34,9 @@ class Cluster:
         self.procs: list[MemgraphProcess] = []
         self.drivers: dict[int, Driver] = {}
 
-    def start(self, name: str, extra_args: tuple[str, ...] = FAST, **kw: Any) -> MemgraphProcess:
-        p = MemgraphProcess(self.root / name, extra_args=extra_args, **kw)
+    def start(self, name: str, extra_args: tuple[str, ...] = (), timings: MemgraphTimings = FAST,
+              **kw: Any) -> MemgraphProcess:
+        p = MemgraphProcess(self.root / name, extra_args=extra_args, timings=timings, **kw)
         self.procs.append(p)
         return p.start()
 
@@ -88,3 +93,47 @@ def client_error(pattern: str) -> Iterator[Any]:
     with pytest.raises(ClientError) as err:
         yield err
     assert re.search(pattern, err.value.message or ""), err.value.message
+
+
+def count(c: Cluster, p: MemgraphProcess, label: str = "N") -> int:
+    return int(run(c, p, f"MATCH (n:{label}) RETURN count(n)")[0][0])
+
+
+def values(c: Cluster, p: MemgraphProcess, label: str = "N", key: str = "k") -> list[Any]:
+    return [row[0] for row in run(c, p, f"MATCH (n:{label}) RETURN n.{key}")]
+
+
+def forget(c: Cluster, p: MemgraphProcess) -> None:
+    """Close the pooled driver of `p` (its connections died with the process)."""
+    d = c.drivers.pop(id(p), None)
+    if d is not None:
+        d.close()
+
+
+class Background:
+    """One auto-commit query on its own thread and driver (a client waiting on a frozen or dying MAIN)."""
+
+    def __init__(self, p: MemgraphProcess, text: str) -> None:
+        self._driver = GraphDatabase.driver(p.bolt_uri, auth=("", ""), connection_timeout=3.0,
+                                            max_transaction_retry_time=0.0)
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(text,), daemon=True)
+        self._thread.start()
+
+    def _run(self, text: str) -> None:
+        try:
+            with self._driver.session() as s:
+                s.run(text).consume()
+        except Exception as exc:  # the outcome is what the test inspects
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def outcome(self, timeout_s: float = 30.0) -> BaseException | None:
+        """Wait (bounded) for the answer; None means the client got success."""
+        self._thread.join(timeout=timeout_s)
+        self._driver.close()
+        if not self.done.is_set():
+            pytest.fail(f"no answer within {timeout_s}s")
+        return self.error

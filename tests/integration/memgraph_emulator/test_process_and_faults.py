@@ -17,8 +17,9 @@ from neo4j.exceptions import ServiceUnavailable
 
 from sim import proc
 from sim.memgraph.control import MemgraphProcess
+from sim.memgraph.timings import MemgraphTimings
 
-from .helpers import Cluster, client_error, make_replica, register, replicas, run, status, wait_until
+from .helpers import FAST, Cluster, client_error, make_replica, register, replicas, run, status, wait_until
 
 
 def test_bad_flags_exit_with_argparse_error_code_2(tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_restart_with_restore_keeps_replica_role_uuid_and_main_replicas(cluster:
 
 
 def test_restart_with_restore_off_comes_back_as_main_without_replicas_but_with_data(cluster: Cluster) -> None:
-    off = ("--replication-restore-state-on-startup", "false", "--replica-check-frequency-sec", "0.2")
+    off = ("--replication-restore-state-on-startup", "false")
     main, rep = cluster.start("main", extra_args=off), cluster.start("r1", extra_args=off)
     make_replica(cluster, rep)
     register(cluster, main, "r1", "SYNC", rep)
@@ -85,7 +86,7 @@ def test_restart_with_restore_off_comes_back_as_main_without_replicas_but_with_d
     assert run(cluster, main, "SHOW REPLICAS") == []
     assert run(cluster, rep, "SHOW REPLICATION ROLE") == [["main"]]
     assert run(cluster, rep, "MATCH (n:N) RETURN count(n)") == [[1]]
-    assert not (main.data_dir / "replication.json").exists()
+    assert not (main.data_dir / "replication").exists()
 
 
 def test_hosts_file_names_are_kept_as_given_and_re_resolved_on_every_connect(cluster: Cluster,
@@ -94,14 +95,16 @@ def test_hosts_file_names_are_kept_as_given_and_re_resolved_on_every_connect(clu
     hosts.write_text("127.0.0.2 memgraph-1.memgraph-headless memgraph-1\n")
     main = cluster.start("main", hosts_file=hosts)
     port = proc.free_port("127.0.0.3")
-    rep = cluster.start("r1", host="127.0.0.2", replication_port=port)
+    # two "pods" on one loopback: each binds its replication server to its own address (as the emulated
+    # cluster does), not Memgraph's 0.0.0.0, or the old address would still reach the moved replica
+    rep = cluster.start("r1", host="127.0.0.2", replication_port=port, replication_bind="127.0.0.2")
     make_replica(cluster, rep)
     run(cluster, main, f"REGISTER REPLICA memgraph_1 ASYNC TO 'memgraph-1.memgraph-headless:{port}'")
     assert replicas(cluster, main)["memgraph_1"]["address"] == f"memgraph-1.memgraph-headless:{port}"
     assert status(cluster, main, "memgraph_1") == "ready"
     rep.stop()  # the pod is rescheduled with a new IP; same volume
-    moved = MemgraphProcess(rep.data_dir, host="127.0.0.3", replication_port=port,
-                            extra_args=("--replica-check-frequency-sec", "0.2"))
+    moved = MemgraphProcess(rep.data_dir, host="127.0.0.3", replication_port=port, timings=FAST,
+                            replication_bind="127.0.0.3")
     cluster.procs.append(moved)
     moved.start()
     run(cluster, main, "CREATE (:N)")
@@ -112,7 +115,8 @@ def test_hosts_file_names_are_kept_as_given_and_re_resolved_on_every_connect(clu
 
 
 def test_default_check_frequency_of_1s_marks_a_dead_replica_invalid_after_3_misses(cluster: Cluster) -> None:
-    main, rep = cluster.start("main", extra_args=()), cluster.start("r1", extra_args=())
+    default = MemgraphTimings()
+    main, rep = cluster.start("main", timings=default), cluster.start("r1", timings=default)
     make_replica(cluster, rep)
     register(cluster, main, "r1", "ASYNC", rep)
     rep.kill()

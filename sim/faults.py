@@ -25,6 +25,12 @@ How close the emulation gets (documented limits):
   emulator delays per sending instance, so every replica of that MAIN is equally slow.
 - node loss (`node_loss`): every process of the pod is stopped (SIGSTOP); the pod object stays and keeps
   its Ready condition until `not_ready_after_s` passes (the node controller's grace), then turns NotReady.
+- commit windows (`commit_fault`): the pod's Memgraph crashes (kill -9, restarted by the kubelet) or
+  freezes (SIGSTOP, until `resume_memgraph`) at a chosen step of its next write commit (`wal_written`,
+  `votes_in`, `local_commit`, `finalized`; reference memgraph-replication.md 7.1-7.2), exactly as the
+  emulator's commit control does; `votes_in` + `stop` is the paused MAIN of 7.2.
+- busy Bolt workers (`busy_workers`): N of the pod's Memgraph Bolt workers (default all) run a query of
+  S seconds; new queries queue, SHOW REPLICATION ROLE is still answered by the high-priority worker.
 - volume from an older MAIN (`write_offline`): while the pod's Memgraph is down, its data directory is
   opened by a standalone emulator started as MAIN with no replicas (`--replication-restore-state-on-
   startup false`), which commits writes no other instance has: the old-MAIN-with-unique-writes case of
@@ -49,6 +55,7 @@ from neo4j import GraphDatabase
 
 from sim import proc
 from sim.cluster import SimCluster
+from sim.kubelet import memgraph_data_dir
 from sim.memgraph.control import MemgraphProcess
 from sim.timeline import OutageWindow, Timeline
 
@@ -198,6 +205,25 @@ def slow_replication(cluster: SimCluster, pod: str, ms: int, flog: FaultLog = NO
         flog.add(f"replication from {pod} no longer delayed")
 
 
+def commit_fault(cluster: SimCluster, pod: str, step: str, action: str, flog: FaultLog = NO_LOG) -> None:
+    """Crash (`crash`) or freeze (`stop`) the pod's Memgraph at `step` of its next write commit."""
+    cluster.runtime(pod).memgraph.arm_commit_fault(step, action)
+    flog.add(f"memgraph of {pod} will {action} at {step} of its next commit")
+
+
+def resume_memgraph(cluster: SimCluster, pod: str, flog: FaultLog = NO_LOG) -> None:
+    """SIGCONT to a Memgraph frozen by a `stop` commit fault (it carries on from where it stopped)."""
+    cluster.runtime(pod).memgraph.resume()
+    flog.add(f"memgraph of {pod} resumed")
+
+
+def busy_workers(cluster: SimCluster, pod: str, seconds: float, workers: int | None = None,
+                 flog: FaultLog = NO_LOG) -> None:
+    """`workers` (default all) Bolt workers of the pod's Memgraph run a query of `seconds`."""
+    cluster.runtime(pod).memgraph.busy(seconds, workers)
+    flog.add(f"{'all' if workers is None else workers} Bolt worker(s) of {pod} busy for {seconds:g}s")
+
+
 # ---- the Kubernetes API server -----------------------------------------------------------------------
 
 
@@ -242,9 +268,9 @@ def write_offline(cluster: SimCluster, pod: str, ids: list[str], label: str = "W
         rt = cluster.runtimes.get(pod)
     if rt is not None and rt.memgraph.alive:
         raise RuntimeError(f"memgraph of {pod} is running; hold it down first")
-    lib = cluster.workdir / "pvc" / pod / "lib"
+    lib = memgraph_data_dir(cluster.workdir / "pvc" / pod)
     ip = rt.ip if rt is not None else "127.0.0.1"
-    mg = MemgraphProcess(lib, host=ip, bolt_port=proc.free_port(ip),
+    mg = MemgraphProcess(lib, host=ip, bolt_port=proc.free_port(ip), replication_bind=ip,
                          extra_args=("--replication-restore-state-on-startup", "false"))
     user, password = cluster.cfg.memgraph_auth or ("", "")
     mg.user, mg.password = (user or None), (password or None)

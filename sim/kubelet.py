@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sim.memgraph.control import MemgraphProcess
+from sim.memgraph.timings import MemgraphTimings
 from sim.proc import kill_group, start_group, wait_for_port
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class PodTemplate:
     # failed that long without a break (0: at the first failure, the historical behaviour of the sim)
     ready_failure_s: float = 0.0
     agent_env: dict[str, str] = field(default_factory=dict)  # settings shared by every pod
+    # Memgraph's replication timeouts and check cadence (its own defaults unless a test shortens them)
+    memgraph_timings: MemgraphTimings = field(default_factory=MemgraphTimings)
 
 
 @dataclass
@@ -60,6 +63,12 @@ class TerminationRecord:
     hook_s: float = 0.0
     total_s: float = 0.0
     killed: bool = False
+
+
+def memgraph_data_dir(pvc: Path) -> Path:
+    """`--data-directory`: the chart mounts the volume at /var/lib/memgraph and passes
+    `--data-directory=/var/lib/memgraph/mg_data` (reference kubernetes-and-helm.md A.1)."""
+    return pvc / "lib" / "mg_data"
 
 
 class PodRuntime:
@@ -85,13 +94,18 @@ class PodRuntime:
         self.auth = memgraph_auth
         user, password = memgraph_auth or (None, None)
         self.memgraph = MemgraphProcess(
-            self.lib_dir,
+            memgraph_data_dir(pvc),
             ip,
             bolt_port=self.ports["bolt"],
             user=user,
             password=password,
             hosts_file=hosts_file,
             replication_port=self.ports["replication"],
+            timings=template.memgraph_timings,
+            # Memgraph binds its replication server to 0.0.0.0; on one loopback every pod must bind its
+            # own address instead, or a pod's old address would still reach it (issue 13 moves pods to
+            # network namespaces, where 0.0.0.0 is right)
+            replication_bind=ip,
         )
         self.agent: subprocess.Popen[bytes] | None = None
         self.terminating = False

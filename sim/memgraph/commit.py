@@ -76,8 +76,9 @@ def format_replication_error(failures: list[tuple[str, str, str]], committed: bo
 
 
 def commit_write(repl: Replication, ops: list[dict[str, object]], controls: CommitFaults) -> int:
-    """Commit one write transaction; returns its commit timestamp or raises."""
-    with repl.commit_lock:
+    """Commit one write transaction; returns its commit timestamp or raises. Holds the replication-state
+    read lock throughout (so REGISTER, DROP and role changes fail meanwhile) and the engine lock."""
+    with repl.state_lock.read(), repl.commit_lock:
         if repl.role != "main":
             raise ReplicationQueryError(NOT_MAIN_COMMIT)
         st = repl.storage

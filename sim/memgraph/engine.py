@@ -148,7 +148,7 @@ class Engine:
     def _system(self, q: c.Query) -> Outcome:
         r = self.repl
         if isinstance(q, c.ShowRole):
-            return Outcome([[r.role]], "rw")
+            return Outcome([[r.show_role()]], "rw")
         if isinstance(q, c.ShowReplicas):
             return Outcome(r.rows(), "rw")
         if isinstance(q, c.ShowVersion):

@@ -91,6 +91,15 @@ class ReplicaHandlers:
         return {"success": True, "ldt": st.ldt, "epoch": st.last_epoch_with_commit()}
 
     def _prepare(self, msg: dict[str, Any]) -> dict[str, Any]:
+        if not self.repl.state_lock.try_read():
+            log.warning("Failed to take repl state read lock, cannot commit")
+            return {"success": False}
+        try:
+            return self._prepare_locked(msg)
+        finally:
+            self.repl.state_lock.release_read()
+
+    def _prepare_locked(self, msg: dict[str, Any]) -> dict[str, Any]:
         st = self.storage
         self.abort_prepared("a new PrepareCommit arrived")
         st.adopt_epoch(str(msg["epoch"]))

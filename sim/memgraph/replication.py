@@ -18,6 +18,9 @@ Role: what reference memgraph-replication sections 1.2-1.4, 3.2-3.3 and 4 (v3.12
   SwapMainUUID (`replication/state.cpp:189`: `try_set_uuid` only for a state persisted without a main
   UUID, i.e. before v2.15), so replicas registered by another main since then refuse it and stay invalid.
 
+- Locking (`rwlock.py`): role changes, REGISTER and DROP only try the replication-state lock and fail at
+  once while a commit holds it; SHOW REPLICATION ROLE / SHOW REPLICAS wait for it.
+
 Must never: hold `lock` across network I/O, send SwapMainUUID anywhere but REGISTER, persist when the
 restore flag is off, or take the commit lock inside a replica-side handler.
 """
@@ -38,14 +41,20 @@ from sim.memgraph.controls import CommitFaults
 from sim.memgraph.errors import ReplicationQueryError
 from sim.memgraph.replica_client import ReplicaClient, ReplicaConfig
 from sim.memgraph.replica_handlers import ReplicaHandlers
+from sim.memgraph.rwlock import ReplStateLock
 from sim.memgraph.storage import Storage
 from sim.memgraph.timings import MemgraphTimings
 
 log = logging.getLogger(__name__)
 
 
+NO_ACCESS_DROP = ("Failed to unregister replica due to lack of unique access over the cluster state. Please "
+                  "try again later on.")
+
+
 class Replication:
-    """Replication state of one instance; `commit_lock` serialises commits and system queries."""
+    """Replication state of one instance: `state_lock` is Memgraph's repl-state lock, `commit_lock` its
+    engine lock (one commit at a time)."""
 
     def __init__(self, storage: Storage, data_dir: Path, bind: str, sender: dict[str, str], restore: bool,
                  timings: MemgraphTimings, hosts_file: Path | None, faults: wire.Faults,
@@ -54,6 +63,7 @@ class Replication:
         self.sender, self.restore, self.timings = sender, restore, timings
         self.hosts_file, self.faults, self.controls = hosts_file, faults, controls
         self.lock = threading.RLock()
+        self.state_lock = ReplStateLock()
         self.commit_lock = threading.RLock()
         self.role = "main"
         self.main_uuid = str(uuid.uuid4())
@@ -119,24 +129,28 @@ class Replication:
 
     # ----- role changes (1.2, 4.1, 7.2) -----
 
+    def show_role(self) -> str:
+        with self.state_lock.read():
+            return self.role
+
     def set_main(self) -> None:
-        with self.commit_lock:
-            if self.role == "main":
+        with self.state_lock.try_write() as got:
+            if not got or self.role == "main":
                 raise ReplicationQueryError("Couldn't set replication role to main!")
             server, self.server = self.server, None
-        if server is not None:
-            server.close()  # joins a running handler (handlers never take the commit lock)
-        with self.commit_lock:
-            self.handlers.abort_prepared("promoted to MAIN")
-            with self.lock:
-                self.role, self.main_uuid, self.replica_port = "main", str(uuid.uuid4()), None
-                self.replicas = {}
-                self._persist()
-            self.storage.new_epoch()
+            if server is not None:
+                server.close()  # joins a running handler (a PrepareCommit only tries the read lock)
+            with self.commit_lock:
+                self.handlers.abort_prepared("promoted to MAIN")
+                with self.lock:
+                    self.role, self.main_uuid, self.replica_port = "main", str(uuid.uuid4()), None
+                    self.replicas = {}
+                    self._persist()
+                self.storage.new_epoch()
 
     def set_replica(self, port: int) -> None:
-        with self.commit_lock:
-            if self.role == "replica":
+        with self.state_lock.try_write() as got:
+            if not got or self.role == "replica":
                 raise ReplicationQueryError("Couldn't set role to replica!")
             try:
                 server = self._server(port)
@@ -155,10 +169,12 @@ class Replication:
     # ----- REGISTER / DROP (1.3, 1.4) -----
 
     def register(self, cfg: ReplicaConfig) -> None:
-        with self.commit_lock:
+        fail = f"Couldn't register replica {cfg.name}. Error: "
+        with self.state_lock.try_write() as got:
+            if not got:
+                raise ReplicationQueryError(fail + "6")  # NO_ACCESS
             if self.role != "main":
                 raise ReplicationQueryError("Replica can't register another replica!")
-            fail = f"Couldn't register replica {cfg.name}. Error: "
             with self.lock:
                 if cfg.name in self.replicas:
                     raise ReplicationQueryError(fail + "1")
@@ -191,7 +207,9 @@ class Replication:
         return ok
 
     def drop(self, name: str) -> None:
-        with self.commit_lock:
+        with self.state_lock.try_write() as got:
+            if not got:
+                raise ReplicationQueryError(NO_ACCESS_DROP)
             if self.role != "main":
                 raise ReplicationQueryError(
                     "Replica can't unregister a replica! Please rerun the query on main in order to "
@@ -205,10 +223,11 @@ class Replication:
             client.stop()
 
     def rows(self) -> list[list[Any]]:
-        if self.role != "main":
-            raise ReplicationQueryError("Show replicas query should only be run on the main instance.")
-        with self.lock:
-            return [c.row(self.storage.ldt) for c in self.replicas.values()]
+        with self.state_lock.read():
+            if self.role != "main":
+                raise ReplicationQueryError("Show replicas query should only be run on the main instance.")
+            with self.lock:
+                return [c.row(self.storage.ldt) for c in self.replicas.values()]
 
     # ----- commit path on the MAIN (7.1) -----
 

@@ -270,7 +270,7 @@ def write_offline(cluster: SimCluster, pod: str, ids: list[str], label: str = "W
         raise RuntimeError(f"memgraph of {pod} is running; hold it down first")
     lib = memgraph_data_dir(cluster.workdir / "pvc" / pod)
     ip = rt.ip if rt is not None else "127.0.0.1"
-    mg = MemgraphProcess(lib, host=ip, bolt_port=proc.free_port(ip), replication_bind=ip,
+    mg = MemgraphProcess(lib, host=ip, bolt_port=proc.free_port(ip),
                          extra_args=("--replication-restore-state-on-startup", "false"))
     user, password = cluster.cfg.memgraph_auth or ("", "")
     mg.user, mg.password = (user or None), (password or None)

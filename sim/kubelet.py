@@ -104,7 +104,7 @@ class PodRuntime:
             timings=template.memgraph_timings,
             # Memgraph binds its replication server to 0.0.0.0; on one loopback every pod must bind its
             # own address instead, or a pod's old address would still reach it (issue 13 moves pods to
-            # network namespaces, where 0.0.0.0 is right)
+            # network namespaces, where 0.0.0.0 is right: pass replication_bind="0.0.0.0" there)
             replication_bind=ip,
         )
         self.agent: subprocess.Popen[bytes] | None = None

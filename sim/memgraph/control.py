@@ -51,7 +51,10 @@ class MemgraphProcess:
         self.hosts_file = Path(hosts_file) if hosts_file else None
         self.extra_args = list(extra_args)
         self.timings = timings or MemgraphTimings()
-        self.replication_bind = replication_bind  # None: the emulator's default, 0.0.0.0 like Memgraph
+        # Memgraph (and the emulator's flag default) binds the replication server to 0.0.0.0; processes
+        # started from here share one loopback, so by default each binds its own --host instead (pass
+        # "0.0.0.0" for Memgraph's behaviour)
+        self.replication_bind = replication_bind or self.host
         self.replication_port = replication_port or proc.free_port(host)
         self.start_timeout_s = start_timeout_s
         self.log_path = self.data_dir.with_name(self.data_dir.name + ".log")
@@ -74,8 +77,7 @@ class MemgraphProcess:
             a += ["--user", self.user, "--password", self.password or ""]
         if self.hosts_file:
             a += ["--hosts-file", str(self.hosts_file)]
-        if self.replication_bind:
-            a += ["--sim-replication-bind-address", self.replication_bind]
+        a += ["--sim-replication-bind-address", self.replication_bind]
         return proc.python_module_args("sim.memgraph", *a, *self.timings.args(), *self.extra_args)
 
     def start(self) -> MemgraphProcess:

@@ -186,10 +186,13 @@ class RpcClient:
             raise LinkError(f"{msg.get('type')} to {self.address} failed: {exc}") from exc
 
     def close(self) -> None:
-        if self._sock is not None:
+        """Close the connection; a thread blocked reading from it wakes up with an error."""
+        sock, self._sock = self._sock, None
+        if sock is not None:
             with contextlib.suppress(OSError):
-                self._sock.close()
-            self._sock = None
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
 
 
 class ReplicationServer:

@@ -383,12 +383,12 @@ def test_no_secret_in_any_log_after_switchover_and_failover(cluster: SimCluster)
     # agent logs, hook stderr, preStop records; and the Memgraph emulators' logs, which would show a
     # query text carrying a secret (the emulator's own command line is not logged there)
     files = [*(cluster.workdir / "logs").glob("*"), *(cluster.workdir / "pvc").glob("*/log/*"),
-             *(cluster.workdir / "pvc").glob("*.log"), *(cluster.workdir / "pvc").glob("*/lib.log")]
+             *(cluster.workdir / "pvc").glob("*.log"), *(cluster.workdir / "pvc").glob("*/lib/*.log")]
     for f in files:
         texts[str(f.relative_to(cluster.workdir))] = f.read_text(errors="replace")
     assert sum(1 for k in texts if k.endswith(".agent.log")) >= 4  # the restarted pod's new agent too
     assert any("prestop-" in k for k in texts)
-    assert any(k.endswith("lib.log") for k in texts)
+    assert any(k.endswith("mg_data.log") for k in texts)
     leaks = [(name, secret) for name, text in texts.items() for secret in (PASSWORD, TOKEN) if secret in text]
     assert not leaks, leaks
     # the agents did log work with these credentials in play (the scan read real content)

@@ -32,6 +32,10 @@ def test_timings_default_to_memgraphs_values_and_the_flags_round_trip() -> None:
         MemgraphTimings(heartbeat_timeout_s=0)
 
 
+def test_the_replication_server_binds_all_addresses_by_default_as_memgraph_does() -> None:
+    assert build_parser().parse_args(BASE).sim_replication_bind_address == "0.0.0.0"
+
+
 def test_old_check_frequency_flag_name_still_works() -> None:
     args = build_parser().parse_args([*BASE, "--replica-check-frequency-sec", "0.2"])
     assert MemgraphTimings.from_flags(args).check_frequency_s == 0.2

@@ -95,16 +95,16 @@ def test_hosts_file_names_are_kept_as_given_and_re_resolved_on_every_connect(clu
     hosts.write_text("127.0.0.2 memgraph-1.memgraph-headless memgraph-1\n")
     main = cluster.start("main", hosts_file=hosts)
     port = proc.free_port("127.0.0.3")
-    # two "pods" on one loopback: each binds its replication server to its own address (as the emulated
-    # cluster does), not Memgraph's 0.0.0.0, or the old address would still reach the moved replica
-    rep = cluster.start("r1", host="127.0.0.2", replication_port=port, replication_bind="127.0.0.2")
+    # two "pods" on one loopback: each binds its replication server to its own address (MemgraphProcess's
+    # default, as in the emulated cluster), not Memgraph's 0.0.0.0, or the old address would still reach
+    # the moved replica
+    rep = cluster.start("r1", host="127.0.0.2", replication_port=port)
     make_replica(cluster, rep)
     run(cluster, main, f"REGISTER REPLICA memgraph_1 ASYNC TO 'memgraph-1.memgraph-headless:{port}'")
     assert replicas(cluster, main)["memgraph_1"]["address"] == f"memgraph-1.memgraph-headless:{port}"
     assert status(cluster, main, "memgraph_1") == "ready"
     rep.stop()  # the pod is rescheduled with a new IP; same volume
-    moved = MemgraphProcess(rep.data_dir, host="127.0.0.3", replication_port=port, timings=FAST,
-                            replication_bind="127.0.0.3")
+    moved = MemgraphProcess(rep.data_dir, host="127.0.0.3", replication_port=port, timings=FAST)
     cluster.procs.append(moved)
     moved.start()
     run(cluster, main, "CREATE (:N)")

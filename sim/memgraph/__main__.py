@@ -2,7 +2,7 @@
 
 Role: parse flags (bad flags -> argparse error, exit 2), start one Instance and its admin server, print
 `READY bolt=<port> admin=<port>` on stdout once both listen, and shut down cleanly on SIGTERM/SIGINT
-(durable state stays in --data-dir). Flags mirror Memgraph's where they exist, with the defaults of the
+(durable state stays in --data-directory). Flags mirror Memgraph's where they exist, with the defaults of the
 Docker image's packaged config (`config/flags.yaml`; reference memgraph-replication 4.4):
 `--replication-restore-state-on-startup` true, `--data-recovery-on-startup` true,
 `--replication-replica-check-frequency-sec` 1, `--bolt-num-workers` the number of cores,
@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", required=True)
     p.add_argument("--bolt-port", type=_port, required=True)
     p.add_argument("--replication-port", type=_port, required=True)
-    p.add_argument("--data-dir", type=Path, required=True)
+    # Memgraph's flag is --data-directory; --data-dir is the emulator's older name, kept as an alias
+    p.add_argument("--data-directory", "--data-dir", dest="data_dir", type=Path, required=True)
     p.add_argument("--user")
     p.add_argument("--password")
     p.add_argument("--hosts-file", type=Path)

@@ -71,7 +71,7 @@ class MemgraphProcess:
 
     def args(self) -> list[str]:
         a = ["--host", self.host, "--bolt-port", str(self.bolt_port), "--replication-port",
-             str(self.replication_port), "--data-dir", str(self.data_dir),
+             str(self.replication_port), "--data-directory", str(self.data_dir),
              "--admin-port", str(self.admin_port)]
         if self.user:
             a += ["--user", self.user, "--password", self.password or ""]

@@ -41,6 +41,12 @@ def test_old_check_frequency_flag_name_still_works() -> None:
     assert MemgraphTimings.from_flags(args).check_frequency_s == 0.2
 
 
+def test_data_directory_is_memgraphs_flag_name_and_data_dir_its_alias() -> None:
+    memgraphs = build_parser().parse_args([*BASE[:-2], "--data-directory", "/tmp/y"])
+    assert str(memgraphs.data_dir) == "/tmp/y"
+    assert str(build_parser().parse_args(BASE).data_dir) == "/tmp/x"
+
+
 def test_replication_error_groups_failures_by_mode_and_reason_as_memgraph_formats_them() -> None:
     two = format_replication_error([("a", "SYNC", NOT_IN_SYNC), ("b", "SYNC", NOT_IN_SYNC)], committed=True)
     assert two == ("Replication Exception: Failed to replicate to SYNC replicas 'a' and 'b': replicas are "

@@ -15,9 +15,9 @@ memgraph/memgraph df0f636):
 5. Without 2PC: visible locally whatever the replicas said; SYNC failures are reported AFTER the commit
    ("Transaction is still committed on the main instance ..."). With 2PC and every vote yes: the WAL flag
    flipped in place, visible, ldt advances; a "no" leaves the WAL entry `commit=false` (skipped at replay).
-7. FinalizeCommit to each STRICT_SYNC replica in turn (10 s each); ASYNC replicas get the transaction now
+6. FinalizeCommit to each STRICT_SYNC replica in turn (10 s each); ASYNC replicas get the transaction now
    (decision yes) or their stream aborted. A failed finalize is NOT reported to the client.
-8. The answer: success, or the v3.10-3.12 ReplicationException text of `storage_error.cpp`
+7. The answer: success, or the v3.10-3.12 ReplicationException text of `storage_error.cpp`
    (`FormatReplicationError`) wrapped as `Replication Exception: ... Check the status ...`.
 The test controls of `controls.py` fire between these steps (`wal_written`, `votes_in`, `local_commit`,
 `finalized`).

@@ -164,8 +164,12 @@ class MemgraphProcess:
 
     # ----- freezing the process (a paused VM, a frozen node) -----
 
-    def pause(self) -> None:
+    def pause(self, timeout_s: float = 10.0) -> None:
+        """SIGSTOP, then wait (bounded) until every thread stopped. kill(2) only queues the signal: the
+        group stop starts when one thread takes it, and until then the others run on (a replica would
+        still answer a PrepareCommit on a loaded machine), so a test must not act before this returns."""
         self._signal(signal.SIGSTOP)
+        self.wait_stopped(timeout_s)
 
     def resume(self) -> None:
         self._signal(signal.SIGCONT)
@@ -176,17 +180,18 @@ class MemgraphProcess:
 
     @property
     def stopped(self) -> bool:
-        """True while the process is frozen (state T in /proc)."""
+        """True while the process is frozen: every thread in state T (group stop) in /proc."""
         if not self.alive or self.proc is None:
             return False
         try:
-            stat = Path(f"/proc/{self.proc.pid}/stat").read_text(encoding="ascii")
+            tasks = Path(f"/proc/{self.proc.pid}/task").glob("*/stat")
+            stats = [t.read_text(encoding="ascii") for t in tasks]
         except OSError:
             return False
-        return stat.rsplit(")", 1)[1].split()[0] == "T"
+        return bool(stats) and all(stat.rsplit(")", 1)[1].split()[0] == "T" for stat in stats)
 
     def wait_stopped(self, timeout_s: float = 10.0) -> None:
-        """Until the process froze itself (a `stop` commit fault fired); TimeoutError otherwise."""
+        """Until the process is frozen (a `stop` commit fault fired, or `pause`); TimeoutError otherwise."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.stopped:

@@ -154,4 +154,5 @@ class BoltWorkers:
     def stats(self) -> dict[str, int | bool]:
         with self._cond:
             return {"workers": self.mixed, "busy": self.busy_mixed, "high_priority_busy": self.busy_hp,
-                    "queued": len(self._waiters)}
+                    "queued": len(self._waiters),
+                    "queued_low": sum(1 for w in self._waiters if w.priority == Priority.LOW)}

@@ -27,6 +27,7 @@ from agent.peer_records import PeerPrestopRecords
 from agent.prestop_host import PrestopHost
 from agent.prestop_summary import last_record
 from coordinator.core import record as record_codec
+from coordinator.core.identity import incarnation_identity, pod_of, uid_of
 from coordinator.core.model import ClusterRecord, Role, replica_name
 from coordinator.edge.logs import log_event
 from coordinator.edge.memgraph import MemgraphClient
@@ -56,8 +57,10 @@ class Agent:
             query_timeout=2.0,
         )
         self.terms: TermRunner[Coordinator] = TermRunner(self._build_term, on_change=self._leadership_changed)
+        # one identity per pod incarnation (issue 16 item 3): a recreated pod never inherits the Lease
+        self.identity = incarnation_identity(settings.identity.pod_name, settings.identity.uid)
         self.elector, self.store = elector_for(
-            settings, self.api, settings.identity.pod_name,
+            settings, self.api, self.identity,
             self.terms.started, self.terms.stopped, self._new_leader,
         )
         self.pool = MemgraphPool(settings)
@@ -220,7 +223,7 @@ class Agent:
         rec = self.record()
         return {
             "pod": self.pod_name,
-            "leader": self.elector.leader_identity() or None,
+            "leader": pod_of(self.elector.leader_identity()) or None,
             "is_leader": self.is_leader(),
             "memgraph": dict(self._local_state),
             "record": {"main": rec.main, "generation": rec.generation} if rec else None,
@@ -232,19 +235,30 @@ class Agent:
         return self.elector.is_leader() and self.coordinator is not None
 
     def leader_url(self) -> str | None:
-        leader = self.elector.leader_identity()
-        if not leader or leader == self.pod_name:
+        """The leading agent's API, from the Lease holder's pod; None while none is known, while we lead,
+        or while the holder is an incarnation of a pod that no longer exists (its Lease expires)."""
+        holder = self.elector.leader_identity()
+        if not holder or holder == self.identity:
             return None
-        ip = self._leader_ips.get(leader)
+        name, uid = pod_of(holder), uid_of(holder)
+        if name == self.pod_name:
+            log.warning("the Lease names an earlier incarnation of this pod (%s); waiting for it to expire",
+                        holder)
+            return None
+        ip = self._leader_ips.get(holder)
         if ip is None:
             try:
-                pod = self.core.read_namespaced_pod(leader, self.s.identity.namespace, _request_timeout=2.0)
-                ip = pod.status.pod_ip if pod.status else None
+                pod = self.core.read_namespaced_pod(name, self.s.identity.namespace, _request_timeout=2.0)
             except Exception as exc:
-                log.warning("cannot find the leader's pod %s: %s", leader, exc)
+                log.warning("cannot find the leader's pod %s: %s", name, exc)
                 return None
+            if uid and pod.metadata is not None and pod.metadata.uid != uid:
+                log.warning("the Lease holder %s is an earlier incarnation of pod %s (now uid %s)",
+                            holder, name, pod.metadata.uid)
+                return None
+            ip = pod.status.pod_ip if pod.status else None
             if ip:
-                self._leader_ips = {leader: ip}
+                self._leader_ips = {holder: ip}
         return f"http://{ip}:{self.s.api.port}" if ip else None
 
     def cluster_status(self) -> dict[str, Any] | None:

@@ -37,6 +37,9 @@ GRACEFUL_TIMEOUT_S = 15.0  # agent/__main__.py: max(15, HA_DRAIN_SECONDS + 10)
 LOGFMT_LINE = re.compile(r'^ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=[a-z]+ logger=\S+ msg=".*"')
 
 
+POD_UID = "0b0e6c1e-0000-4000-8000-000000000001"
+
+
 def base_env(kubeconfig: Path | None, port: int, lease: str, log_dir: Path) -> dict[str, str]:
     """A complete, valid agent environment (no inherited HA_* or POD_* value)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HA_", "POD_", "MEMGRAPH_", "AGENT_"))}
@@ -44,7 +47,7 @@ def base_env(kubeconfig: Path | None, port: int, lease: str, log_dir: Path) -> d
     env.update(
         POD_NAME="memgraph-0",
         POD_NAMESPACE=NS,
-        POD_UID="0b0e6c1e-0000-4000-8000-000000000001",
+        POD_UID=POD_UID,
         POD_IP="127.0.0.1",
         HA_STATEFULSET="memgraph",
         HA_POD_SELECTOR="app.kubernetes.io/name=memgraph",
@@ -177,7 +180,7 @@ def test_sigterm_to_leading_agent_releases_the_lease_and_exits_in_time(
     agents.append(agent)
     agent.wait(lambda: agent.get("/health")[0] == 200, 30, "agent /health")
     agent.wait(lambda: agent.get("/api/v1/local")[1].get("is_leader") is True, 20, "agent leads")
-    assert lease_spec(emu, "sigterm-ha").get("holderIdentity") == "memgraph-0"
+    assert lease_spec(emu, "sigterm-ha").get("holderIdentity") == f"memgraph-0_{POD_UID}"  # per incarnation
 
     # Kubernetes signals the container's PID 1 (the gunicorn arbiter), not the whole group.
     t0 = time.monotonic()

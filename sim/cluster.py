@@ -201,19 +201,23 @@ class SimCluster:
         raise TimeoutError(f"{what}: not within {timeout_s}s")
 
     def resolve_main(self) -> tuple[str, int] | None:
-        """The client Service: a Ready pod labelled role=main (kube-proxy picks one at random)."""
+        """The client Service: a pod labelled role=main (kube-proxy picks one at random). As the
+        EndpointSlice controller does: with `publishNotReadyAddresses` (the chart's, issue 16 item 1)
+        every such pod is an endpoint, Ready or not, terminating or not; without it only Ready pods that
+        are not terminating."""
         with self._lock:
             runtimes = dict(self.runtimes)
         try:
             pods = self._list_pods()
+            svc = self.kube.get("Service", self.cfg.namespace, self.cfg.name)
         except Exception:
             return None
+        any_state = bool((svc.get("spec") or {}).get("publishNotReadyAddresses"))
         mains = [
             p["metadata"]["name"]
             for p in pods
             if (p["metadata"].get("labels") or {}).get(ROLE_LABEL) == "main"
-            and is_ready(p)
-            and not p["metadata"].get("deletionTimestamp")
+            and (any_state or (is_ready(p) and not p["metadata"].get("deletionTimestamp")))
             and p["metadata"]["name"] in runtimes
         ]
         if len(mains) > 1:

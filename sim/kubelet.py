@@ -180,8 +180,17 @@ class PodRuntime:
         except Exception:
             return False
 
+    def containers_running(self) -> bool:
+        """Every container of the pod runs. Kubernetes reports a container that is not running as not
+        ready at once, without waiting for a probe's failureThreshold, and the pod's Ready condition is
+        the AND of its containers', a native sidecar's included (reference kubernetes-and-helm; DESIGN
+        "Start and termination order")."""
+        agent_down = self.t.with_agent and (self.agent is None or self.agent.poll() is not None)
+        return self.memgraph.alive and not agent_down
+
     def ready(self) -> bool:
-        """The pod's Ready condition: memgraph's TCP probe on Bolt and (with an agent) GET /ready."""
+        """The pod's Ready condition: every container running, and memgraph's readiness probe (TCP on
+        Bolt). The agent has no readiness probe (the chart's, issue 16 item 1): it is ready while it runs."""
         ok = self._probe()
         if ok:
             self.failing_since = None
@@ -194,13 +203,13 @@ class PodRuntime:
         return 0.0 if self.failing_since is None else time.monotonic() - self.failing_since
 
     def _probe(self) -> bool:
-        if self.terminating or self.frozen or not self.memgraph.alive:
+        if self.terminating or self.frozen or not self.containers_running():
             return False
         try:
             wait_for_port(self.ip, self.ports["bolt"], timeout_s=0.5)
         except (TimeoutError, RuntimeError):
             return False
-        return not self.t.with_agent or self.http_ok("/ready")
+        return True
 
     # ---- container restarts (restartPolicy Always) -----------------------------------------------
 

@@ -88,8 +88,9 @@ class KubeletLoop:
         if rt.status_stale():
             return  # node loss: the status stays as last reported until the node controller notices
         ready = rt.ready()
-        if not ready and is_ready(pod) and not rt.frozen and rt.failing_for() < rt.t.ready_failure_s:
-            return  # the probe's failureThreshold is not reached yet
+        if (not ready and is_ready(pod) and not rt.frozen and rt.containers_running()
+                and rt.failing_for() < rt.t.ready_failure_s):
+            return  # the probe's failureThreshold is not reached yet (a stopped container counts at once)
         if ready != is_ready(pod):
             status = manifests.ready_status(ready, pod.get("spec"), rt.restarts)
             c.kube.patch_status("Pod", c.cfg.namespace, name, status)

@@ -84,7 +84,6 @@ def pod_spec(cfg: ClusterConfig, ports: dict[str, int] | None = None) -> dict[st
             "name": "agent",
             "image": "memgraph-ha/agent:0.1.0",
             "ports": [{"name": "agent", "containerPort": agent_port}],
-            "readinessProbe": {"httpGet": {"path": "/ready", "port": agent_port}},
             "startupProbe": {"httpGet": {"path": "/health", "port": agent_port}},
         }
         if t.native_sidecar:
@@ -108,10 +107,13 @@ def objects(cfg: ClusterConfig, ports: dict[str, int]) -> list[dict[str, Any]]:
         },
     }
 
-    def svc(name: str, sel: dict[str, str], port: int, headless: bool = False) -> dict[str, Any]:
+    def svc(name: str, sel: dict[str, str], port: int, headless: bool = False,
+            not_ready: bool = False) -> dict[str, Any]:
         spec: dict[str, Any] = {"selector": sel, "ports": [{"name": "p", "port": port}]}
         if headless:
             spec["clusterIP"] = "None"
+        if not_ready:
+            spec["publishNotReadyAddresses"] = True
         return {
             "apiVersion": "v1",
             "kind": "Service",
@@ -122,7 +124,8 @@ def objects(cfg: ClusterConfig, ports: dict[str, int]) -> list[dict[str, Any]]:
     return [
         sts,
         svc(f"{cfg.name}-headless", labels, ports["bolt"], headless=True),
-        svc(cfg.name, {**labels, "memgraph-ha.io/role": "main"}, ports["bolt"]),
+        # the chart's client Service: the role label decides, not Ready (issue 16 item 1)
+        svc(cfg.name, {**labels, "memgraph-ha.io/role": "main"}, ports["bolt"], not_ready=True),
         svc(f"{cfg.name}-read", {**labels, "memgraph-ha.io/role": "replica"}, ports["bolt"]),
         svc(f"{cfg.name}-agent", {**labels, "memgraph-ha.io/leader": "true"}, ports["agent"]),
     ]

@@ -68,7 +68,8 @@ def test_agent_probes_hit_only_the_agent_http_endpoints(ha_docs) -> None:
     _, docs = ha_docs
     agent = r.container(docs, "agent")
     port_name = agent["ports"][0]["name"]
-    expected = {"startupProbe": "/health", "livenessProbe": "/health", "readinessProbe": "/ready"}
+    expected = {"startupProbe": "/health", "livenessProbe": "/health"}
+    assert "readinessProbe" not in agent, "the agent must not gate the pod's Ready (issue 16 item 1)"
     for probe, path in expected.items():
         assert set(agent[probe]) - {"failureThreshold", "periodSeconds", "timeoutSeconds", "httpGet"} == set()
         assert agent[probe]["httpGet"] == {"path": path, "port": port_name}
@@ -406,3 +407,15 @@ def test_notes_say_an_unfenced_failover_may_lose_writes_and_allow_two_writers() 
     assert "no automatic failover happens in this mode unless allowAsyncFailover=true" in r.notes(sync)
     strict = r.notes({"haAgent": {"enabled": True}})
     assert "allowAsyncFailover" not in strict
+
+
+def test_client_service_routes_by_role_label_ready_or_not(ha_docs) -> None:
+    """Issue 16 item 1: the write Service follows the coordinator's role label and publishes not-ready
+    addresses, so an agent restart on the MAIN's pod (pod NotReady) is no write outage."""
+    _, docs = ha_docs
+    svc = next(d for d in docs if d["kind"] == "Service" and d["spec"].get("selector", {}).get(
+        "memgraph-ha.io/role") == "main")
+    assert svc["spec"]["publishNotReadyAddresses"] is True
+    read = next(d for d in docs if d["kind"] == "Service" and d["spec"].get("selector", {}).get(
+        "memgraph-ha.io/role") == "replica")
+    assert not read["spec"].get("publishNotReadyAddresses"), "reads go only to Ready replicas"

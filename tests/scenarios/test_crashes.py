@@ -48,8 +48,8 @@ def test_kill_main_fails_over_to_the_strict_sync_replica(scenario: MakeScenario)
 
 
 def test_kill_leader_agent_another_agent_takes_over(scenario: MakeScenario) -> None:
-    # the chart's agent readinessProbe: periodSeconds 5 x failureThreshold 3 before the pod is NotReady
-    sc = scenario(seed=3, template={"ready_failure_s": 15.0})
+    # the killed agent's pod is NotReady at once (a container not running); writes go on regardless
+    sc = scenario(seed=3)
     leader = sc.cluster.status()["cluster"]["leader"]
     main = sc.main()
     killed_at = time.monotonic()

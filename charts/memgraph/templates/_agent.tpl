@@ -85,11 +85,9 @@ write outage.
       path: /health
       port: agent-http
     {{- toYaml $ha.livenessProbe | nindent 4 }}
-  readinessProbe:
-    httpGet:
-      path: /ready
-      port: agent-http
-    {{- toYaml $ha.readinessProbe | nindent 4 }}
+  # No readinessProbe: the agent is not in the write path. The client Service follows the role label
+  # and publishes not-ready addresses, so an agent that crashes on the MAIN's pod stops no write
+  # (docs/architecture.md "The agent is not in the write path"). /ready stays an HTTP route for people.
   {{- if not $ha.nativeSidecar }}
   lifecycle:
     preStop:

@@ -41,7 +41,7 @@ from typing import Any
 
 from coordinator.core import defaults
 from sim.bench_measure import MemorySampler, percentile, stats
-from sim.bench_phases import Episode, SteadyState, failover, settle, steady_state, switchover
+from sim.bench_phases import Episode, SteadyState, agent_crash, failover, settle, steady_state, switchover
 from sim.check import Sampler
 from sim.cluster import ClusterConfig, SimCluster
 from sim.kubelet import PodTemplate
@@ -58,7 +58,7 @@ REQUIRED = (
     "switchover_pause_p50_s", "switchover_pause_p99_s", "prestop_p50_s", "prestop_p99_s",
     "failover_p50_s", "failover_p99_s", "rolling_restart_3_pods_s", "agent_rss_mb_max",
     "api_requests_per_min_per_agent", "bolt_queries_per_reconcile", "lost_acked_writes",
-    "switchovers", "failovers", "wall_time_s",
+    "switchovers", "failovers", "wall_time_s", "agent_crash_on_main_write_pause_p99_s",
 )
 
 
@@ -66,6 +66,7 @@ REQUIRED = (
 class Options:
     iterations: int = 20
     node_loss: int = 3
+    agent_kills: int = 20  # kill -9 of the MAIN's agent (issue 16 item 1)
     window_s: float = 60.0
     seed: int = 7
     writer_hz: float = 50.0
@@ -153,6 +154,7 @@ class Bench:
         plan += [("rolling", lambda: Episode("rolling", "", "", None, None, self._roll(cluster, w)))]
         plan += [("failover", lambda: failover(cluster, w, timeline))] * o.iterations
         plan += [("node_loss", lambda: failover(cluster, w, timeline, node_loss=True))] * o.node_loss
+        plan += [("agent_crash", lambda: agent_crash(cluster, w))] * o.agent_kills
         rolling_s: float | None = None
         for i, (kind, run) in enumerate(plan, 1):
             try:
@@ -246,6 +248,7 @@ def summarize(opts: Options, faults: FaultResult, steady: SteadyState, steady_ev
     sw = [e for e in faults.episodes if e.kind == "switchover"]
     fo = [e for e in faults.episodes if e.kind == "failover"]
     nl = [e for e in faults.episodes if e.kind == "node_loss"]
+    ac = [e.pause_s for e in faults.episodes if e.kind == "agent_crash" and e.pause_s is not None]
     sw_pauses = [e.pause_s for e in sw if e.pause_s is not None]
     fo_times = [e.to_first_ack_s for e in fo if e.to_first_ack_s is not None]
     nl_times = [e.to_first_ack_s for e in nl if e.to_first_ack_s is not None]
@@ -270,11 +273,14 @@ def summarize(opts: Options, faults: FaultResult, steady: SteadyState, steady_ev
         "switchovers": len(sw),
         "failovers": len(fo) + len(nl),
         "wall_time_s": round(wall_s, 1),
+        "agent_crash_on_main_write_pause_p99_s": _r(percentile(ac, 99)),
     }
     targets = {
         "switchover_pause_p99_s <= 1.0": _ok(out["switchover_pause_p99_s"], 1.0),
         f"failover_p99_s <= failoverAfter + 2 = {fo_after + 2:.1f}": _ok(out["failover_p99_s"], fo_after + 2),
         "lost_acked_writes == 0": _ok(out["lost_acked_writes"], 0),
+        "agent_crash_on_main_write_pause_p99_s <= 1.0":
+            _ok(out["agent_crash_on_main_write_pause_p99_s"], 1.0),
         "agent_rss_mb_max <= 128": _ok(out["agent_rss_mb_max"], 128.0),
         "api_requests_per_min_per_agent <= 60": _ok(out["api_requests_per_min_per_agent"], 60.0),
     }
@@ -290,6 +296,7 @@ def summarize(opts: Options, faults: FaultResult, steady: SteadyState, steady_ev
         "failover_kill_to_first_ack_s": stats(fo_times),
         "failover_write_pause_s": stats([e.pause_s for e in fo if e.pause_s is not None]),
         "node_loss_freeze_to_first_ack_s": stats(nl_times),
+        "agent_crash_on_main_write_pause_s": stats(ac),
         "node_loss_freeze_to_first_ack_s_leader_on_lost_pod": stats(
             [e.to_first_ack_s for e in nl if e.to_first_ack_s is not None and e.leader_lost]),
         "failover_kill_to_first_ack_s_leader_on_lost_pod": stats(
@@ -350,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="2 switchovers/failovers, 1 node loss, 15 s window")
     ap.add_argument("--iterations", type=int, default=None, help="switchovers, failovers (20 each)")
     ap.add_argument("--node-loss", type=int, default=None, help="node-loss failovers (default 3, quick 1)")
+    ap.add_argument("--agent-kills", type=int, default=None,
+                    help="kills of the MAIN's agent (default: as many as --iterations, 20)")
     ap.add_argument("--window", type=float, default=None, help="steady-state window in s (default 60)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="keep the run directory (logs, PVCs, reports)")
@@ -359,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         opts.iterations, opts.node_loss, opts.window_s = 2, 1, 15.0
     if args.iterations is not None:
         opts.iterations = max(1, args.iterations)
+    opts.agent_kills = opts.iterations if args.agent_kills is None else max(0, args.agent_kills)
     if args.node_loss is not None:
         opts.node_loss = max(0, args.node_loss)
     if args.window is not None:

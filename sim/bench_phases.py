@@ -14,6 +14,7 @@ Must never: wait without a bound, touch a product module, or report a figure it 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,6 +108,40 @@ def switchover(cluster: SimCluster, writer: Writer, timeout_s: float = 60.0) -> 
     repaired, error = _settle_noting(cluster, timeout_s, f"deleting {old}")
     return Episode("switchover", old, new, pause.seconds if pause else None,
                    None if first is None else first - t0, time.monotonic() - t0, False, repaired, error)
+
+
+def agent_crash(cluster: SimCluster, writer: Writer, timeout_s: float = 60.0) -> Episode:
+    """kill -9 of the MAIN's agent, restarted by the kubelet as after a crash or an OOM kill (issue 16
+    item 1): the pod is NotReady meanwhile (a container not running), the MAIN must stay and keep taking
+    writes. `pause_s` is the longest gap between acknowledged writes from the last one before the kill to
+    the first one after the agent answers again."""
+    main = _main_now(cluster, timeout_s)
+    rt = cluster.runtime(main)
+    t0 = time.monotonic()
+    faults.kill_agent(cluster, main)
+    cluster.wait_for(lambda: rt.agent is not None and rt.agent.poll() is None and rt.http_ok("/health", 0.5),
+                     timeout_s, f"{main}'s agent restarted")
+    end = _first_ack_any(writer, time.monotonic(), timeout_s)
+    acks = sorted(a.t_end for a in writer.attempts if a.acked and t0 - 5.0 <= a.t_end <= (end or t0))
+    before = [t for t in acks if t <= t0]
+    seq = ([before[-1]] if before else []) + [t for t in acks if t > t0]
+    pause = max((b - a for a, b in itertools.pairwise(seq)), default=None)
+    now_main = cluster.main() or ""
+    repaired, error = _settle_noting(cluster, timeout_s, f"killing {main}'s agent")
+    if now_main != main:
+        error = error or f"the MAIN moved from {main} to {now_main or 'nobody'} on an agent crash"
+    return Episode("agent_crash", main, now_main, pause if end is not None else None, None,
+                   time.monotonic() - t0, False, repaired, error)
+
+
+def _first_ack_any(writer: Writer, after: float, timeout_s: float) -> float | None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        acks = [a.t_end for a in writer.attempts if a.acked and a.t_end >= after]
+        if acks:
+            return min(acks)
+        time.sleep(0.05)
+    return None
 
 
 def failover(cluster: SimCluster, writer: Writer, timeline: Timeline, node_loss: bool = False,

@@ -59,6 +59,7 @@ REQUIRED = (
     "failover_p50_s", "failover_p99_s", "rolling_restart_3_pods_s", "agent_rss_mb_max",
     "api_requests_per_min_per_agent", "bolt_queries_per_reconcile", "lost_acked_writes",
     "switchovers", "failovers", "wall_time_s", "agent_crash_on_main_write_pause_p99_s",
+    "restarted_main_window_p99_s",
 )
 
 
@@ -249,6 +250,8 @@ def summarize(opts: Options, faults: FaultResult, steady: SteadyState, steady_ev
     fo = [e for e in faults.episodes if e.kind == "failover"]
     nl = [e for e in faults.episodes if e.kind == "node_loss"]
     ac = [e.pause_s for e in faults.episodes if e.kind == "agent_crash" and e.pause_s is not None]
+    windows = [e.old_main_window_s for e in fo if e.old_main_window_s is not None]
+    thawed = [e.old_main_window_s for e in nl if e.old_main_window_s is not None]
     sw_pauses = [e.pause_s for e in sw if e.pause_s is not None]
     fo_times = [e.to_first_ack_s for e in fo if e.to_first_ack_s is not None]
     nl_times = [e.to_first_ack_s for e in nl if e.to_first_ack_s is not None]
@@ -274,6 +277,7 @@ def summarize(opts: Options, faults: FaultResult, steady: SteadyState, steady_ev
         "failovers": len(fo) + len(nl),
         "wall_time_s": round(wall_s, 1),
         "agent_crash_on_main_write_pause_p99_s": _r(percentile(ac, 99)),
+        "restarted_main_window_p99_s": _r(percentile(windows, 99)),
     }
     targets = {
         "switchover_pause_p99_s <= 1.0": _ok(out["switchover_pause_p99_s"], 1.0),
@@ -297,6 +301,9 @@ def summarize(opts: Options, faults: FaultResult, steady: SteadyState, steady_ev
         "failover_write_pause_s": stats([e.pause_s for e in fo if e.pause_s is not None]),
         "node_loss_freeze_to_first_ack_s": stats(nl_times),
         "agent_crash_on_main_write_pause_s": stats(ac),
+        "restarted_main_window_s": stats(windows),
+        "thawed_main_window_s": stats(thawed),
+        "restarted_main_windows_measured": f"{len(windows)} of {len(fo)}",
         "node_loss_freeze_to_first_ack_s_leader_on_lost_pod": stats(
             [e.to_first_ack_s for e in nl if e.to_first_ack_s is not None and e.leader_lost]),
         "failover_kill_to_first_ack_s_leader_on_lost_pod": stats(

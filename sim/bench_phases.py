@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class Episode:
     leader_lost: bool = False  # the lost pod's agent was the leader
     repaired: list[str] = field(default_factory=list)  # pods found diverged afterwards and repaired
     settle_error: str = ""  # the cluster was not healthy again within the bound (measured all the same)
+    old_main_window_s: float | None = None  # the old MAIN, back, reported MAIN this long (issue 16 item 9)
 
 
 @dataclass
@@ -144,6 +146,50 @@ def _first_ack_any(writer: Writer, after: float, timeout_s: float) -> float | No
     return None
 
 
+class OldMainWatch:
+    """Started just before a lost MAIN comes back (restarted or thawed): polls its Memgraph's role every
+    20 ms through the emulator's admin channel and measures how long it reports MAIN before its guard
+    demotes it (issue 16 item 9). The admin channel answers once the process restored its state, at the
+    latest when Bolt does, so this bounds what a client connecting by pod address can see. 0.0 when it
+    never reports MAIN, None when it never came back within the bound."""
+
+    POLL_S = 0.02
+
+    def __init__(self, cluster: SimCluster, pod: str, bound_s: float = 30.0) -> None:
+        self.cluster, self.pod, self.bound_s = cluster, pod, bound_s
+        self.window_s: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"old-main-watch-{pod}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def result(self) -> float | None:
+        self._thread.join(self.bound_s + 5.0)
+        return self.window_s
+
+    def _role(self) -> str | None:
+        try:
+            rt = self.cluster.runtime(self.pod)
+            if not rt.memgraph.alive or rt.frozen:
+                return None
+            return str(rt.memgraph.admin("state", timeout_s=0.5).get("role"))
+        except Exception:
+            return None
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.bound_s
+        first_main: float | None = None
+        while time.monotonic() < deadline:
+            role = self._role()
+            now = time.monotonic()
+            if role == "main" and first_main is None:
+                first_main = now
+            elif role == "replica":
+                self.window_s = 0.0 if first_main is None else now - first_main
+                return
+            time.sleep(self.POLL_S)
+
+
 def failover(cluster: SimCluster, writer: Writer, timeline: Timeline, node_loss: bool = False,
              not_ready_after_s: float = 2.0, timeout_s: float = 60.0) -> Episode:
     """An unplanned loss of the MAIN, held until a new MAIN took writes, then undone.
@@ -158,19 +204,23 @@ def failover(cluster: SimCluster, writer: Writer, timeline: Timeline, node_loss:
     old_addr = _addr(cluster, old)
     with contextlib.ExitStack() as undo:
         t0 = time.monotonic()
+        watch = OldMainWatch(cluster, old)
         if node_loss:
             undo.enter_context(faults.node_loss(cluster, old, not_ready_after_s=not_ready_after_s))
         else:
             faults.kill_memgraph(cluster, old, hold=True)
             undo.callback(faults.release, cluster, old)
+        undo.callback(watch.start)  # callbacks run last-in first-out: the watch starts just before the undo
         new = _new_main(cluster, old, timeout_s)
         new_addr = _addr(cluster, new)
         timeline.failovers.append(FailoverMark(time.monotonic(), old, new, planned=False))
         first = _first_ack(writer, new_addr, t0, timeout_s)
         pause = pause_across(writer.attempts, old_addr, new_addr, t0 - 2.0)
+    window = watch.result()
     repaired, error = _settle_noting(cluster, timeout_s, f"the loss of {old}")
     return Episode("node_loss" if node_loss else "failover", old, new, pause.seconds if pause else None,
-                   None if first is None else first - t0, time.monotonic() - t0, leader_lost, repaired, error)
+                   None if first is None else first - t0, time.monotonic() - t0, leader_lost, repaired, error,
+                   old_main_window_s=window)
 
 
 def _settle_noting(cluster: SimCluster, timeout_s: float, after: str) -> tuple[list[str], str]:

@@ -27,7 +27,7 @@ from agent.peer_records import PeerPrestopRecords
 from agent.prestop_host import PrestopHost
 from agent.prestop_summary import last_record
 from coordinator.core import record as record_codec
-from coordinator.core.identity import incarnation_identity, pod_of, uid_of
+from coordinator.core.identity import incarnation_identity, names_another_incarnation, pod_of
 from coordinator.core.model import ClusterRecord, Role, replica_name
 from coordinator.edge.logs import log_event
 from coordinator.edge.memgraph import MemgraphClient
@@ -249,7 +249,7 @@ class Agent:
         holder = self.elector.leader_identity()
         if not holder or holder == self.identity:
             return None
-        name, uid = pod_of(holder), uid_of(holder)
+        name = pod_of(holder)
         if name == self.pod_name:
             log.warning("the Lease names an earlier incarnation of this pod (%s); waiting for it to expire",
                         holder)
@@ -261,7 +261,7 @@ class Agent:
             except Exception as exc:
                 log.warning("cannot find the leader's pod %s: %s", name, exc)
                 return None
-            if uid and pod.metadata is not None and pod.metadata.uid != uid:
+            if pod.metadata is not None and names_another_incarnation(holder, pod.metadata.uid):
                 log.warning("the Lease holder %s is an earlier incarnation of pod %s (now uid %s)",
                             holder, name, pod.metadata.uid)
                 return None

@@ -32,7 +32,7 @@ from kubernetes import client as kclient
 from kubernetes.client.exceptions import ApiException
 
 from coordinator.core.health import Health
-from coordinator.core.identity import pod_of, uid_of
+from coordinator.core.identity import names_another_incarnation, pod_of
 from coordinator.core.model import ClusterRecord, Role
 from coordinator.edge.kube import pod_view
 from coordinator.edge.logs import log_event
@@ -220,8 +220,8 @@ class Rollout(ClusterReader):
         assert self.facts is not None
         holder = self.lease_holder()
         pod = self.pod(pod_of(holder)) if holder else None
-        uid = uid_of(holder)
-        if pod is not None and uid and pod.metadata is not None and pod.metadata.uid != uid:
+        meta = pod.metadata if pod is not None else None
+        if meta is not None and names_another_incarnation(holder, meta.uid):
             pod = None  # the Lease names an earlier incarnation of that pod: no agent answers for it there
         ip = pod.status.pod_ip if pod is not None and pod.status else None
         if not ip or self.facts.agent_port is None:

@@ -123,7 +123,7 @@ def agent_crash(cluster: SimCluster, writer: Writer, timeout_s: float = 60.0) ->
     faults.kill_agent(cluster, main)
     cluster.wait_for(lambda: rt.agent is not None and rt.agent.poll() is None and rt.http_ok("/health", 0.5),
                      timeout_s, f"{main}'s agent restarted")
-    end = _first_ack_any(writer, time.monotonic(), timeout_s)
+    end = _first_ack(writer, _addr(cluster, main), time.monotonic(), timeout_s)  # the MAIN must stay
     acks = sorted(a.t_end for a in writer.attempts if a.acked and t0 - 5.0 <= a.t_end <= (end or t0))
     before = [t for t in acks if t <= t0]
     seq = ([before[-1]] if before else []) + [t for t in acks if t > t0]
@@ -134,16 +134,6 @@ def agent_crash(cluster: SimCluster, writer: Writer, timeout_s: float = 60.0) ->
         error = error or f"the MAIN moved from {main} to {now_main or 'nobody'} on an agent crash"
     return Episode("agent_crash", main, now_main, pause if end is not None else None, None,
                    time.monotonic() - t0, False, repaired, error)
-
-
-def _first_ack_any(writer: Writer, after: float, timeout_s: float) -> float | None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        acks = [a.t_end for a in writer.attempts if a.acked and a.t_end >= after]
-        if acks:
-            return min(acks)
-        time.sleep(0.05)
-    return None
 
 
 class OldMainWatch:

@@ -31,3 +31,10 @@ def uid_of(identity: str) -> str:
     """The pod UID a Lease holder names ("" when it names none: an older agent, or not a pod)."""
     _, sep, uid = identity.partition(SEPARATOR)
     return uid if sep else ""
+
+
+def names_another_incarnation(holder: str, pod_uid: str | None) -> bool:
+    """The holder names a UID and it is not `pod_uid` (the current pod of that name): an earlier
+    incarnation holds the Lease, and no agent answers for it at that pod's address."""
+    uid = uid_of(holder)
+    return bool(uid) and uid != pod_uid

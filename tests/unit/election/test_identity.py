@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coordinator.core.identity import incarnation_identity, pod_of, uid_of
+from coordinator.core.identity import incarnation_identity, names_another_incarnation, pod_of, uid_of
 
 
 def test_two_incarnations_of_one_pod_are_two_candidates() -> None:
@@ -27,3 +27,9 @@ def test_a_holder_reads_back_as_its_pod_and_uid(holder: str, pod: str, uid: str)
 
 def test_without_a_uid_the_identity_is_the_name() -> None:
     assert incarnation_identity("standalone-host-1", "") == "standalone-host-1"
+
+
+def test_only_a_holder_naming_a_different_uid_is_another_incarnation() -> None:
+    assert names_another_incarnation("memgraph-0_uid-old", "uid-new")
+    assert not names_another_incarnation("memgraph-0_uid-new", "uid-new")
+    assert not names_another_incarnation("memgraph-0", "uid-new")  # an older agent's bare name

@@ -4,7 +4,7 @@ Role: start child processes in their own process group, stop them (whole group, 
 find free ports on a loopback address, wait for a TCP port with a bound.
 
 Must never: leave a process running after `stop_group` returns, wait without a bound, or bind an
-address outside 127.0.0.0/8.
+address outside 127.0.0.0/8 and 198.18.0.0/15 (the namespaced pods).
 """
 
 from __future__ import annotations
@@ -30,9 +30,23 @@ def check_loopback(host: str) -> str:
     return host
 
 
+BENCH_RANGE = ipaddress.ip_network("198.18.0.0/15")  # RFC 2544, the pods of the namespaced bed
+
+
+def check_sim_address(host: str) -> str:
+    """Return `host` if the bed may bind or send to it: loopback, or the network-benchmark range
+    198.18.0.0/15 that the namespaced pods and their bridge use (sim.netns); raise ValueError otherwise."""
+    if host == "localhost":
+        return host
+    addr = ipaddress.ip_address(host)
+    if not (addr.is_loopback or addr in BENCH_RANGE):
+        raise ValueError(f"{host} is neither loopback nor in {BENCH_RANGE}; the simulation stays there")
+    return host
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port that was free on `host` a moment ago (bind to port 0, read it, close)."""
-    check_loopback(host)
+    check_sim_address(host)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])

@@ -5,17 +5,20 @@ PDB applied as Helm renders them: the agents run under that Role), the StatefulS
 (`sim.statefulset`: pods 0..N-1, OrderedReady or Parallel creation, a deleted pod recreated with the
 same name, a new IP and the same PVC directories) and the kubelet loop (`sim.kubelet_loop`: Ready
 conditions from the probes, the termination sequence of a pod marked for deletion, then its
-finalisation; each pod's containers are a `sim.kubelet.PodRuntime`), and hold the state they share (the
-runtimes by pod, pods held away by a fault, hooks to skip). What tests, faults, the demo and the bench
-use is here: pod names and uids, readiness, deletion and restart, the client Service (resolved at
-connect time to a Ready pod labelled `memgraph-ha.io/role=main`, as kube-proxy would), the roles the
-invariant sampler polls (`PodRole`), and the status document from any agent. The controller and kubelet
-work on the emulator's store directly (as the real ones are trusted components that write status); the
-agents and every test client go through the real `kubernetes` client over HTTPS, so they see what they
-would see in a cluster.
+finalisation; each pod's containers are a `sim.kubelet.PodRuntime` started in the pod's sandbox), and
+hold the state they share (the runtimes by pod, pods held away or cut by a fault, hooks to skip). The
+network is `sim.clusternet.ClusterNetwork`: every pod incarnation in a network namespace of its own
+(loopback where namespaces cannot be made), the API server (HTTPS, its certificate valid for its
+address) on the bridge, every Service on an address of its own served by kube-proxy (`endpoint_delay_s`
+late; established connections stay pinned), cluster DNS from the same delayed view. What tests, faults,
+the demo and the bench use is here: pod names and uids, readiness, deletion and restart, the client
+Service (the write Service's address: kube-proxy picks the pod), the roles the invariant sampler polls
+(`PodRole`), and the status document from any agent. The controller and kubelet work on the emulator's
+store directly (as the real ones are trusted components that write status); the agents and every test
+client go through the real `kubernetes` client over HTTPS, so they see what they would see in a cluster.
 
 Must never: touch a product module (it only starts `python -m agent` and `hooks/prestop.py`), or leave a
-process running after `stop()`.
+process, namespace, link or hosts file after `stop()`.
 """
 
 from __future__ import annotations
@@ -34,10 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from sim import manifests
+from sim.clusternet import ClusterNetwork
+from sim.endpoints import DEFAULT_DELAY_S
 from sim.kube.server import KubeEmulator
 from sim.kubelet import PodRuntime, PodTemplate, TerminationRecord
 from sim.kubelet_loop import KubeletLoop
-from sim.network import Network
 from sim.statefulset import StatefulSetController, is_ready, list_pods
 from sim.timeline import PodRole
 
@@ -67,6 +71,9 @@ class ClusterConfig:
     # edits the chart's rendered ServiceAccount/Role/RoleBinding/PDB before they are applied (a test that
     # takes a verb away from the Role); None applies them as rendered
     edit_identity: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    network: str = "auto"  # netns (required), loopback, or auto: netns when it can be made (sim.bed)
+    endpoint_delay_s: float = DEFAULT_DELAY_S  # EndpointSlice propagation to kube-proxy and DNS
+    headless_publish_not_ready: bool = True  # the chart's headless Service (False: seed 001 incident 3)
 
 
 class SimCluster:
@@ -76,14 +83,12 @@ class SimCluster:
         self.rng = random.Random(self.cfg.seed)
         for sub in ("pvc", "logs"):
             (workdir / sub).mkdir(parents=True, exist_ok=True)
-        self.kube = KubeEmulator(host="127.0.0.1", port=0)
         self.kubeconfig = workdir / "kubeconfig"
-        self.network = Network(
-            workdir / "hosts", f"{self.cfg.name}-headless", self.cfg.namespace, self.cfg.seed
-        )
+        self.net: ClusterNetwork | None = None  # opened by start()
+        self.kube: KubeEmulator  # set by start(): it listens on the network's API address
+        self.cut_pods: dict[str, str] = {}  # pods under a partition fault -> what was cut
         self.runtimes: dict[str, PodRuntime] = {}
         self.terminations: list[TerminationRecord] = []
-        self.dual_main_seen: list[tuple[float, list[str]]] = []
         self.skip_hook_once: set[str] = set()
         self.held_pods: set[str] = set()  # deleted pods the StatefulSet controller must not re-create yet
         self._stop = threading.Event()
@@ -95,14 +100,20 @@ class SimCluster:
     # ---- lifecycle ------------------------------------------------------------------------------
 
     def start(self, wait_ready_s: float = 60.0) -> None:
+        c = self.cfg
+        self.net = net = ClusterNetwork(self.workdir, c.namespace, c.name, f"{c.name}-headless", c.seed,
+                                        c.network, c.endpoint_delay_s)
+        self.kube = KubeEmulator(host=net.bed.api_host, port=net.bed.api_port)
         self.kube.start()
         self.kube.write_kubeconfig(self.kubeconfig)
-        bolt, repl, agent = self.network.pick_ports(3)
-        self.ports = {"bolt": bolt, "replication": repl, "agent": agent}
+        self.ports = dict(net.bed.ports)
         self.cfg.template.agent_env = self._agent_env()
-        for obj in manifests.objects(self.cfg, self.ports):
+        objects = manifests.objects(self.cfg, self.ports)
+        net.assign_cluster_ips(objects)
+        for obj in objects:
             self.kube.create(obj)
         self._apply_chart_identity()
+        net.start(self._list_pods, lambda: self.kube.list("Service", c.namespace), lambda: self.kube.revision)
         for target, name in ((self.controller.run, "sts-controller"), (self.kubelet.run, "kubelet")):
             t = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
             t.start()
@@ -121,12 +132,18 @@ class SimCluster:
         for rt in runtimes:
             with contextlib.suppress(Exception):
                 rt.terminate(grace_s=2.0, run_hook=False)
-        self.kube.stop()
-        denied = self.kube.denials()
-        if denied:  # a verb the agents need and the chart's Role lacks shows here, whatever the test checked
-            path = self.workdir / "rbac-denials.json"
-            path.write_text(json.dumps(denied, indent=1) + "\n")
-            log.warning("the API server denied %d requests (RBAC); see %s", len(denied), path)
+        if self.net is not None:
+            self.net.stop()
+        if hasattr(self, "kube"):
+            self.kube.stop()
+            denied = self.kube.denials()
+            # a verb the agents need and the chart's Role lacks shows here, whatever the test checked
+            if denied:
+                path = self.workdir / "rbac-denials.json"
+                path.write_text(json.dumps(denied, indent=1) + "\n")
+                log.warning("the API server denied %d requests (RBAC); see %s", len(denied), path)
+        if self.net is not None:
+            self.net.close()
 
     def __enter__(self) -> SimCluster:
         self.start()
@@ -201,30 +218,14 @@ class SimCluster:
         raise TimeoutError(f"{what}: not within {timeout_s}s")
 
     def resolve_main(self) -> tuple[str, int] | None:
-        """The client Service: a pod labelled role=main (kube-proxy picks one at random). As the
-        EndpointSlice controller does: with `publishNotReadyAddresses` (the chart's, issue 16 item 1)
-        every such pod is an endpoint, Ready or not, terminating or not; without it only Ready pods that
-        are not terminating."""
-        with self._lock:
-            runtimes = dict(self.runtimes)
-        try:
-            pods = self._list_pods()
-            svc = self.kube.get("Service", self.cfg.namespace, self.cfg.name)
-        except Exception:
-            return None
-        any_state = bool((svc.get("spec") or {}).get("publishNotReadyAddresses"))
-        mains = [
-            p["metadata"]["name"]
-            for p in pods
-            if (p["metadata"].get("labels") or {}).get(ROLE_LABEL) == "main"
-            and (any_state or (is_ready(p) and not p["metadata"].get("deletionTimestamp")))
-            and p["metadata"]["name"] in runtimes
-        ]
-        if len(mains) > 1:
-            self.dual_main_seen.append((time.monotonic(), mains))
-        if not mains:
-            return None
-        return runtimes[self.rng.choice(mains)].ip, self.ports["bolt"]
+        """Where a client sends writes: the client (write) Service's address. kube-proxy picks the pod
+        for each NEW connection; a pooled connection stays with the pod it reached."""
+        return self.net.service(self.cfg.name) if self.net is not None else None
+
+    @property
+    def dual_main_seen(self) -> list[tuple[float, list[str]]]:
+        """NEW connections of the write Service routed while two pods were candidates (time, pods)."""
+        return self.net.dual_main_seen if self.net is not None else []
 
     def labels(self) -> dict[str, dict[str, str]]:
         return {p["metadata"]["name"]: dict(p["metadata"].get("labels") or {}) for p in self._list_pods()}
@@ -291,7 +292,7 @@ class SimCluster:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         last: Exception | None = None
         for rt in runtimes:
-            if rt.terminating or rt.frozen:
+            if rt.terminating or rt.frozen or rt.name in self.cut_pods:
                 continue
             try:
                 req = urllib.request.Request(rt.agent_url + "/api/v1/status", headers=headers)

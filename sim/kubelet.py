@@ -6,9 +6,11 @@ container's preStop runs, then it gets SIGTERM, and the sidecar is stopped only 
 has exited; B.2 "ordinary sidecars": every container's preStop runs in parallel and each gets SIGTERM
 after its own hook). The memgraph container is a Memgraph emulator process, the agent container is the
 real agent (`python -m agent`), the preStop hook is the real `hooks/prestop.py` run as a subprocess with
-the chart's environment. The grace period is enforced from the deletion: what is left at its end is
-killed (SIGKILL), as Kubernetes does. Crashed containers are restarted in place (same IP), with a short
-back-off.
+the chart's environment; every one of them is started through the pod's sandbox (`sim.sandbox`: inside
+the pod's network namespace, with the run's marker). Probes come from the caller's (root) namespace to
+the pod's IP, as a real kubelet's do. The grace period is enforced from the deletion: what is left at
+its end is killed (SIGKILL), as Kubernetes does. Crashed containers are restarted in place (same IP),
+with a short back-off.
 
 Must never: let a container outlive `terminate()`, or run a hook past the grace period.
 """
@@ -28,9 +30,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sim.memgraph.control import MemgraphProcess
 from sim.memgraph.timings import MemgraphTimings
-from sim.proc import kill_group, start_group, wait_for_port
+from sim.proc import kill_group, wait_for_port
+from sim.sandbox import PodSandbox
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
@@ -76,7 +78,7 @@ class PodRuntime:
         self,
         name: str,
         uid: str,
-        ip: str,
+        box: PodSandbox,
         ports: Mapping[str, int],
         template: PodTemplate,
         pvc: Path,
@@ -84,7 +86,7 @@ class PodRuntime:
         hosts_file: Path,
         memgraph_auth: tuple[str, str] | None = None,
     ) -> None:
-        self.name, self.uid, self.ip = name, uid, ip
+        self.name, self.uid, self.box, self.ip = name, uid, box, box.ip
         self.ports = dict(ports)
         self.t = template
         self.lib_dir, self.log_dir = pvc / "lib", pvc / "log"
@@ -93,23 +95,12 @@ class PodRuntime:
         self.logs = logs
         self.auth = memgraph_auth
         user, password = memgraph_auth or (None, None)
-        self.memgraph = MemgraphProcess(
-            memgraph_data_dir(pvc),
-            ip,
-            bolt_port=self.ports["bolt"],
-            user=user,
-            password=password,
-            hosts_file=hosts_file,
-            replication_port=self.ports["replication"],
-            timings=template.memgraph_timings,
-            # Memgraph binds its replication server to 0.0.0.0; on one loopback every pod must bind its
-            # own address instead, or a pod's old address would still reach it (issue 13 moves pods to
-            # network namespaces, where 0.0.0.0 is right: pass replication_bind="0.0.0.0" there)
-            replication_bind=ip,
-        )
+        self.memgraph = box.memgraph(memgraph_data_dir(pvc), self.ports["bolt"], self.ports["replication"],
+                                     user, password, hosts_file, template.memgraph_timings)
         self.agent: subprocess.Popen[bytes] | None = None
         self.terminating = False
         self.frozen = False
+        self.node_cut = False  # the pod's node is partitioned: its status cannot reach the API server
         self.frozen_at = 0.0
         self.not_ready_after_s = 0.0  # node loss: the node controller marks the pod NotReady this late
         self.failing_since: float | None = None  # first failed readiness probe of the current run
@@ -139,10 +130,10 @@ class PodRuntime:
             POD_NAME=self.name,
             POD_UID=self.uid,
             POD_IP=self.ip,
-            MEMGRAPH_HOST=self.ip,
+            MEMGRAPH_HOST=self.box.local_host,
             MEMGRAPH_BOLT_PORT=str(self.ports["bolt"]),
             MEMGRAPH_REPLICATION_PORT=str(self.ports["replication"]),
-            AGENT_BIND=self.ip,
+            AGENT_BIND=self.box.bind_host,
             AGENT_PORT=str(self.ports["agent"]),
             HA_LOG_DIR=str(self.log_dir),
         )
@@ -150,7 +141,7 @@ class PodRuntime:
         return env
 
     def _start_agent(self) -> None:
-        self.agent = start_group(
+        self.agent = self.box.start(
             [sys.executable, "-m", "agent"],
             env=self.agent_env(),
             log_path=self.logs / f"{self.name}.{self.uid[:8]}.agent.log",
@@ -203,7 +194,7 @@ class PodRuntime:
         return 0.0 if self.failing_since is None else time.monotonic() - self.failing_since
 
     def _probe(self) -> bool:
-        if self.terminating or self.frozen or not self.containers_running():
+        if self.terminating or self.frozen or self.node_cut or not self.containers_running():
             return False
         try:
             wait_for_port(self.ip, self.ports["bolt"], timeout_s=0.5)
@@ -260,7 +251,16 @@ class PodRuntime:
 
     def status_stale(self) -> bool:
         """True while a lost node's pod keeps its last reported status (nobody can update it yet)."""
-        return self.frozen and time.monotonic() - self.frozen_at < self.not_ready_after_s
+        lost = self.frozen or self.node_cut
+        return lost and time.monotonic() - self.frozen_at < self.not_ready_after_s
+
+    def cut_node(self, not_ready_after_s: float) -> None:
+        """Node partition: the processes run on, but the pod's status stays as last reported until the
+        node controller marks it NotReady `not_ready_after_s` later (see `status_stale`)."""
+        self.frozen_at, self.not_ready_after_s, self.node_cut = time.monotonic(), not_ready_after_s, True
+
+    def reconnect_node(self) -> None:
+        self.node_cut = False
 
     def _pids(self) -> list[int]:
         mg = self.memgraph.proc
@@ -306,16 +306,15 @@ class PodRuntime:
             "POD_NAME": self.name,
             "POD_UID": self.uid,
             "POD_IP": self.ip,
-            "AGENT_URL": self.agent_url,
+            "AGENT_URL": f"http://{self.box.local_host}:{self.ports['agent']}",
             "PRESTOP_TIMEOUT_SECONDS": str(int(self.t.prestop_budget_s)),
             "PRESTOP_LOG_DIR": str(self.log_dir),
             "PATH": os.environ.get("PATH", ""),
         }
         env.update(self.hook_env_override)
-        hook = subprocess.Popen(
+        hook = self.box.popen(
             [sys.executable, str(HOOK)],
-            env=env,
-            start_new_session=True,
+            env,
             stdout=subprocess.DEVNULL,
             stderr=open(self.logs / f"{self.name}.{self.uid[:8]}.hook.log", "ab"),  # noqa: SIM115
         )

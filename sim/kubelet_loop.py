@@ -88,7 +88,8 @@ class KubeletLoop:
         if rt.status_stale():
             return  # node loss: the status stays as last reported until the node controller notices
         ready = rt.ready()
-        if (not ready and is_ready(pod) and not rt.frozen and rt.containers_running()
+        lost = rt.frozen or rt.node_cut
+        if (not ready and is_ready(pod) and not lost and rt.containers_running()
                 and rt.failing_for() < rt.t.ready_failure_s):
             return  # the probe's failureThreshold is not reached yet (a stopped container counts at once)
         if ready != is_ready(pod):
@@ -101,7 +102,9 @@ class KubeletLoop:
         c.skip_hook_once.discard(rt.name)
         rec = rt.terminate(grace, run_hook=run_hook and grace > 0)
         c.terminations.append(rec)
-        c.network.set_pod(rt.name, None)
+        c.cut_pods.pop(rt.name, None)
+        if c.net is not None:
+            c.net.release(rt.box)  # namespace, veth and hosts file of this incarnation
         try:
             c.kube.finalize_pod(c.cfg.namespace, rt.name)
         except Exception as exc:

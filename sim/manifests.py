@@ -110,8 +110,9 @@ def objects(cfg: ClusterConfig, ports: dict[str, int]) -> list[dict[str, Any]]:
     def svc(name: str, sel: dict[str, str], port: int, headless: bool = False,
             not_ready: bool = False) -> dict[str, Any]:
         spec: dict[str, Any] = {"selector": sel, "ports": [{"name": "p", "port": port}]}
-        if headless:
+        if headless:  # as the chart's: per-pod DNS also for pods not Ready yet (unless configured off)
             spec["clusterIP"] = "None"
+            spec["publishNotReadyAddresses"] = cfg.headless_publish_not_ready
         if not_ready:
             spec["publishNotReadyAddresses"] = True
         return {

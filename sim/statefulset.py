@@ -3,7 +3,8 @@
 Role: every 0.1 s, compare the StatefulSet's pods in the Kubernetes emulator with `replicas` and create
 the missing ones (reference kubernetes-and-helm B.1): OrderedReady creates the lowest missing ordinal
 only once every lower pod is Ready; Parallel creates every missing pod at once. A re-created pod keeps
-its name and its PVC directory and gets a new IP and a new uid; a pod still terminating, or held away by
+its name and its PVC directory and gets a new uid and a new sandbox (`sim.clusternet`: a new network
+namespace and address per incarnation); a pod still terminating, or held away by
 a fault (`SimCluster.held_pods`), is not re-created yet. Creating a pod starts its containers
 (`sim.kubelet.PodRuntime`). It works on the emulator's store directly, as the real controller is a
 trusted component.
@@ -95,25 +96,30 @@ class StatefulSetController:
 
     def create_pod(self, name: str) -> None:
         c = self.c
-        ip = c.network.allocate_ip()
-        created = c.kube.create(manifests.pod(c.cfg, name, str(uuid.uuid4()), ip), keep_status=True)
+        assert c.net is not None
+        box = c.net.new_pod(name)  # the pod sandbox: a new namespace and address per incarnation
+        try:
+            obj = manifests.pod(c.cfg, name, str(uuid.uuid4()), box.ip)
+            created = c.kube.create(obj, keep_status=True)
+        except BaseException:
+            c.net.release(box)
+            raise
         uid = str(created["metadata"]["uid"])  # the API server assigns the uid
         rt = PodRuntime(
             name,
             uid,
-            ip,
+            box,
             c.ports,
             c.cfg.template,
             c.workdir / "pvc" / name,
             c.workdir / "logs",
-            c.network.hosts_file,
+            c.net.bed.hosts_file,
             c.cfg.memgraph_auth,
         )
         if c.cfg.template.with_agent:
             rt.extra_env["KUBECONFIG"] = str(c.kubelet.service_account_kubeconfig(name, uid))
         with c._lock:
             c.runtimes[name] = rt
-        c.network.set_pod(name, ip)
         try:
             rt.start()
         except Exception as exc:

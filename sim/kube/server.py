@@ -7,8 +7,9 @@ that ends grace periods and outage windows, and the direct Python API the tests 
 cluster use (`create`, `get`, `list`, `patch`, `patch_status`, `delete`, `finalize_pod` to play the
 kubelet, `issue_token` to play its TokenRequest, `kubeconfig` for an identity).
 
-Must never: bind outside 127.0.0.0/8, leave a thread or socket behind after `stop()`, or import the
-kubernetes client except in `api_client()` (the server itself is standard library only).
+Must never: bind outside 127.0.0.0/8 and 198.18.0.0/15 (the namespaced bed's bridge), leave a thread
+or socket behind after `stop()`, or import the kubernetes client except in `api_client()` (the server
+itself is standard library only).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from sim.kube.selectors import make_filter
 from sim.kube.store import Obj, Store
 from sim.kube.tls import credentials
 from sim.kube.watch import DEFAULT_MAX_WATCH_S
-from sim.proc import check_loopback
+from sim.proc import check_sim_address
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class KubeEmulator:
         watch_max_s: float = DEFAULT_MAX_WATCH_S,
         tick_s: float = 0.02,
     ) -> None:
-        self.host = check_loopback(host)
+        self.host = check_sim_address(host)
         self.port = port
         self.token = token or secrets.token_urlsafe(24)
         self.admin_port = admin_port

@@ -44,7 +44,7 @@ class MemgraphProcess:
                  start_timeout_s: float = 10.0, timings: MemgraphTimings | None = None,
                  replication_bind: str | None = None) -> None:
         self.data_dir = Path(data_dir)
-        self.host = proc.check_loopback(host)
+        self.host = proc.check_sim_address(host)
         self.bolt_port = bolt_port
         self.admin_port = 0
         self.user, self.password = user, password

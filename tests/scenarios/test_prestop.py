@@ -41,8 +41,9 @@ def test_hook_that_never_reaches_the_agent_still_hands_over(scenario: MakeScenar
     sc = scenario(seed=5, template={"prestop_budget_s": 12.0})
     old = sc.main()
     rt = sc.cluster.runtime(old)
-    closed = proc.free_port(rt.ip)  # nothing listens there
-    rt.hook_env_override = {"AGENT_URL": f"http://{rt.ip}:{closed}"}
+    # nothing listens there: a port free in the pod's own namespace, or on its loopback address
+    closed = rt.ports["agent"] + 1 if rt.box.namespaced else proc.free_port(rt.ip)
+    rt.hook_env_override = {"AGENT_URL": f"http://{rt.box.local_host}:{closed}"}
     sc.flog.add(f"preStop hook of {old} points at closed port {closed}")
     with sc.planned_change():
         faults.delete_pod(sc.cluster, old, flog=sc.flog)

@@ -21,13 +21,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.timeline import DivergenceReport, PodRole, RoleSample, Timeline, write_pauses
+from sim import check_clients
+from sim.sampler import Sampler
+from sim.timeline import UNKNOWN, RoleSample, Timeline, write_pauses
+
+__all__ = ["Bounds", "CheckResult", "Report", "Sampler", "check", "write_report"]  # Sampler: moved
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ def check(timeline: Timeline, bounds: Bounds | None = None) -> Report:
         check_i5,
         check_i6,
         check_i7,
+        check_reads,
     ]
     return Report(tuple(c(timeline, b) for c in checks))
 
@@ -125,11 +128,13 @@ def _i1_keys(rnd: list[RoleSample]) -> set[str]:
 def check_i1(tl: Timeline, b: Bounds) -> CheckResult:
     """I1 one writer. Rule: at most one pod is MAIN and labelled role=main, and role=main never sits on a
     reachable REPLICA, except for `lag_rounds` consecutive rounds (sampling skew). An unreachable pod's
-    label is not judged: no write can be acknowledged by it."""
+    label is not judged: no write can be acknowledged by it. And no write the writer saw acknowledged
+    came from a pod the cluster record did not name as MAIN then (`check_clients.acks_off_record`)."""
     rounds = tl.rounds()
     if not rounds:
         return CheckResult("I1", False, "no role samples recorded")
     bad = _persistent(rounds, _i1_keys, b.lag_rounds)
+    bad += check_clients.acks_off_record(tl, b.lag_rounds * tl.sample_period_s)
     if bad:
         return CheckResult("I1", False, f"{len(bad)} one-writer violation(s)", tuple(bad))
     return CheckResult("I1", True, f"one writer in all {len(rounds)} rounds")
@@ -174,7 +179,8 @@ def _short(ids: Iterable[str], n: int = 20) -> str:
 
 def check_i3(tl: Timeline, b: Bounds) -> CheckResult:
     """I3 no acknowledged write lost: every acked id is on the final MAIN and on every ready replica.
-    Loss is allowed only for ids acked before a failover marked lossy (non-ready or ASYNC target)."""
+    Loss is allowed only for ids acked before a failover marked lossy (non-ready or ASYNC target). And
+    no write the client was told failed is committed anywhere; an unknown outcome is neither."""
     if tl.final is None or not tl.final.main:
         return CheckResult("I3", False, "no final MAIN recorded")
     acked = {a.id: a.t_end for a in tl.attempts if a.acked}
@@ -189,14 +195,18 @@ def check_i3(tl: Timeline, b: Bounds) -> CheckResult:
             evidence.append(f"{pod} lacks {len(lost - excused)} acked id(s): {_short(lost - excused)}")
         if excused:
             allowed.append(f"{pod} lacks {len(excused)} id(s) acked before lossy failover: {_short(excused)}")
-    if evidence:
-        return CheckResult("I3", False, "acknowledged writes lost", tuple(evidence + allowed))
+    lied = check_clients.failed_but_present(tl)
+    if evidence or lied:
+        what = "acknowledged writes lost" if evidence else "writes reported failed were committed"
+        return CheckResult("I3", False, what, tuple(evidence + lied + allowed))
     note = f"; loss allowed by {len(lossy)} lossy failover(s)" if allowed else ""
+    unknown = sum(1 for a in tl.attempts if a.outcome == UNKNOWN)
     return CheckResult(
         "I3",
         True,
         f"all {len(acked)} acked ids on {tl.final.main} and "
-        f"{len(tl.final.ready_replicas)} ready replica(s){note}",
+        f"{len(tl.final.ready_replicas)} ready replica(s){note}; no failed write committed; "
+        f"{unknown} outcome(s) unknown",
         tuple(allowed),
     )
 
@@ -365,78 +375,12 @@ def check_i7(tl: Timeline, b: Bounds) -> CheckResult:
     return CheckResult("I7", True, f"writes went on through {len(windows)} outage window(s)")
 
 
-# ---- the sampler ----------------------------------------------------------------------------------
-
-RolesFn = Callable[[], dict[str, PodRole]]  # pod -> what the cluster shows of it now
-DivergedFn = Callable[[], Iterable[tuple[str, str]]]  # -> (pod, detail) for every pod reported diverged
-
-
-class Sampler:
-    """Polls `roles()` (and `diverged()`) every `period_s` on a thread into `timeline`, bounded by
-    `max_rounds` and `max_duration_s`. A failing callable is logged and its round skipped."""
-
-    def __init__(
-        self,
-        timeline: Timeline,
-        roles: RolesFn,
-        period_s: float = 0.2,
-        diverged: DivergedFn | None = None,
-        max_rounds: int = 100_000,
-        max_duration_s: float = 3600.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._tl = timeline
-        self._tl.sample_period_s = period_s
-        self._roles, self._diverged = roles, diverged
-        self._period, self._max_rounds, self._max_s, self._clock = period_s, max_rounds, max_duration_s, clock
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
-        self._round = 0
-        self._reported: set[str] = set()
-
-    def start(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout_s)
-        if self._thread.is_alive():
-            log.warning("event=sampler_stop_timeout bound_s=%.1f", timeout_s)
-
-    def sample_once(self) -> None:
-        t = self._clock()
-        try:
-            seen = self._roles()
-        except Exception as exc:
-            log.warning("event=sample_failed error=%s detail=%s", type(exc).__name__, exc)
-            return
-        for pod, v in sorted(seen.items()):
-            sample = RoleSample(t, self._round, pod, v.role, v.label, v.ready, tuple(v.replicas))
-            self._tl.samples.append(sample)
-        self._round += 1
-        self._sample_divergence(t)
-
-    def _sample_divergence(self, t: float) -> None:
-        if self._diverged is None:
-            return
-        try:
-            reports = list(self._diverged())
-        except Exception as exc:
-            log.warning("event=divergence_poll_failed error=%s detail=%s", type(exc).__name__, exc)
-            return
-        for pod, detail in reports:
-            if pod not in self._reported:
-                self._reported.add(pod)
-                self._tl.divergence_reports.append(DivergenceReport(t, pod, "sampler", detail))
-
-    def _run(self) -> None:
-        started = time.monotonic()
-        next_t = started
-        while not self._stop.is_set() and self._round < self._max_rounds:
-            if time.monotonic() - started > self._max_s:
-                log.warning("event=sampler_bound_reached max_duration_s=%.0f", self._max_s)
-                return
-            self.sample_once()
-            next_t = max(next_t + self._period, time.monotonic())
-            self._stop.wait(max(0.0, next_t - time.monotonic()))
+def check_reads(tl: Timeline, b: Bounds) -> CheckResult:
+    """Reads through the read Service reached only a ready replica or the MAIN (`check_clients`)."""
+    if not tl.reads:
+        return CheckResult("reads", True, "no reads recorded in this run")
+    bad, judged, unjudged = check_clients.reads_off_target(tl, b.lag_rounds * tl.sample_period_s)
+    if bad:
+        return CheckResult("reads", False, f"{len(bad)} read(s) off target", tuple(bad[:20]))
+    return CheckResult("reads", True, f"{judged} read(s) on a ready replica or the MAIN"
+                       + (f" ({unjudged} without samples of their pod)" if unjudged else ""))

@@ -20,10 +20,49 @@ from typing import Any
 
 from sim.check import Bounds, Report, Sampler, check, write_report
 from sim.cluster import SimCluster
+from sim.kube.errors import ApiError
 from sim.timeline import FinalData, Timeline, changes_of_main, read_prestop_logs
 from sim.workload import Writer, collect_final_ids
 
 log = logging.getLogger(__name__)
+
+RECORD_MAIN = "memgraph-ha.io/main"  # the cluster record's annotations on the Lease (DESIGN)
+RECORD_GENERATION = "memgraph-ha.io/generation"
+
+
+def record_reader(cluster: SimCluster) -> Callable[[], tuple[str, int] | None]:
+    """For the sampler: the cluster record's (MAIN, generation) read from the Lease, None before the
+    first leader wrote it."""
+
+    def read() -> tuple[str, int] | None:
+        try:
+            lease = cluster.kube.get("Lease", cluster.cfg.namespace, f"{cluster.cfg.name}-ha")
+        except ApiError as exc:
+            if exc.code == 404:
+                return None
+            raise
+        ann = lease["metadata"].get("annotations") or {}
+        gen = str(ann.get(RECORD_GENERATION, "0"))
+        return str(ann.get(RECORD_MAIN, "")), int(gen) if gen.isdigit() else 0
+
+    return read
+
+
+def sampler(cluster: SimCluster, timeline: Timeline, period_s: float = 0.2,
+            diverged: Callable[[], list[tuple[str, str]]] | None = None) -> Sampler:
+    """The invariant sampler of a run on `cluster` (roles, labels, Ready, the record's MAIN)."""
+    timeline.endpoint_delay_s = cluster.cfg.endpoint_delay_s
+    return Sampler(timeline, cluster.roles, period_s=period_s, diverged=diverged,
+                   record=record_reader(cluster))
+
+
+def writer(cluster: SimCluster, rate_hz: float, label: str = "W", threads: int = 1,
+           id_prefix: str | None = None) -> Writer:
+    """A writer through the cluster's write Service, with backend attribution."""
+    user, password = cluster.cfg.memgraph_auth or ("", "")
+    backend_of = cluster.net.backend_of if cluster.net is not None else None
+    return Writer(cluster.resolve_main, user=user, password=password, label=label, rate_hz=rate_hz,
+                  threads=threads, backend_of=backend_of, id_prefix=id_prefix)
 
 
 @dataclass(frozen=True)
@@ -120,15 +159,18 @@ def finish(
     bounds: Bounds | None = None,
     catch_up_s: float = 10.0,
     planned: Sequence[tuple[float, float]] | None = None,
+    extra_writers: tuple[Writer, ...] = (),
 ) -> RunEvidence:
-    """Stop the writer and sampler, gather the final data and preStop records, check I1-I7.
+    """Stop the writers and sampler, gather the final data and preStop records, check I1-I7.
 
     With `planned` (the windows in which the run itself moved the MAIN), every change of MAIN the samples
     show is marked on the timeline: a switchover inside a window, an unplanned failover outside (I4 judges
     a crashed MAIN's in-flight commit by these marks). Without it, the run marks its own (the bench)."""
-    if writer is not None:
-        writer.stop()
-        timeline.attempts = list(writer.attempts)
+    writers = [w for w in (writer, *extra_writers) if w is not None]
+    for w in writers:
+        w.stop()
+    if writers:
+        timeline.attempts = [a for w in writers for a in w.attempts]
     if sampler is not None:
         sampler.stop()
     if planned is not None:
@@ -136,7 +178,7 @@ def finish(
     status = cluster.status()
     main = status.get("cluster", {}).get("main") or ""
     ready = tuple(status.get("cluster", {}).get("ready_replicas") or ())
-    acked = writer.acked_ids() if writer is not None else set()
+    acked = {a.id for a in timeline.attempts if a.acked}
     addresses = {n: (cluster.runtime(n).ip, cluster.ports["bolt"]) for n in cluster.pod_names()}
     user, password = cluster.cfg.memgraph_auth or ("", "")
     ids = collect_final_ids(addresses, acked, user=user, password=password, catch_up_s=catch_up_s)

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 ACKED = "acked"
-ERROR = "error"
+ERROR = "error"  # failed: a definite error before any commit (refused, no endpoint, a server FAILURE)
+UNKNOWN = "unknown"  # the query may have been executed: connection lost or cut after it was sent
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,9 @@ class RoleSample:
 
 @dataclass(frozen=True)
 class WriteAttempt:
-    """One write through the client Service. `outcome` is `acked` or `error`."""
+    """One write through the client Service. `outcome` is `acked`, `error` (failed: never committed) or
+    `unknown` (committed or not: neither required nor forbidden). `backend` is the pod (`name/uid`) the
+    connection reached through the Service ("" when unknown)."""
 
     id: str
     seq: int
@@ -76,10 +79,39 @@ class WriteAttempt:
     outcome: str
     error_class: str = ""
     message: str = ""
+    backend: str = ""
 
     @property
     def acked(self) -> bool:
         return self.outcome == ACKED
+
+    @property
+    def backend_pod(self) -> str:
+        return self.backend.split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class ReadAttempt:
+    """One read through the read Service: where it went (`name/uid`) and whether it was answered."""
+
+    t_start: float
+    t_end: float
+    backend: str
+    ok: bool
+    error_class: str = ""
+
+    @property
+    def backend_pod(self) -> str:
+        return self.backend.split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class RecordSample:
+    """The cluster record's MAIN (the Lease annotation) as the sampler read it at `t`."""
+
+    t: float
+    main: str
+    generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -207,6 +239,9 @@ class Timeline:
     prestops: list[PrestopRecord] = field(default_factory=list)
     outages: list[OutageWindow] = field(default_factory=list)
     failovers: list[FailoverMark] = field(default_factory=list)
+    reads: list[ReadAttempt] = field(default_factory=list)
+    records: list[RecordSample] = field(default_factory=list)
+    endpoint_delay_s: float = 0.0  # EndpointSlice propagation of the run (kube-proxy routes this late)
     fault_stop_t: float | None = None
     converged_t: float | None = None  # as measured by the cluster, when samples cannot show it
 

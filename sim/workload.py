@@ -1,93 +1,76 @@
-"""A writer through the client Service, recording every attempt; and readers of what instances hold.
+"""Writers through the write Service, as applications write; and readers of what instances hold.
 
-Role: `Writer` is a thread that writes `CREATE (:W {id, at})` in auto-commit transactions with the real
-neo4j driver over `bolt://` to whatever pod the client Service routes to right now (`resolve()`, as
-kube-proxy would), at a bounded rate, and records every attempt (id, times, address, outcome). The
-records are the evidence for I3 (acknowledged ids) and the measure of write pauses (last ack on the
+Role: `Writer` runs `threads` writer threads; each owns one real pooled neo4j driver (`bolt://`) to
+the address `resolve()` gives -- the write Service's cluster IP, where kube-proxy (`sim.kubeproxy`) sends
+every NEW connection to the current MAIN and keeps an established one on the pod it reached -- and
+writes `CREATE (:W {id, at})` in auto-commit transactions at a bounded rate, keeping its driver (and so
+its pooled connections) across every fault, as an application does. Each call waits as long as the
+driver's own timeouts allow (connection timeout, acquisition timeout; against Memgraph, which sends no
+`connection.recv_timeout_seconds` hint, a query on a connection that went silent waits until TCP gives
+up), so late acknowledgements are seen. Every attempt is recorded with its outcome (`classify`):
+acknowledged, failed (a definite error before any commit: no endpoint, connect refused or timed out,
+the server's FAILURE) or unknown (the connection was lost or cut after the query was sent, or the
+attempt was still in flight when the writer stopped), and with the pod its connection reached
+(`backend_of`, from kube-proxy's connection table). The records are the evidence for I3 (acknowledged
+ids are required, failed ones forbidden, unknown ones neither) and the write pauses (last ack on the
 old MAIN to first ack on the new one, as CloudNativePG measures it). `read_ids` and
 `collect_final_ids` read back what each instance holds.
 
-Must never: retry a write under the same id (each attempt is its own id), block without a bound (every
-driver call runs on a helper thread and is abandoned after its timeout), or log a password.
+Must never: retry a write under the same id (each attempt is its own id), give up on a call before the
+driver does, record one attempt twice, or log a password.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any
 
-from neo4j import Driver, GraphDatabase
+from neo4j import Driver
 
-from sim.timeline import ACKED, ERROR, ErrorWindow, WriteAttempt, WritePause, error_windows, write_pauses
+from sim.bolt_client import (
+    DRIVER_CONNECT_TIMEOUT_S,
+    Address,
+    check_label,
+    classify,
+    close_quietly,
+    connection_port,
+    driver,
+)
+from sim.readback import CallTimeout, collect_final_ids, read_ids
+from sim.timeline import (
+    ACKED,
+    ERROR,
+    UNKNOWN,
+    ErrorWindow,
+    WriteAttempt,
+    WritePause,
+    error_windows,
+    write_pauses,
+)
 
 log = logging.getLogger(__name__)
+__all__ = ["CallTimeout", "Writer", "classify", "collect_final_ids", "read_ids"]  # re-exported for callers
 
-Address = tuple[str, int]
-T = TypeVar("T")
-_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+@dataclass
+class _Lane:
+    """One writer thread: its driver and the attempt it has in flight."""
 
-
-class CallTimeout(Exception):
-    """A driver call did not finish within its bound; the call was abandoned."""
-
-
-def _bounded(fn: Callable[[], T], timeout_s: float, name: str) -> T:
-    """Run `fn` on a daemon thread and wait at most `timeout_s` (a hung socket cannot hang the caller)."""
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # handed back to the caller below
-            box["error"] = exc
-
-    th = threading.Thread(target=run, name=name, daemon=True)
-    th.start()
-    th.join(timeout_s)
-    if th.is_alive():
-        raise CallTimeout(f"{name} did not finish within {timeout_s:.1f}s")
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
-
-
-def _close_quietly(driver: Driver) -> None:
-    """Close a driver on a daemon thread (a close on a hung connection must not block the writer)."""
-
-    def run() -> None:
-        try:
-            driver.close()
-        except Exception as exc:
-            log.debug("event=driver_close_failed error=%s", type(exc).__name__)
-
-    threading.Thread(target=run, name="driver-close", daemon=True).start()
-
-
-def _driver(host: str, port: int, user: str, password: str, connect_timeout: float) -> Driver:
-    auth = (user, password) if user else None
-    return GraphDatabase.driver(
-        f"bolt://{host}:{port}",
-        auth=auth,
-        connection_timeout=connect_timeout,
-        connection_acquisition_timeout=connect_timeout,
-        max_connection_pool_size=2,
-        max_transaction_retry_time=0.0,
-        user_agent="memgraph-ha-sim-writer",
-    )
-
-
-def _check_label(label: str) -> str:
-    if not _LABEL.match(label):
-        raise ValueError(f"label {label!r} is not a plain identifier")
-    return label
+    index: int
+    driver: Driver | None = None
+    address: Address | None = None
+    inflight: tuple[str, float, float, str] | None = None  # id, t0, wall t0, address
+    abandoned: bool = False
+    thread: threading.Thread | None = field(default=None, repr=False)
 
 
 class Writer:
-    """Writes through `resolve()` at `rate_hz` until `stop()`; see the module docstring."""
+    """Writes through `resolve()` at `rate_hz` (all threads together) until `stop()`; see the module
+    docstring. `backend_of(local_port)` names the pod a connection reached (None: not known)."""
 
     def __init__(
         self,
@@ -96,47 +79,78 @@ class Writer:
         password: str = "",
         label: str = "W",
         rate_hz: float = 50.0,
-        connect_timeout: float = 1.0,
-        query_timeout: float = 2.0,
+        connect_timeout: float = DRIVER_CONNECT_TIMEOUT_S,
         max_duration_s: float = 3600.0,
+        threads: int = 1,
+        backend_of: Callable[[int], str | None] | None = None,
+        id_prefix: str | None = None,
     ) -> None:
-        if rate_hz <= 0:
-            raise ValueError("rate_hz must be > 0")
+        if rate_hz <= 0 or threads < 1:
+            raise ValueError("rate_hz must be > 0 and threads >= 1")
         self._resolve = resolve
         self._user = user
         self._password = password
-        self.label = _check_label(label)
-        self._period = 1.0 / rate_hz
+        self.label = check_label(label)
+        self.id_prefix = id_prefix if id_prefix is not None else label.lower()  # ids unique per writer
+        self._period = threads / rate_hz
         self._connect_timeout = connect_timeout
-        self._query_timeout = query_timeout
         self._max_duration_s = max_duration_s
+        self._backend_of = backend_of
         self._query = f"CREATE (:{self.label} {{id: $id, at: $at}})"
         self._stop = threading.Event()
+        self._go = threading.Event()  # cleared by pause(): no new attempt starts
+        self._go.set()
         self._lock = threading.Lock()
         self._attempts: list[WriteAttempt] = []
-        self._thread = threading.Thread(target=self._run, name=f"writer-{label}", daemon=True)
-        self._driver: Driver | None = None
-        self._driver_addr: Address | None = None
+        self._ids = itertools.count(1)
+        self._lanes = [_Lane(i) for i in range(threads)]
         self._logged_addr: Address | None = None
-        self._seq = 0
         self._failing = False
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> Writer:
-        self._thread.start()
+        for lane in self._lanes:
+            lane.thread = threading.Thread(target=self._run, args=(lane,), daemon=True,
+                                           name=f"writer-{self.label}-{lane.index}")
+            lane.thread.start()
         return self
 
-    def stop(self, timeout_s: float | None = None) -> None:
-        """Stop writing and join the thread, at most `timeout_s` (default: one attempt's bound + 1 s)."""
+    def stop(self, timeout_s: float = 3.0) -> None:
+        """Stop writing; join the threads (bounded). A write still in flight then is recorded as
+        unknown and its thread abandoned (its late answer is not recorded); drivers are closed."""
         self._stop.set()
-        bound = timeout_s if timeout_s is not None else self._connect_timeout + self._query_timeout + 1.0
-        self._thread.join(bound)
-        if self._thread.is_alive():
-            log.warning("event=writer_stop_timeout label=%s bound_s=%.1f", self.label, bound)
-        if self._driver is not None:
-            _close_quietly(self._driver)
-            self._driver = None
+        deadline = time.monotonic() + timeout_s
+        for lane in self._lanes:
+            if lane.thread is not None:
+                lane.thread.join(max(0.0, deadline - time.monotonic()))
+        for lane in self._lanes:
+            with self._lock:
+                hung = lane.thread is not None and lane.thread.is_alive() and lane.inflight is not None
+                if hung and lane.inflight is not None:
+                    wid, t0, w0, address = lane.inflight
+                    lane.abandoned = True
+                    self._attempts.append(self._attempt(wid, address, t0, w0, UNKNOWN, "InFlightAtStop",
+                                                        "no answer yet when the writer stopped", ""))
+            if hung:
+                log.info("event=writer_abandoned label=%s lane=%d", self.label, lane.index)
+            if lane.driver is not None:
+                close_quietly(lane.driver)
+                lane.driver = None
+
+    def pause(self, timeout_s: float = 10.0) -> bool:
+        """No new write starts until `resume()`; wait (bounded) until none is in flight. The drivers and
+        their pooled connections stay as they are. Returns False if a write was still in flight."""
+        self._go.clear()
+        deadline = time.monotonic() + timeout_s
+        while any(lane.inflight is not None for lane in self._lanes):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def resume(self) -> None:
+        self._go.set()
 
     def __enter__(self) -> Writer:
         return self.start()
@@ -153,6 +167,9 @@ class Writer:
 
     def acked_ids(self) -> set[str]:
         return {a.id for a in self.attempts if a.acked}
+
+    def ids_with(self, outcome: str) -> set[str]:
+        return {a.id for a in self.attempts if a.outcome == outcome}
 
     def write_pauses(self, threshold_s: float = 0.5) -> list[WritePause]:
         return write_pauses(self.attempts, threshold_s)
@@ -177,17 +194,19 @@ class Writer:
 
     # ---- the loop -------------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, lane: _Lane) -> None:
         started = time.monotonic()
-        next_t = started
+        next_t = started + lane.index * self._period / len(self._lanes)
+        self._stop.wait(max(0.0, next_t - started))
         while not self._stop.is_set() and time.monotonic() - started < self._max_duration_s:
-            self._attempt_once()
+            if not self._go.wait(0.1):
+                continue
+            self._attempt_once(lane)
             next_t = max(next_t + self._period, time.monotonic())
             self._stop.wait(max(0.0, next_t - time.monotonic()))
 
-    def _attempt_once(self) -> None:
-        self._seq += 1
-        wid = f"{self.label.lower()}{self._seq}"
+    def _attempt_once(self, lane: _Lane) -> None:
+        wid = f"{self.id_prefix}{next(self._ids)}"
         t0, w0 = time.monotonic(), time.time()
         try:
             addr = self._resolve()
@@ -195,110 +214,63 @@ class Writer:
             log.warning("event=resolve_failed error=%s detail=%s", type(exc).__name__, exc)
             addr = None
         if addr is None:
-            self._record(wid, "", t0, w0, ERROR, "NoEndpoint", "the client Service has no endpoint")
-            self._drop_driver()
+            self._record(lane, wid, "", t0, w0, ERROR, "NoEndpoint", "the client Service has no endpoint")
             return
         address = f"{addr[0]}:{addr[1]}"
+        driver = self._driver_for(lane, addr)
+        lane.inflight = (wid, t0, w0, address)
+        backend = ""
         try:
-            driver = self._driver_for(addr)
-            _bounded(
-                lambda: self._write(driver, wid, w0),
-                self._connect_timeout + self._query_timeout,
-                f"write-{wid}",
-            )
+            with driver.session() as session:
+                result = session.run(self._query, id=wid, at=w0)
+                backend = self._backend(session)
+                result.consume()
         except Exception as exc:  # any failure is an outcome of this attempt, recorded below
-            self._record(wid, address, t0, w0, ERROR, type(exc).__name__, str(exc)[:300])
-            self._drop_driver()
+            outcome, err = classify(exc), type(exc).__name__
+            self._record(lane, wid, address, t0, w0, outcome, err, str(exc)[:300], backend)
             return
-        self._record(wid, address, t0, w0, ACKED)
+        finally:
+            lane.inflight = None
+        self._record(lane, wid, address, t0, w0, ACKED, backend=backend)
 
-    def _write(self, driver: Driver, wid: str, at: float) -> None:
-        with driver.session() as session:
-            session.run(self._query, id=wid, at=at).consume()
+    def _backend(self, session: Any) -> str:
+        port = connection_port(session)
+        if port is None or self._backend_of is None:
+            return ""
+        return self._backend_of(port) or ""
 
-    def _driver_for(self, addr: Address) -> Driver:
-        if self._driver is None or self._driver_addr != addr:
-            self._drop_driver()
-            self._driver = _driver(addr[0], addr[1], self._user, self._password, self._connect_timeout)
-            level = logging.DEBUG if addr == self._logged_addr else logging.INFO  # reconnects: debug
-            log.log(level, "event=writer_connect label=%s address=%s:%d", self.label, addr[0], addr[1])
-            self._driver_addr = self._logged_addr = addr
-        return self._driver
+    def _driver_for(self, lane: _Lane, addr: Address) -> Driver:
+        """The lane's driver; a new one only when the Service address itself changed (kept across
+        faults otherwise, with its pooled connections, as an application keeps its driver)."""
+        if lane.driver is None or lane.address != addr:
+            if lane.driver is not None:
+                close_quietly(lane.driver)
+            lane.driver = driver(addr[0], addr[1], self._user, self._password, self._connect_timeout, 1)
+            level = logging.DEBUG if addr == self._logged_addr else logging.INFO
+            log.log(level, "event=writer_connect label=%s lane=%d address=%s:%d", self.label, lane.index,
+                    addr[0], addr[1])
+            lane.address = self._logged_addr = addr
+        return lane.driver
 
-    def _drop_driver(self) -> None:
-        if self._driver is not None:
-            _close_quietly(self._driver)
-        self._driver, self._driver_addr = None, None
+    def _attempt(self, wid: str, address: str, t0: float, w0: float, outcome: str, err: str, msg: str,
+                 backend: str) -> WriteAttempt:
+        tail = wid[len(self.id_prefix):]
+        seq = int(tail) if tail.isdigit() else 0
+        return WriteAttempt(wid, seq, address, t0, time.monotonic(), w0, time.time(), outcome, err, msg,
+                            backend)
 
-    def _record(
-        self, wid: str, address: str, t0: float, w0: float, outcome: str, err: str = "", msg: str = ""
-    ) -> None:
-        t1, w1 = time.monotonic(), time.time()
-        attempt = WriteAttempt(wid, self._seq, address, t0, t1, w0, w1, outcome, err, msg)
+    def _record(self, lane: _Lane, wid: str, address: str, t0: float, w0: float, outcome: str,
+                err: str = "", msg: str = "", backend: str = "") -> None:
         with self._lock:
-            self._attempts.append(attempt)
-        if outcome == ERROR and not self._failing:
-            log.info("event=write_errors_begin label=%s id=%s address=%s error=%s detail=%s",
-                     self.label, wid, address, err, msg)
-        elif outcome == ERROR:
-            log.debug("event=write_error id=%s address=%s error=%s", wid, address, err)
+            if lane.abandoned:
+                return  # recorded as unknown at stop(); a late answer is not the run's evidence
+            self._attempts.append(self._attempt(wid, address, t0, w0, outcome, err, msg, backend))
+        failed = outcome != ACKED
+        if failed and not self._failing:
+            log.info("event=write_errors_begin label=%s id=%s address=%s outcome=%s error=%s detail=%s",
+                     self.label, wid, address, outcome, err, msg)
+        elif failed:
+            log.debug("event=write_error id=%s address=%s outcome=%s error=%s", wid, address, outcome, err)
         elif self._failing:
             log.info("event=write_errors_end label=%s id=%s address=%s", self.label, wid, address)
-        self._failing = outcome == ERROR
-
-
-def read_ids(
-    host: str,
-    port: int,
-    label: str = "W",
-    user: str = "",
-    password: str = "",
-    timeout_s: float = 5.0,
-) -> set[str]:
-    """The ids of every `(:label)` node on one instance (`MATCH (n:label) RETURN n.id`), bounded.
-
-    Raises the driver's error, or CallTimeout, when the instance does not answer.
-    """
-    query = f"MATCH (n:{_check_label(label)}) RETURN n.id AS id"
-    driver = _driver(host, port, user, password, min(timeout_s, 2.0))
-
-    def run() -> set[str]:
-        with driver.session() as session:
-            return {str(r["id"]) for r in session.run(query) if r["id"] is not None}
-
-    try:
-        return _bounded(run, timeout_s, f"read-{host}:{port}")
-    finally:
-        _close_quietly(driver)
-
-
-def collect_final_ids(
-    instances: dict[str, Address],
-    expected: set[str],
-    label: str = "W",
-    user: str = "",
-    password: str = "",
-    catch_up_s: float = 10.0,
-    poll_s: float = 0.2,
-) -> dict[str, set[str]]:
-    """Read every instance until each holds all `expected` ids or `catch_up_s` passes (bounded catch-up).
-
-    Returns the last ids read per pod; an instance that cannot be read maps to an empty set (logged).
-    """
-    deadline = time.monotonic() + catch_up_s
-    result: dict[str, set[str]] = {}
-    pending = dict(instances)
-    while True:
-        for pod, (host, port) in list(pending.items()):
-            try:
-                bound = min(5.0, catch_up_s + 1.0)
-                result[pod] = read_ids(host, port, label, user, password, timeout_s=bound)
-            except Exception as exc:
-                log.info("event=read_ids_failed pod=%s error=%s detail=%s", pod, type(exc).__name__, exc)
-                result.setdefault(pod, set())
-                continue
-            if expected <= result[pod]:
-                del pending[pod]
-        if not pending or time.monotonic() >= deadline:
-            return result
-        time.sleep(poll_s)
+        self._failing = failed

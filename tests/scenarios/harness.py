@@ -19,10 +19,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from sim import runs
 from sim.check import Bounds, Sampler
 from sim.cluster import ClusterConfig, SimCluster
 from sim.converge import STABLE_S, converged, wait_stable
 from sim.faults import FaultLog
+from sim.reader import Reader
 from sim.runs import RunEvidence, StatusDivergence, finish
 from sim.timeline import Timeline
 from sim.workload import Writer
@@ -33,13 +35,17 @@ MAIN = "main"
 class Scenario:
     """A running scenario. Use `with Scenario(...) as sc:`; `sc.finish()` judges the run."""
 
-    def __init__(self, workdir: Path, name: str, config: ClusterConfig, rate_hz: float = 20.0) -> None:
+    def __init__(self, workdir: Path, name: str, config: ClusterConfig, rate_hz: float = 20.0,
+                 writer_threads: int = 1, reader: bool = False) -> None:
         self.workdir, self.name, self.cfg = workdir, name, config
         self.cluster = SimCluster(workdir / "cluster", config)
         self.timeline = Timeline()
         self.flog = FaultLog()
         self.rate_hz = rate_hz
+        self.writer_threads, self.with_reader = writer_threads, reader
         self.writer: Writer | None = None
+        self.more_writers: list[Writer] = []  # clients that connect later (e.g. after a failover)
+        self.reader: Reader | None = None
         self.sampler: Sampler | None = None
         self.planned: list[tuple[float, float]] = []  # windows in which a change of MAIN is a switchover
         self.t0 = time.monotonic()
@@ -63,18 +69,21 @@ class Scenario:
         self.cluster.wait_for(self.cluster.healthy, 60, "cluster healthy at start")
         self.flog.add("cluster healthy")
         self.timeline.pods = self.cluster.pod_names()
-        self.sampler = Sampler(self.timeline, self.cluster.roles, period_s=0.2,
-                               diverged=StatusDivergence(self.cluster))
+        self.sampler = runs.sampler(self.cluster, self.timeline, 0.2, StatusDivergence(self.cluster))
         self.sampler.start()
-        user, password = self.cfg.memgraph_auth or ("", "")
-        self.writer = Writer(self.cluster.resolve_main, user=user, password=password, rate_hz=self.rate_hz)
+        self.writer = runs.writer(self.cluster, self.rate_hz, threads=self.writer_threads)
         self.writer.start()
+        if self.with_reader:
+            user, password = self.cfg.memgraph_auth or ("", "")
+            net, read_svc = self.cluster.net, f"{self.cfg.name}-read"
+            assert net is not None
+            self.reader = Reader(lambda: net.service(read_svc), net.backend_of, user, password).start()
         if not self.writer.wait_acks(20, timeout_s=20):
             raise AssertionError("the writer got no 20 acks through the client Service at start")
         self.flog.add("writer running")
 
     def close(self) -> None:
-        for stoppable in (self.writer, self.sampler):
+        for stoppable in (self.writer, *self.more_writers, self.reader, self.sampler):
             if stoppable is not None:
                 with contextlib.suppress(Exception):
                     stoppable.stop()
@@ -100,13 +109,20 @@ class Scenario:
         return str(sync)
 
     def wait_acks_after(self, t: float, count: int, timeout_s: float) -> float:
-        """Until `count` writes acked after monotonic `t` (bounded); returns the time waited."""
-        assert self.writer is not None
-        w = self.writer
+        """Until `count` writes (of every writer) acked after monotonic `t` (bounded); returns the time
+        waited."""
+        writers = [w for w in (self.writer, *self.more_writers) if w is not None]
         return self.cluster.wait_for(
-            lambda: sum(1 for a in w.attempts if a.acked and a.t_start >= t) >= count,
+            lambda: sum(1 for w in writers for a in w.attempts if a.acked and a.t_start >= t) >= count,
             timeout_s, f"{count} writes acknowledged after t={t - self.t0:.1f}s",
         )
+
+    def new_client(self, rate_hz: float | None = None) -> Writer:
+        """A writer that connects now (a new application instance): its connections are NEW ones."""
+        w = runs.writer(self.cluster, rate_hz or self.rate_hz, id_prefix=f"n{len(self.more_writers)}w")
+        self.more_writers.append(w.start())
+        self.flog.add(f"new client {w.id_prefix} connected")
+        return w
 
     def wait_main(self, pred: Callable[[str], bool], timeout_s: float, what: str) -> str:
         self.cluster.wait_for(lambda: pred(self.main()), timeout_s, what)
@@ -139,10 +155,14 @@ class Scenario:
     def finish(self, bounds: Bounds | None = None, extra: dict[str, Any] | None = None) -> RunEvidence:
         """Stop the writer and sampler, gather the evidence, check I1-I7, write the reports."""
         out = self.workdir / "reports"
+        if self.reader is not None:
+            self.reader.stop()
+            self.timeline.reads = self.reader.reads
         # every change of MAIN is marked (never lossy: every scenario here expects its acked writes kept)
         ev = finish(self.cluster, self.writer, self.sampler, self.timeline, out, self.name, bounds,
-                    planned=self.planned)
-        self.writer = self.sampler = None
+                    planned=self.planned, extra_writers=tuple(self.more_writers))
+        self.writer = self.sampler = self.reader = None
+        self.more_writers = []
         doc = {
             "ok": ev.report.ok,
             "lost_acked_writes": ev.lost_acked_writes,

@@ -371,7 +371,8 @@ def test_timeline_round_trips_through_json_and_report_file(tmp_path):
     report = check(back)
     path = write_report(report, back, tmp_path, "run1")
     data = json.loads(path.read_text())
-    assert data["ok"] is False and [r["name"] for r in data["results"]] == [f"I{i}" for i in range(1, 8)]
+    names = [r["name"] for r in data["results"]]
+    assert data["ok"] is False and names == [*(f"I{i}" for i in range(1, 8)), "reads"]
     assert Timeline.from_json((tmp_path / "run1.timeline.json").read_text()) == tl
 
 

@@ -15,12 +15,16 @@ How close the emulation gets (documented limits):
 - API latency / outage: every request of the agents (real `kubernetes` client) is delayed / refused /
   answered 503 / hung. The emulated kubelet and StatefulSet controller write the store directly and so
   keep working through an outage (in a real cluster the kubelet's status updates would be lost too).
-- partition (`cut_off`): the pod's Memgraph refuses new Bolt connections and all replication traffic
-  (`isolate`), every other Memgraph drops replication to and from it (`cut`), and the pod's agent is
-  stopped (SIGSTOP), so neither its HTTP API nor its Lease renewals get through. Differences from a real
-  partition: the agent cannot reach its own Memgraph over localhost either (it is stopped), Bolt
-  connections open before the cut keep working (only new ones are refused), and the agent's access to
-  the API server is lost with it (as when a node is cut off from the control plane too).
+- partition (`partition`, network namespaces only): nftables in the pod's namespace drops packets
+  silently (`sim.partition`): the pod cut from everything, from its peers, from the API server, or from
+  given peers, in one direction or both; connections hang, nothing is refused, localhost inside the pod
+  keeps working. With `node=True` it is a node partition: the kubelet's status updates are lost too,
+  so the pod stays Ready until the node controller's grace (`not_ready_after_s`) ends. `cut_off` and
+  `cut_replication` use it when the pods have namespaces.
+- without namespaces (loopback), `cut_off` emulates a partition: the pod's Memgraph refuses new Bolt
+  connections and all replication traffic (`isolate`), every other Memgraph drops replication to and
+  from it (`cut`), and the pod's agent is stopped (SIGSTOP). Kinder than a real partition: connections
+  open before the cut keep working and a refused connect fails at once.
 - slow replica (`slow_replication`): the MAIN's outgoing replication requests sleep `ms` first. The
   emulator delays per sending instance, so every replica of that MAIN is equally slow.
 - node loss (`node_loss`): every process of the pod is stopped (SIGSTOP); the pod object stays and keeps
@@ -53,6 +57,7 @@ from dataclasses import dataclass, field
 
 from neo4j import GraphDatabase
 
+from sim import partition as nft
 from sim import proc
 from sim.cluster import SimCluster
 from sim.kubelet import memgraph_data_dir
@@ -150,9 +155,50 @@ def _memgraphs(cluster: SimCluster) -> dict[str, MemgraphProcess]:
         return {n: rt.memgraph for n, rt in cluster.runtimes.items()}
 
 
+def namespaced(cluster: SimCluster) -> bool:
+    return cluster.net is not None and cluster.net.bed.namespaced
+
+
+@contextlib.contextmanager
+def partition(cluster: SimCluster, pod: str, scope: str = "all", direction: str = "both",
+              hosts: tuple[str, ...] = (), node: bool = False, not_ready_after_s: float = 40.0,
+              timeline: Timeline | None = None, outage: str = "api",
+              flog: FaultLog = NO_LOG) -> Iterator[None]:
+    """Packets around `pod` dropped silently while the block runs (nftables in its namespace). `node`:
+    a node partition (Ready kept until `not_ready_after_s`). A cut from the API server goes into
+    `timeline` as an outage window of kind `outage` ("api": the MAIN's control plane; "leader") with a
+    healthy MAIN (I7). Raises nft.Unsupported without network namespaces."""
+    rt = cluster.runtime(pod)
+    if rt.box.net is None or cluster.net is None:
+        reason = cluster.net.bed.reason if cluster.net is not None else "cluster not started"
+        raise nft.Unsupported(f"partitions need network namespaces ({reason})")
+    cut = nft.Cut(scope, direction, hosts)
+    nft.apply(rt.box.net, cut, cluster.net.bed.topology(cluster.kube.port))
+    cluster.cut_pods[pod] = cut.describe()
+    if node:
+        rt.cut_node(not_ready_after_s)
+    start = time.monotonic()
+    flog.add(f"{pod} {cut.describe()}" + (f" (node partition, NotReady after {not_ready_after_s:g}s)"
+                                          if node else ""))
+    try:
+        yield
+    finally:
+        rt.reconnect_node()
+        with contextlib.suppress(Exception):
+            nft.heal(rt.box.net)
+        cluster.cut_pods.pop(pod, None)
+        if timeline is not None and scope == "api":
+            timeline.outages.append(OutageWindow(start, time.monotonic(), outage, True))
+        flog.add(f"{pod} healed")
+
+
 @contextlib.contextmanager
 def cut_off(cluster: SimCluster, pod: str, flog: FaultLog = NO_LOG) -> Iterator[None]:
     """A network partition around one pod (see the module docstring for how close this gets)."""
+    if namespaced(cluster):
+        with partition(cluster, pod, "all", flog=flog):
+            yield
+        return
     rt = cluster.runtime(pod)
     ip = rt.ip
     others = {n: mg for n, mg in _memgraphs(cluster).items() if n != pod}
@@ -177,8 +223,13 @@ def cut_off(cluster: SimCluster, pod: str, flog: FaultLog = NO_LOG) -> Iterator[
 
 @contextlib.contextmanager
 def cut_replication(cluster: SimCluster, a: str, b: str, flog: FaultLog = NO_LOG) -> Iterator[None]:
-    """Drop replication traffic between the Memgraphs of pods `a` and `b` (both directions)."""
+    """Drop replication traffic between the Memgraphs of pods `a` and `b` (both directions; with
+    namespaces every packet between the two pods)."""
     ra, rb = cluster.runtime(a), cluster.runtime(b)
+    if namespaced(cluster):
+        with partition(cluster, a, "hosts", hosts=(rb.ip,), flog=flog):
+            yield
+        return
     ra.memgraph.cut(rb.ip)
     rb.memgraph.cut(ra.ip)
     flog.add(f"replication link {a} <-> {b} cut")
@@ -269,7 +320,7 @@ def write_offline(cluster: SimCluster, pod: str, ids: list[str], label: str = "W
     if rt is not None and rt.memgraph.alive:
         raise RuntimeError(f"memgraph of {pod} is running; hold it down first")
     lib = memgraph_data_dir(cluster.workdir / "pvc" / pod)
-    ip = rt.ip if rt is not None else "127.0.0.1"
+    ip = rt.ip if rt is not None and not rt.box.namespaced else "127.0.0.1"  # a tool on the node
     mg = MemgraphProcess(lib, host=ip, bolt_port=proc.free_port(ip),
                          extra_args=("--replication-restore-state-on-startup", "false"))
     user, password = cluster.cfg.memgraph_auth or ("", "")

@@ -8,11 +8,17 @@ from typing import Any
 
 import pytest
 
+from sim import netns, partition
 from sim.cluster import ClusterConfig
 from sim.kubelet import PodTemplate
 from tests.scenarios.harness import Scenario
 
 MakeScenario = Callable[..., Scenario]
+PARTITIONS_REASON = netns.probe() or partition.nft_reason()
+needs_partitions = pytest.mark.skipif(
+    PARTITIONS_REASON is not None,
+    reason=f"silent partitions need network namespaces and nftables: {PARTITIONS_REASON}")
+full = pytest.mark.full  # only in `make scenarios`
 
 
 @pytest.fixture
@@ -21,11 +27,12 @@ def scenario(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MakeSce
     made: list[Scenario] = []
 
     def make(seed: int, template: dict[str, Any] | None = None, rate_hz: float = 20.0,
-             **config: Any) -> Scenario:
+             writer_threads: int = 1, reader: bool = False, **config: Any) -> Scenario:
         tpl = {"grace_s": 30.0, "prestop_budget_s": 15.0, **(template or {})}
         config.setdefault("pod_management", "Parallel")  # faster start; the chart uses OrderedReady
         cfg = ClusterConfig(seed=seed, template=PodTemplate(**tpl), **config)
-        sc = Scenario(tmp_path, request.node.name.replace("[", "_").replace("]", ""), cfg, rate_hz)
+        sc = Scenario(tmp_path, request.node.name.replace("[", "_").replace("]", ""), cfg, rate_hz,
+                      writer_threads, reader)
         made.append(sc)
         sc.__enter__()
         return sc

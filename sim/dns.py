@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sim.endpoints import EndpointsController, dns_published
 from sim.netns import write_in_place
+from sim.poller import Poller
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +39,16 @@ class OwnName:
     subdomain: str
 
 
-class ClusterDNS:
+class ClusterDNS(Poller):
     """Keeps hosts files equal to what CoreDNS would answer now; see the module docstring."""
 
     def __init__(self, controller: EndpointsController, namespace: str, api_ip: str,
                  domain: str = "cluster.local", poll_s: float = 0.05) -> None:
         self.controller, self.namespace, self.api_ip, self.domain = controller, namespace, api_ip, domain
-        self._poll_s = poll_s
+        self.poll_s, self.poll_name = poll_s, "cluster-dns"
         self._lock = threading.Lock()
         self._targets: dict[Path, OwnName | None] = {}
         self._written: dict[Path, str] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def fqdn(self, name: str, service: str) -> str:
         return f"{name}.{service}.{self.namespace}.svc.{self.domain}"
@@ -111,19 +110,5 @@ class ClusterDNS:
                 if path in self._targets:
                     self._written[path] = text
 
-    def start(self) -> ClusterDNS:
-        self._thread = threading.Thread(target=self._run, name="cluster-dns", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._poll_s):
-            try:
-                self.refresh()
-            except Exception as exc:  # DNS must outlive one bad refresh
-                log.warning("event=dns_refresh_failed error=%s detail=%s", type(exc).__name__, exc)
+    def poll_once(self) -> None:
+        self.refresh()

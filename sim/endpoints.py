@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.poller import Poller
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DELAY_S = 1.0
@@ -143,39 +145,28 @@ class _History:
     entries: list[tuple[float, tuple[Endpoint, ...]]] = field(default_factory=list)
 
 
-class EndpointsController:
+class EndpointsController(Poller):
     """Computes every Service's endpoints from the store and serves them `delay_s` late."""
 
     def __init__(self, list_pods: Callable[[], list[Any]], list_services: Callable[[], list[Any]],
                  revision: Callable[[], int], delay_s: float = DEFAULT_DELAY_S,
                  clock: Callable[[], float] = time.monotonic, poll_s: float = 0.05) -> None:
         self._list_pods, self._list_services, self._revision = list_pods, list_services, revision
-        self.delay_s, self._clock, self._poll_s = delay_s, clock, poll_s
+        self.delay_s, self._clock = delay_s, clock
+        self.poll_s, self.poll_name = poll_s, "endpointslice-controller"
         self._lock = threading.Lock()
         self._services: dict[str, ServiceSpec] = {}
         self._history: dict[str, _History] = {}
         self._seen_rev = -1
         self.changes = 0  # bumped whenever a recorded endpoint set changes
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> EndpointsController:
         self.observe()
-        self._thread = threading.Thread(target=self._run, name="endpointslice-controller", daemon=True)
-        self._thread.start()
+        super().start()
         return self
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._poll_s):
-            try:
-                self.observe()
-            except Exception as exc:  # the controller must outlive a bad poll
-                log.warning("event=endpoints_poll_failed error=%s detail=%s", type(exc).__name__, exc)
+    def poll_once(self) -> None:
+        self.observe()
 
     def observe(self) -> None:
         """Recompute (when the store changed) and record the endpoint sets with the current time."""

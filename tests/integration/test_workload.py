@@ -92,14 +92,20 @@ def writers() -> Iterator[list[Writer]]:
             w.stop(5.0)
 
 
-def test_every_acked_write_is_readable_and_nothing_unattempted_appears(memgraphs, writers):
+def writing_to(memgraphs: Any, writers: list[Writer], acks: int, **kw: Any) -> tuple[Instance, Writer]:
+    """One instance behind the route and a started writer that got `acks` acknowledgements."""
     mg = memgraphs(HOST_A)
     route = Route()
     route.set(mg)
-    w = Writer(route, label="W", rate_hz=100.0)
+    w = Writer(route, label="W", **{"rate_hz": 50.0, **kw})
     writers.append(w)
     w.start()
-    assert w.wait_acks(60, timeout_s=20.0), w.attempts[-3:]
+    assert w.wait_acks(acks, timeout_s=20.0), w.attempts[-3:]
+    return mg, w
+
+
+def test_every_acked_write_is_readable_and_nothing_unattempted_appears(memgraphs, writers):
+    mg, w = writing_to(memgraphs, writers, 60, rate_hz=100.0)
     w.stop()
     acked = w.acked_ids()
     on_instance = read_ids(mg.host, mg.bolt_port, "W")
@@ -136,13 +142,7 @@ def test_switching_the_service_to_a_second_instance_measures_one_write_pause(mem
 
 
 def test_killed_instance_gives_an_error_window_and_the_writer_keeps_going(memgraphs, writers):
-    mg = memgraphs(HOST_A)
-    route = Route()
-    route.set(mg)
-    w = Writer(route, label="W", rate_hz=50.0, connect_timeout=0.5)
-    writers.append(w)
-    w.start()
-    assert w.wait_acks(20, timeout_s=20.0)
+    mg, w = writing_to(memgraphs, writers, 20, connect_timeout=0.5)
     mg.kill()
     assert poll(lambda: sum(not a.acked for a in w.attempts) >= 5, 10.0)
     mg.restart()
@@ -161,13 +161,7 @@ def test_killed_instance_gives_an_error_window_and_the_writer_keeps_going(memgra
 
 
 def test_a_hung_server_is_waited_for_and_its_late_acknowledgement_recorded(memgraphs, writers):
-    mg = memgraphs(HOST_A)
-    route = Route()
-    route.set(mg)
-    w = Writer(route, label="W", rate_hz=50.0)
-    writers.append(w)
-    w.start()
-    assert w.wait_acks(10, timeout_s=20.0)
+    mg, w = writing_to(memgraphs, writers, 10)
     pid = mg.proc.proc.pid
     os.kill(pid, signal.SIGSTOP)  # a hung server: TCP still accepts, nothing answers
     try:
@@ -185,13 +179,7 @@ def test_a_hung_server_is_waited_for_and_its_late_acknowledgement_recorded(memgr
 
 
 def test_a_write_still_in_flight_when_the_writer_stops_is_unknown(memgraphs, writers):
-    mg = memgraphs(HOST_A)
-    route = Route()
-    route.set(mg)
-    w = Writer(route, label="W", rate_hz=50.0)
-    writers.append(w)
-    w.start()
-    assert w.wait_acks(5, timeout_s=20.0)
+    mg, w = writing_to(memgraphs, writers, 5)
     pid = mg.proc.proc.pid
     os.kill(pid, signal.SIGSTOP)
     try:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.core import defaults
+from sim import runs
 from sim.bench_measure import MemorySampler, percentile, stats
 from sim.bench_phases import Episode, SteadyState, agent_crash, failover, settle, steady_state, switchover
 from sim.check import Sampler
@@ -122,8 +123,8 @@ class Bench:
             cluster.start(wait_ready_s=90)
             cluster.wait_for(cluster.healthy, 60, "cluster healthy")
             timeline = Timeline(pods=cluster.pod_names())
-            sampler = Sampler(timeline, cluster.roles, period_s=0.25).start()
-            writer = w = Writer(cluster.resolve_main, rate_hz=self.o.writer_hz).start()
+            sampler = runs.sampler(cluster, timeline, 0.25).start()
+            writer = w = runs.writer(cluster, rate_hz=self.o.writer_hz).start()
             w.wait_acks(20, timeout_s=20)
             steady = steady_state(cluster, min(10.0, self.o.window_s), settle_s=1.0)
             self.say(f"  sim-timing API requests/min per agent: {steady.requests_per_min}")
@@ -214,8 +215,8 @@ class Bench:
             cluster.start(wait_ready_s=120)
             cluster.wait_for(cluster.healthy, 120, "cluster healthy")
             timeline = Timeline(pods=cluster.pod_names())
-            sampler = Sampler(timeline, cluster.roles, period_s=0.5).start()
-            writer = Writer(cluster.resolve_main, rate_hz=self.o.writer_hz / 2).start()
+            sampler = runs.sampler(cluster, timeline, 0.5).start()
+            writer = runs.writer(cluster, rate_hz=self.o.writer_hz / 2).start()
             writer.wait_acks(10, timeout_s=20)
             steady = steady_state(cluster, self.o.window_s, settle_s=4.0)
             self.say(f"  API requests/min per agent over {steady.window_s:.0f}s: {steady.requests_per_min}; "

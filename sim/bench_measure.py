@@ -61,10 +61,11 @@ def _acks(attempts: Iterable[WriteAttempt], since: float) -> list[WriteAttempt]:
     return sorted((a for a in attempts if a.acked and a.t_end >= since), key=lambda a: a.t_end)
 
 
-def first_ack_on(attempts: Iterable[WriteAttempt], address: str, after: float) -> WriteAttempt | None:
-    """The first write acknowledged by `address` ("ip:port") that ended after `after`."""
+def first_ack_on(attempts: Iterable[WriteAttempt], backend: str, after: float) -> WriteAttempt | None:
+    """The first write acknowledged by `backend` (the pod, "name/uid", its connection reached through
+    the write Service) that ended after `after`."""
     for a in _acks(attempts, after):
-        if a.address == address:
+        if a.backend == backend:
             return a
     return None
 
@@ -81,14 +82,15 @@ class Pause:
 
 def pause_across(attempts: Iterable[WriteAttempt], old: str, new: str, since: float) -> Pause | None:
     """Write pause of one change of MAIN: the last ack on `old` before the first ack on `new` (both
-    "ip:port", acks ending at or after `since`) to that first ack on `new`. None when either is missing.
+    backends "name/uid", acks ending at or after `since`) to that first ack on `new`. None when either is
+    missing.
     """
     acks = _acks(attempts, since)
     last_old: WriteAttempt | None = None
     for a in acks:
-        if a.address == new and last_old is not None:
+        if a.backend == new and last_old is not None:
             return Pause(last_old, a)
-        if a.address == old:
+        if a.backend == old:
             last_old = a
     return None
 

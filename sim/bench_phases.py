@@ -59,7 +59,8 @@ class SteadyState:
 
 
 def _addr(cluster: SimCluster, pod: str) -> str:
-    return f"{cluster.runtime(pod).ip}:{cluster.ports['bolt']}"
+    """How the writer's records name the pod its connection reached (`WriteAttempt.backend`)."""
+    return f"{pod}/{cluster.runtime(pod).uid}"
 
 
 def _main_now(cluster: SimCluster, timeout_s: float) -> str:

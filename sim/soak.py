@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sim import faults
+from sim import faults, runs
 from sim.check import Sampler
 from sim.cluster import ClusterConfig, SimCluster
 from sim.converge import STABLE_S, converged, wait_stable
@@ -127,8 +127,8 @@ def run_schedule(seed: int, n_faults: int, workdir: Path, say: Callable[[str], N
         cluster.start(wait_ready_s=90)
         cluster.wait_for(cluster.healthy, 60, "cluster healthy at start")
         timeline = Timeline(pods=cluster.pod_names())
-        sampler = Sampler(timeline, cluster.roles, period_s=0.2, diverged=StatusDivergence(cluster)).start()
-        writer = Writer(cluster.resolve_main, rate_hz=20.0).start()
+        sampler = runs.sampler(cluster, timeline, 0.2, StatusDivergence(cluster)).start()
+        writer = runs.writer(cluster, rate_hz=20.0, threads=2).start()
         writer.wait_acks(20, timeout_s=20)
         planned: list[tuple[float, float]] = []  # windows in which a change of MAIN is a switchover
         for _ in range(n_faults):

@@ -12,14 +12,15 @@ VERSION  := $(shell sed -n 's/^version = //p' setup.cfg)
 REGISTRY ?= ghcr.io/memgraph-ha
 BROWSER_PKGS := chromium chromium-driver
 
-.PHONY: help venv test lint unit scenarios demo bench soak images clean browser-deps
+.PHONY: help venv net-setup test lint unit scenarios demo bench soak images clean browser-deps
 
 help:
 	@echo "make demo   - 3-pod emulated cluster, a writer, a rolling restart, the final status"
 	@echo "              (prints the status page's address; HOLD=120 keeps the cluster up 120 s after)"
 	@echo "make demo DEMO_ARGS=--keep - the same, then the cluster stays up for kubectl until Ctrl-C"
 	@echo "make test   - lint + the test suite without the long scenarios (what CI runs)"
-	@echo "make scenarios - the long scenarios (marked long)"
+	@echo "make scenarios - every scenario, the long ones included"
+	@echo "make net-setup  - as root: install nftables when missing (make test/demo/scenarios run it)"
 	@echo "make bench  - measurements on the emulated cluster; last line is JSON"
 	@echo "make soak DURATION=600 - randomized fault schedules"
 	@echo "make images [REGISTRY=...] - hadolint, then docker build of both images where a Docker engine runs"
@@ -50,16 +51,20 @@ browser-deps:
 	  || echo "could not install $(BROWSER_PKGS): the browser test will skip"; \
 	else echo "chromium/chromedriver missing (installing needs root and apt-get): the browser test will skip"; fi
 
-test: lint browser-deps
-	$(BIN)/python -m pytest -m "not long" $(PYTEST_ARGS)
+# As root: install the Debian package nftables when `nft` is missing (silent partitions); quiet otherwise.
+net-setup:
+	@sh sim/net_setup.sh
 
-scenarios: $(STAMP)
-	$(BIN)/python -m pytest tests/scenarios -m long $(PYTEST_ARGS)
+test: lint browser-deps net-setup
+	$(BIN)/python -m pytest -m "not long and not full" $(PYTEST_ARGS)
+
+scenarios: $(STAMP) net-setup
+	$(BIN)/python -m pytest tests/scenarios $(PYTEST_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-demo: $(STAMP)
+demo: $(STAMP) net-setup
 	$(BIN)/python -m sim.demo --hold $(HOLD) $(DEMO_ARGS)
 
 bench: $(STAMP)

@@ -1,14 +1,18 @@
 """`make demo`: the real agents on an emulated 3-pod cluster, a writer, a rolling restart, the status.
 
 Role: the first thing a newcomer runs. Starts the emulated cluster (Kubernetes API emulator, three
-Memgraph emulator processes, three real agent processes), waits until the agents have elected a leader
-and bootstrapped 1 MAIN + 2 replicas, starts a writer through the client Service, rolls the StatefulSet
-(highest ordinal first; the MAIN's preStop hands the role over), prints the final status and ends with
-one line `RESULT {json}`. It prints the status page's address (`GET /` of an agent) once the cluster
-is healthy; `--hold S` keeps the cluster up S seconds after the result to look at it. Everything runs
-under a temporary directory and is torn down at the end, also on Ctrl-C. With `--keep` the cluster stays
-up after the result until Ctrl-C, and the demo prints the `export KUBECONFIG=...` line (the cluster
-admin's kubeconfig) and a kubectl command to look with; the run directory is kept.
+Memgraph emulator processes, three real agent processes; each pod in its own network namespace when
+the machine allows it, on loopback otherwise), says on its first line which network it got
+(`network=netns namespaces=3 ...`), waits until the agents have elected a leader and bootstrapped 1
+MAIN + 2 replicas, starts pooled writers through the client Service, rolls the StatefulSet (highest
+ordinal first; the MAIN's preStop hands the role over), prints the final status and ends with one line
+`RESULT {json}`. It prints the status page's address (`GET /` of an agent) once the cluster is healthy;
+`--hold S` keeps the cluster up S seconds after the result to look at it. Everything runs under a
+temporary directory and is torn down at the end, also on Ctrl-C; the last lines say how many namespaces
+the run made and that none is left. With `--keep` the cluster stays up after the result until Ctrl-C,
+and the demo prints the `export KUBECONFIG=...` line (the cluster admin's kubeconfig; the API server
+listens on the bridge address, reachable from the root namespace) and a kubectl command to look with;
+the run directory is kept.
 
 Must never: leave a process behind, or print a figure it did not measure.
 """
@@ -26,6 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from sim import netns, runs
 from sim.check import Sampler
 from sim.cluster import ClusterConfig, SimCluster
 from sim.kubelet import PodTemplate
@@ -83,23 +88,26 @@ def run(workdir: Path, seed: int, keep: bool, hold_s: float = 0.0) -> int:
     cluster = SimCluster(workdir, cfg)
     writer: Writer | None = None
     sampler: Sampler | None = None
+    run_id, namespaced = "", False
     try:
-        say(
-            f"starting a 3-pod emulated cluster in {workdir} (Kubernetes API emulator, 3 Memgraph emulators, "
-            "3 real agents)"
-        )
         cluster.start(wait_ready_s=90)
+        assert cluster.net is not None
+        bed = cluster.net.bed
+        run_id, namespaced = bed.run_id, bed.namespaced
+        where = f"API server {bed.api_host}:{cluster.kube.port}, write Service {cluster.resolve_main()}"
+        say(f"{bed.summary()}: a 3-pod emulated cluster in {workdir} (Kubernetes API emulator, 3 Memgraph "
+            f"emulators, 3 real agents; {where})")
         cluster.wait_for(cluster.healthy, 60, "cluster healthy")
         say("cluster is healthy; status from the leader:")
         print("\n".join(status_lines(cluster.status())), flush=True)
         say(f"status page (any agent serves it, until that pod restarts in the roll): {page_url(cluster)}")
         timeline = Timeline(pods=cluster.pod_names())
-        sampler = Sampler(timeline, cluster.roles, period_s=0.2).start()
-        writer = Writer(cluster.resolve_main, rate_hz=50.0).start()
+        sampler = runs.sampler(cluster, timeline).start()
+        writer = runs.writer(cluster, rate_hz=50.0, threads=2).start()
         writer.wait_acks(50, timeout_s=20)
         say(
-            f"writer running through the client Service ({len(writer.acked_ids())} writes acknowledged); "
-            "rolling restart, highest ordinal first:"
+            f"2 pooled writers running through the client Service ({len(writer.acked_ids())} writes "
+            "acknowledged); rolling restart, highest ordinal first:"
         )
         steps = rolling_restart(cluster, writer, progress=lambda line: print(line, flush=True), t0=t0)
         timeline.fault_stop_t = time.monotonic()  # I5 counts convergence from the end of the roll
@@ -127,7 +135,12 @@ def run(workdir: Path, seed: int, keep: bool, hold_s: float = 0.0) -> int:
         for stoppable in (writer, sampler):
             if stoppable is not None:
                 stoppable.stop()
+        made = cluster.net.bed.net.made if cluster.net and cluster.net.bed.net else 0
         cluster.stop()
+        if namespaced:
+            left = netns.objects_of(run_id)
+            say(f"network: {made} namespaces made by this run, {len(left['netns'])} left, "
+                f"{len(left['links'])} links left, {len(left['etc'])} hosts files left")
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -161,7 +161,8 @@ def namespaced(cluster: SimCluster) -> bool:
 
 @contextlib.contextmanager
 def partition(cluster: SimCluster, pod: str, scope: str = "all", direction: str = "both",
-              hosts: tuple[str, ...] = (), node: bool = False, not_ready_after_s: float = 40.0,
+              hosts: tuple[str, ...] = (), ports: tuple[int, ...] = (), node: bool = False,
+              not_ready_after_s: float = 40.0,
               timeline: Timeline | None = None, outage: str = "api",
               flog: FaultLog = NO_LOG) -> Iterator[None]:
     """Packets around `pod` dropped silently while the block runs (nftables in its namespace). `node`:
@@ -172,7 +173,7 @@ def partition(cluster: SimCluster, pod: str, scope: str = "all", direction: str 
     if rt.box.net is None or cluster.net is None:
         reason = cluster.net.bed.reason if cluster.net is not None else "cluster not started"
         raise nft.Unsupported(f"partitions need network namespaces ({reason})")
-    cut = nft.Cut(scope, direction, hosts)
+    cut = nft.Cut(scope, direction, hosts, ports)
     nft.apply(rt.box.net, cut, cluster.net.bed.topology(cluster.kube.port))
     cluster.cut_pods[pod] = cut.describe()
     if node:
@@ -224,10 +225,11 @@ def cut_off(cluster: SimCluster, pod: str, flog: FaultLog = NO_LOG) -> Iterator[
 @contextlib.contextmanager
 def cut_replication(cluster: SimCluster, a: str, b: str, flog: FaultLog = NO_LOG) -> Iterator[None]:
     """Drop replication traffic between the Memgraphs of pods `a` and `b` (both directions; with
-    namespaces every packet between the two pods)."""
+    namespaces: every TCP packet between the two pods to or from the replication port)."""
     ra, rb = cluster.runtime(a), cluster.runtime(b)
     if namespaced(cluster):
-        with partition(cluster, a, "hosts", hosts=(rb.ip,), flog=flog):
+        ports = (cluster.ports["replication"],)
+        with partition(cluster, a, "hosts", hosts=(rb.ip,), ports=ports, flog=flog):
             yield
         return
     ra.memgraph.cut(rb.ip)

@@ -3,7 +3,8 @@
 Role: `Cut` describes what is dropped around one pod -- everything (a node partition), its peers only
 (every other pod address of the run, present and future incarnations), the API server only (the bridge
 address on the API port), or an explicit list of peer addresses (e.g. a replica from its MAIN) -- in
-one direction (`in`: packets arriving at the pod, `out`: packets it sends) or both. `apply(net, cut)`
+one direction (`in`: packets arriving at the pod, `out`: packets it sends) or both, optionally only TCP
+to or from given ports (the replication port: a cut replication link). `apply(net, cut)`
 loads one table `mgh<run>part` into the pod's namespace (`ip netns exec <ns> nft -f -`); `heal(net)`
 deletes it. Packets are dropped, never rejected: a connect hangs until its own timeout, an established
 connection stops mid-stream, nothing is refused -- as across a real partition (reference
@@ -48,6 +49,7 @@ class Cut:
     scope: str = "all"
     direction: str = "both"
     hosts: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()  # only TCP to or from these ports (e.g. the replication port)
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -58,12 +60,15 @@ class Cut:
             raise ValueError("scope 'hosts' needs at least one address")
         for h in self.hosts:
             ipaddress.ip_address(h)
+        if self.ports and self.scope not in ("peers", "hosts"):
+            raise ValueError("ports narrow a cut from peers or hosts only")
 
     def describe(self) -> str:
         what = {"all": "everything", "peers": "its peers", "api": "the API server",
                 "hosts": ", ".join(self.hosts)}[self.scope]
         way = {"in": "incoming only", "out": "outgoing only", "both": "both directions"}[self.direction]
-        return f"cut from {what} ({way})"
+        only = f", TCP port {'/'.join(map(str, self.ports))} only" if self.ports else ""
+        return f"cut from {what} ({way}{only})"
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,10 @@ def ruleset(net: PodNet, cut: Cut, topo: Topology) -> str:
     ):
         lines += [f"  chain {chain} {{", f"    type filter hook {hook} priority 0; policy accept;",
                   f'    {iface} "lo" accept', f"    {exempt} accept"]
-        if on:
+        if on and cut.ports:  # the port on either end: requests to it and answers from it
+            ports = "{ " + ", ".join(map(str, cut.ports)) + " }"
+            lines += [f"    {match} tcp dport {ports} drop", f"    {match} tcp sport {ports} drop"]
+        elif on:
             lines.append(f"    {match} drop" if match else "    drop")
         lines.append("  }")
     lines.append("}")

@@ -88,6 +88,14 @@ def test_one_direction_leaves_the_other_chain_without_a_drop() -> None:
     assert "drop" not in inc and "tcp dport 6443 drop" in out
 
 
+def test_a_port_narrowed_cut_drops_that_port_on_either_end_only() -> None:
+    inc, out = rules(partition.Cut("hosts", hosts=("198.18.0.11",), ports=(10000,)))
+    assert "ip saddr { 198.18.0.11 } tcp dport { 10000 } drop" in inc
+    assert "ip saddr { 198.18.0.11 } tcp sport { 10000 } drop" in inc
+    assert "ip daddr { 198.18.0.11 } tcp dport { 10000 } drop" in out
+    assert "    drop" not in inc + out  # nothing else is dropped
+
+
 def test_bad_cuts_are_refused() -> None:
     with pytest.raises(ValueError):
         partition.Cut("everything")
@@ -95,6 +103,8 @@ def test_bad_cuts_are_refused() -> None:
         partition.Cut("all", "sideways")
     with pytest.raises(ValueError):
         partition.Cut("hosts")
+    with pytest.raises(ValueError):
+        partition.Cut("all", ports=(10000,))
 
 
 def test_names_carry_the_prefix_and_the_run_and_fit_linux_interface_names() -> None:

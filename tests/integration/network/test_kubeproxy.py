@@ -17,7 +17,7 @@ from sim.endpoints import EndpointsController
 from sim.kubeproxy import ServiceProxy
 from sim.proc import free_port
 from tests.integration.network.conftest import Bench, listener, needs_nft
-from tests.unit.network.test_endpoints import SEL, pod
+from tests.unit.netbed.test_endpoints import SEL, pod
 
 VIP = "127.0.0.77"
 

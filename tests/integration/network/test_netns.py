@@ -13,7 +13,7 @@ from sim.endpoints import EndpointsController
 from sim.reaper import sweep_stale
 from sim.runlease import run_alive
 from tests.integration.network.conftest import Bench, connect_from, listener, needs_netns
-from tests.unit.network.test_endpoints import SEL, pod, svc
+from tests.unit.netbed.test_endpoints import SEL, pod, svc
 
 pytestmark = needs_netns
 

@@ -11,7 +11,7 @@ from sim.dns import ClusterDNS, OwnName
 from sim.endpoints import EndpointsController
 from sim.netns import IFNAME_MAX, PodNet, bridge_name, ns_name, veth_name, write_in_place
 from sim.runlease import SUBNETS, in_bench_range, run_id_of, subnet
-from tests.unit.network.test_endpoints import SEL, pod, svc
+from tests.unit.netbed.test_endpoints import SEL, pod, svc
 
 
 def dns(publish: bool, *pods: dict) -> ClusterDNS:

@@ -56,7 +56,7 @@ net-setup:
 	@sh sim/net_setup.sh
 
 test: lint browser-deps net-setup
-	$(BIN)/python -m pytest -m "not long and not full" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not long" $(PYTEST_ARGS)
 
 scenarios: $(STAMP) net-setup
 	$(BIN)/python -m pytest tests/scenarios $(PYTEST_ARGS)

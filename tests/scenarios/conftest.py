@@ -18,7 +18,6 @@ PARTITIONS_REASON = netns.probe() or partition.nft_reason()
 needs_partitions = pytest.mark.skipif(
     PARTITIONS_REASON is not None,
     reason=f"silent partitions need network namespaces and nftables: {PARTITIONS_REASON}")
-full = pytest.mark.full  # only in `make scenarios`
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from sim import faults
-from tests.scenarios.conftest import MakeScenario, full, needs_partitions
+from tests.scenarios.conftest import MakeScenario, needs_partitions
 
 pytestmark = needs_partitions
 
@@ -51,7 +51,7 @@ class AcknowledgedWriteLost(AssertionError):
     """The write cut between the STRICT_SYNC prepare and its finalize was acknowledged and is lost."""
 
 
-@full
+@pytest.mark.long
 @pytest.mark.timeout(360)
 @pytest.mark.xfail(strict=True, raises=AcknowledgedWriteLost, reason=(
     "a MAIN cut off between the STRICT_SYNC prepare and its finalize commits locally and, once healed, "
@@ -80,7 +80,7 @@ def test_a_commit_cut_between_prepare_and_finalize_is_not_acknowledged(scenario:
     assert ev.report.ok, sc.failure_text(ev)
 
 
-@full
+@pytest.mark.long
 def test_main_cut_from_its_peers_only_loses_no_write_and_recovers(scenario: MakeScenario) -> None:
     sc = scenario(seed=22, writer_threads=2)
     main = sc.main()
@@ -107,7 +107,7 @@ def test_main_cut_from_the_api_server_keeps_writing_and_nothing_changes(scenario
     assert sc.main() == main and not ev.timeline.failovers, "no demotion, no failover (I7)"
 
 
-@full
+@pytest.mark.long
 def test_sync_replica_cut_from_the_main_is_replaced_and_writes_resume(scenario: MakeScenario) -> None:
     sc = scenario(seed=24, writer_threads=2)
     main, sync = sc.main(), sc.sync_replica()
@@ -122,7 +122,7 @@ def test_sync_replica_cut_from_the_main_is_replaced_and_writes_resume(scenario: 
     assert sc.main() == main and not ev.timeline.failovers
 
 
-@full
+@pytest.mark.long
 def test_leader_cut_from_the_api_server_hands_leadership_over_without_moving_the_main(
         scenario: MakeScenario) -> None:
     sc = scenario(seed=25, writer_threads=2)

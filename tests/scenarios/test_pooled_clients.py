@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 
 from sim import faults
-from tests.scenarios.conftest import MakeScenario, full
+from tests.scenarios.conftest import MakeScenario
 
 SLACK_S = 30.0
 TOKEN = "scenario-token"
@@ -46,7 +46,7 @@ def test_pooled_clients_across_a_rolling_restart_of_the_main(scenario: MakeScena
     assert len(acked_backends(ev)) == 2, "acknowledged first by the old MAIN, then by the new one"
 
 
-@full
+@pytest.mark.long
 def test_pooled_clients_across_a_failover(scenario: MakeScenario) -> None:
     sc = scenario(seed=33, writer_threads=3)
     old, c = sc.main(), sc.cluster
@@ -69,7 +69,7 @@ def switchover(url: str, target: str) -> None:
         assert resp.status == 200, resp.read()
 
 
-@full
+@pytest.mark.long
 @pytest.mark.xfail(strict=True, raises=StuckOnTheOldMain, reason=(
     "after a switchover that leaves the old MAIN's pod running, pooled client connections stay on the "
     "demoted MAIN (kube-proxy keeps established connections) and every write fails with 'Write queries "
@@ -98,7 +98,7 @@ def test_pooled_clients_write_again_after_an_api_switchover(scenario: MakeScenar
                                 f"{stuck[-1].error_class}: {stuck[-1].message[:120] if stuck else ''}")
 
 
-@full
+@pytest.mark.long
 def test_a_terminating_main_whose_name_stops_resolving_still_hands_over(scenario: MakeScenario) -> None:
     sc = scenario(seed=34, headless_publish_not_ready=False)  # seed 001 incident 3's Service
     old, c = sc.main(), sc.cluster

@@ -44,7 +44,7 @@ def test_main_cut_from_everything_fails_over_then_rejoins_when_healed(scenario: 
     ev = sc.finish()
     assert ev.report.ok, sc.failure_text(ev)
     assert ev.lost_acked_writes == 0
-    assert c.roles()[old][0] == "replica", "the old MAIN rejoined as a replica"
+    assert c.roles()[old].role == "replica", "the old MAIN rejoined as a replica"
 
 
 class AcknowledgedWriteLost(AssertionError):

@@ -124,7 +124,7 @@ class Bench:
             cluster.wait_for(cluster.healthy, 60, "cluster healthy")
             timeline = Timeline(pods=cluster.pod_names())
             sampler = runs.sampler(cluster, timeline, 0.25).start()
-            writer = w = runs.writer(cluster, rate_hz=self.o.writer_hz).start()
+            writer = w = runs.writer(cluster, rate_hz=self.o.writer_hz, reconnect_on_read_only=True).start()
             w.wait_acks(20, timeout_s=20)
             steady = steady_state(cluster, min(10.0, self.o.window_s), settle_s=1.0)
             self.say(f"  sim-timing API requests/min per agent: {steady.requests_per_min}")

@@ -120,6 +120,7 @@ def agent_crash(cluster: SimCluster, writer: Writer, timeout_s: float = 60.0) ->
     the first one after the agent answers again."""
     main = _main_now(cluster, timeout_s)
     rt = cluster.runtime(main)
+    _writes_steady(writer, 1.0, timeout_s)  # the pause measured is this fault's, not a previous one's tail
     t0 = time.monotonic()
     faults.kill_agent(cluster, main)
     cluster.wait_for(lambda: rt.agent is not None and rt.agent.poll() is None and rt.http_ok("/health", 0.5),
@@ -135,6 +136,19 @@ def agent_crash(cluster: SimCluster, writer: Writer, timeout_s: float = 60.0) ->
         error = error or f"the MAIN moved from {main} to {now_main or 'nobody'} on an agent crash"
     return Episode("agent_crash", main, now_main, pause if end is not None else None, None,
                    time.monotonic() - t0, False, repaired, error)
+
+
+def _writes_steady(writer: Writer, quiet_s: float, timeout_s: float) -> bool:
+    """Wait (bounded) until the last `quiet_s` seconds hold acknowledged writes and no failed one."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        since = time.monotonic() - quiet_s
+        recent = [a for a in writer.attempts if a.t_end >= since]
+        if recent and all(a.acked for a in recent) and not any(
+                ln.inflight is not None and ln.inflight[1] < since for ln in writer.lanes_now()):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 class OldMainWatch:

@@ -103,7 +103,7 @@ def run(workdir: Path, seed: int, keep: bool, hold_s: float = 0.0) -> int:
         say(f"status page (any agent serves it, until that pod restarts in the roll): {page_url(cluster)}")
         timeline = Timeline(pods=cluster.pod_names())
         sampler = runs.sampler(cluster, timeline).start()
-        writer = runs.writer(cluster, rate_hz=50.0, threads=2).start()
+        writer = runs.writer(cluster, rate_hz=50.0, threads=2, reconnect_on_read_only=True).start()
         writer.wait_acks(50, timeout_s=20)
         say(
             f"2 pooled writers running through the client Service ({len(writer.acked_ids())} writes "

@@ -57,12 +57,14 @@ def sampler(cluster: SimCluster, timeline: Timeline, period_s: float = 0.2,
 
 
 def writer(cluster: SimCluster, rate_hz: float, label: str = "W", threads: int = 1,
-           id_prefix: str | None = None) -> Writer:
-    """A writer through the cluster's write Service, with backend attribution."""
+           id_prefix: str | None = None, reconnect_on_read_only: bool = False) -> Writer:
+    """A writer through the cluster's write Service, with backend attribution. `reconnect_on_read_only`:
+    an application following docs/operations.md's client guidance (see `sim.workload`)."""
     user, password = cluster.cfg.memgraph_auth or ("", "")
     backend_of = cluster.net.backend_of if cluster.net is not None else None
     return Writer(cluster.resolve_main, user=user, password=password, label=label, rate_hz=rate_hz,
-                  threads=threads, backend_of=backend_of, id_prefix=id_prefix)
+                  threads=threads, backend_of=backend_of, id_prefix=id_prefix,
+                  reconnect_on_read_only=reconnect_on_read_only)
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,7 @@ def run_schedule(seed: int, n_faults: int, workdir: Path, say: Callable[[str], N
         cluster.wait_for(cluster.healthy, 60, "cluster healthy at start")
         timeline = Timeline(pods=cluster.pod_names())
         sampler = runs.sampler(cluster, timeline, 0.2, StatusDivergence(cluster)).start()
-        writer = runs.writer(cluster, rate_hz=20.0, threads=2).start()
+        writer = runs.writer(cluster, rate_hz=20.0, threads=2, reconnect_on_read_only=True).start()
         writer.wait_acks(20, timeout_s=20)
         planned: list[tuple[float, float]] = []  # windows in which a change of MAIN is a switchover
         for _ in range(n_faults):

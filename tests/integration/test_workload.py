@@ -6,8 +6,10 @@ them on teardown, also on failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -176,6 +178,119 @@ def test_a_hung_server_is_waited_for_and_its_late_acknowledgement_recorded(memgr
     slow = [a for a in w.attempts[frozen_at - 1: frozen_at + 1] if a.t_end - a.t_start >= 1.0]
     assert slow, "the write in flight during the freeze was acknowledged late, not given up"
     assert w.acked_ids() <= read_ids(mg.host, mg.bolt_port, "W")
+
+
+def test_a_hung_call_does_not_stop_the_writing_new_writes_take_a_new_connection(memgraphs, writers):
+    old, new = memgraphs(HOST_A), memgraphs(HOST_B)
+    route = Route()
+    route.set(old)
+    w = Writer(route, label="W", rate_hz=50.0, hung_after_s=0.3)
+    writers.append(w)
+    w.start()
+    assert w.wait_acks(10, timeout_s=20.0)
+    pid = old.proc.proc.pid
+    os.kill(pid, signal.SIGSTOP)  # the pooled connection goes silent, as to a frozen node
+    try:
+        time.sleep(1.0)  # writes go out on it (and on new connections to it) and hang
+        route.set(new)  # kube-proxy now sends NEW connections to the other instance
+        n = len(w.acked_ids())
+        assert w.wait_acks(n + 20, timeout_s=20.0), w.attempts[-3:]
+        in_flight_on_old = [ln for ln in w.lanes_now() if ln.inflight is not None
+                            and ln.inflight[3].startswith(HOST_A + ":")]
+        assert in_flight_on_old, "the call on the silent connection is still waited for"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert poll(lambda: not any(ln.inflight is not None and ln.inflight[3].startswith(HOST_A + ":")
+                                for ln in w.lanes_now()), 10.0)
+    w.stop()
+    new_addr = f"{new.host}:{new.bolt_port}"
+    assert sum(a.acked and a.address == new_addr for a in w.attempts) >= 20
+    ids = [a.id for a in w.attempts]
+    assert len(ids) == len(set(ids)), "every attempt recorded once, the late answers included"
+    late = [a for a in w.attempts if a.address.startswith(HOST_A + ":") and a.t_end - a.t_start >= 0.3]
+    assert late, "the hung call's own outcome was recorded when the instance answered again"
+
+
+class Forwarder:
+    """A stable Service address on loopback: each NEW connection goes to the route's target of the
+    moment and stays there (conntrack), as kube-proxy does. Threads end when either side closes."""
+
+    def __init__(self, route: Route) -> None:
+        self.route = route
+        self.listener = socket.create_server(("127.0.0.3", 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.socks: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def __call__(self) -> tuple[str, int]:
+        return ("127.0.0.3", self.port)
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                continue
+            target = self.route()
+            if target is None:
+                client.close()
+                continue
+            backend = socket.create_connection(target, timeout=2.0)
+            backend.settimeout(None)
+            self.socks += [client, backend]
+            for a, b in ((client, backend), (backend, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a: socket.socket, b: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := a.recv(65536):
+                b.sendall(data)
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+        for s in self.socks:
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+@pytest.mark.parametrize("reconnect", [False, True])
+def test_connections_pinned_to_a_demoted_main_fail_until_the_client_reconnects(memgraphs, writers, reconnect):
+    old, new = memgraphs(HOST_A), memgraphs(HOST_B)
+    route = Route()
+    route.set(old)
+    service = Forwarder(route)
+    try:
+        w = Writer(service, label="W", rate_hz=50.0, reconnect_on_read_only=reconnect)
+        writers.append(w)
+        w.start()
+        assert w.wait_acks(10, timeout_s=20.0)
+        route.set(new)  # NEW connections go to the other instance; the pooled one stays where it is
+        run_query(old, "SET REPLICATION ROLE TO REPLICA WITH PORT 10000;")
+        t = time.monotonic()
+
+        def acked_after() -> int:
+            return sum(a.acked and a.t_start >= t for a in w.attempts)
+
+        def refused_after() -> int:
+            return sum(a.t_start >= t and "forbidden on the replica" in a.message for a in w.attempts)
+
+        if reconnect:
+            assert poll(lambda: acked_after() >= 10, 10.0), w.attempts[-3:]
+        else:
+            assert poll(lambda: refused_after() >= 20, 10.0), w.attempts[-3:]
+            assert acked_after() == 0, "the pooled connection stays pinned to the demoted MAIN"
+        w.stop()
+        acked = {a.id for a in w.attempts if a.acked and a.t_start >= t}
+        assert acked <= read_ids(new.host, new.bolt_port, "W")
+    finally:
+        service.close()
 
 
 def test_a_write_still_in_flight_when_the_writer_stops_is_unknown(memgraphs, writers):

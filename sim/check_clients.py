@@ -2,7 +2,11 @@
 
 Role: pure functions over a `sim.timeline.Timeline` that `sim.check` folds into its results --
 `acks_off_record` (I1: no write acknowledged by a pod that is not the MAIN the cluster record names at
-that moment: the seed incident of two MAINs fed by pooled connections), `failed_but_present` (I3: a
+that moment: the seed incident of two MAINs fed by pooled connections; one allowance: the record names
+a hand-over target before it is promoted -- "record first", so any leader can finish the hand-over --
+and until the target reports MAIN in a role sample, the previous MAIN is still the only Memgraph MAIN:
+its acknowledgements on pooled connections need the target's STRICT_SYNC vote and are not a second
+writer), `failed_but_present` (I3: a
 write the client saw fail must not be committed anywhere; unknown outcomes are neither required nor
 forbidden), and `reads_off_target` (no read answered by a pod that was neither a ready replica nor the
 MAIN, allowing the EndpointSlice propagation delay and the sampling lag). Every allowance is a
@@ -14,15 +18,19 @@ guessed).
 
 from __future__ import annotations
 
-from sim.timeline import ERROR, Timeline
+import itertools
+
+from sim.timeline import ERROR, RecordSample, Timeline
 
 
 def acks_off_record(tl: Timeline, lag_s: float) -> list[str]:
     """Acknowledged writes whose backend pod was not the record's MAIN in [start - lag, end + lag]
-    (the last record sample before that window counts too)."""
+    (the last record sample before that window counts too), nor the record's previous MAIN while the
+    newly named one had not yet reported MAIN in any role sample (see the module docstring)."""
     recs = sorted(tl.records, key=lambda r: r.t)
     if not recs:
         return []
+    handovers = _handovers(tl, recs)
     out = []
     for a in tl.attempts:
         if not a.acked or not a.backend:
@@ -32,9 +40,24 @@ def acks_off_record(tl: Timeline, lag_s: float) -> list[str]:
         before = [r for r in recs if r.t < lo]
         if before:
             mains.add(before[-1].main)
-        if mains and a.backend_pod not in mains:
+        if mains and a.backend_pod not in mains and not any(
+                prev == a.backend_pod and t_change <= a.t_end and a.t_end <= promoted + lag_s
+                for prev, t_change, promoted in handovers):
             out.append(f"write {a.id} acknowledged by {a.backend_pod} at t={a.t_end:.3f} while the record "
                        f"named {', '.join(sorted(m or '(none)' for m in mains))} (lag {lag_s:.2f}s)")
+    return out
+
+
+def _handovers(tl: Timeline, recs: list[RecordSample]) -> list[tuple[str, float, float]]:
+    """(previous MAIN, when the record first named another, when that one first reported MAIN) for
+    each change of the record's MAIN whose new MAIN was seen reporting MAIN afterwards."""
+    out = []
+    for prev, cur in itertools.pairwise(recs):
+        if not prev.main or cur.main == prev.main:
+            continue
+        promoted = [s.t for s in tl.samples if s.pod == cur.main and s.role == "main" and s.t >= cur.t]
+        if promoted:
+            out.append((prev.main, cur.t, min(promoted)))
     return out
 
 

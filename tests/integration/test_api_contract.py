@@ -49,6 +49,9 @@ from sim.runs import finish
 from sim.timeline import Timeline
 from sim.workload import Writer
 
+# schemathesis' generated cases do not run on pytest-xdist workers: `make test` runs this module alone
+pytestmark = pytest.mark.serial
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 USER, PASSWORD = "memgraph", "Pw-contract-fuzz-7c1e"
 TOKEN = "tok-contract-fuzz-4f0a9"

@@ -53,6 +53,15 @@ def test_an_ack_from_a_pod_the_record_no_longer_names_is_reported() -> None:
     assert len(bad) == 1 and bad[0].startswith("write w3 acknowledged by mg-0")  # w2: within the lag
 
 
+def test_the_previous_main_may_ack_until_the_newly_named_main_reports_main_and_not_after() -> None:
+    tl = Timeline(records=[RecordSample(0.0, "mg-0"), RecordSample(1.0, "mg-1"), RecordSample(5.0, "mg-1")])
+    tl.samples = samples("mg-1", "replica", True, [0.8, 1.4]) + samples("mg-1", "main", True, [1.6, 2.0])
+    tl.attempts = [attempt("w1", 1.3), attempt("w2", 1.7), attempt("w3", 2.5),
+                   attempt("w4", 1.5, backend="mg-2/u2")]
+    bad = acks_off_record(tl, lag_s=0.2)
+    assert [b.split()[1] for b in bad] == ["w3", "w4"]  # w1, w2: before the promotion (+ lag) of mg-1
+
+
 def test_failed_writes_must_not_be_committed_but_unknown_ones_may_be() -> None:
     tl = Timeline(attempts=[attempt("w1", 0, ERROR), attempt("w2", 1, UNKNOWN), attempt("w3", 2, ERROR)])
     tl.final = FinalData({"mg-0": ("w2", "w3"), "mg-1": ("w2",)}, "mg-0", ("mg-1",))

@@ -91,11 +91,19 @@ def test_invalid_replica_is_not_promoted_when_the_main_terminates(scenario: Make
                             f"{sync} shown invalid")
         cut_at = time.monotonic()
         with sc.planned_change():
+            uid = sc.cluster.pod_uid(old)
             faults.delete_pod(sc.cluster, old, flog=sc.flog)
-            new = sc.wait_main(lambda m: m != old, SLACK_S, "a new MAIN")
-        sc.flog.add(f"new MAIN {new}")
+            # Usually the preStop hands the MAIN over to `other`. On the namespaced bed the silent cut
+            # keeps the old MAIN's Bolt workers in Memgraph's replication timeouts (the leader sees it
+            # unreachable, its pod Ready: no failover), and its agent may find its Memgraph not answering
+            # at the hook: then nothing is handed over and the re-created pod resumes as the record's MAIN
+            # from its volume. Either way `sync` (invalid) must never become MAIN.
+            def settled(m: str | None) -> bool:
+                return m == other or (m == old and sc.cluster.pod_uid(old) not in (None, uid))
+
+            new = sc.wait_main(settled, sc.cfg.template.grace_s + SLACK_S, "a MAIN after the deletion")
+        sc.flog.add(f"MAIN {new} after the deletion")
         healed_at = time.monotonic()
-    assert new == other, f"the MAIN went to {new}; {sync} was invalid and must not be promoted"
     promoted_invalid = [s for s in sc.timeline.samples
                         if s.pod == sync and s.role == "main" and cut_at <= s.t <= healed_at]
     assert not promoted_invalid, f"{sync} was MAIN while its replication link was cut"

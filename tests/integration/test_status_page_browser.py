@@ -23,6 +23,8 @@ import json
 import os
 import shutil
 import signal
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,9 +106,28 @@ def api(method: str, url: str, body: dict[str, Any] | None = None) -> dict[str, 
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        doc: dict[str, Any] = json.loads(resp.read())
-        return doc
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            doc: dict[str, Any] = json.loads(resp.read())
+            return doc
+    except urllib.error.HTTPError as exc:  # the answer's body says why
+        raise AssertionError(f"{method} {url}: {exc.code} {exc.read()[:500]!r}") from exc
+
+
+def switchover_retrying(agent_url: str, attempts: int = 5, pause_s: float = 3.0) -> dict[str, Any]:
+    """POST /api/v1/switchover as an operator does: a 503 means "not now, retry" (the MAIN may be busy
+    with the re-created pod's re-registration: DROP REPLICA of its old, silent address waits on
+    Memgraph's replication timeouts). At most `attempts` tries, `pause_s` apart."""
+    url = agent_url + "/api/v1/switchover"
+    for n in range(1, attempts + 1):
+        try:
+            return api("POST", url, {})
+        except AssertionError as exc:
+            if ": 503 " not in str(exc) or n == attempts:
+                raise
+            print(f"\nswitchover attempt {n}: {exc}; retrying in {pause_s}s")
+            time.sleep(pause_s)
+    raise AssertionError("unreachable")
 
 
 def page_roles(driver: Any) -> dict[str, str]:
@@ -173,7 +194,7 @@ def test_page_shows_the_leaders_view_and_a_switchover_without_a_reload(
 
     # a switchover through the API; the page follows without a reload
     browser.execute_script("window.__noReload = 'still the same page'")
-    result = api("POST", cluster.runtime(viewer).agent_url + "/api/v1/switchover", {})
+    result = switchover_retrying(cluster.runtime(viewer).agent_url)
     new_main = result["new_main"]
     assert result["outcome"] == "switchover-done" and new_main not in (None, st["main"]), result
     after = (new_main, {**roles, new_main: "main", st["main"]: "replica"})

@@ -91,6 +91,9 @@ class _DirectKube:
     def emit_event(self, reason: str, message: str, pod: str = "", warning: bool = False) -> None:
         raise RuntimeError("the rollout's health check never writes")
 
+    def reseed_pod(self, pod: str, uid: str, generation: int) -> None:
+        raise RuntimeError("the rollout's health check never writes")
+
 
 class ClusterReader:
     """The cluster as `rollout restart` sees it; `load()` first (it reads the StatefulSet)."""

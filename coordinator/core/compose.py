@@ -23,12 +23,14 @@ from coordinator.core.model import (
     ROLE_LABEL,
     Action,
     ClusterRecord,
+    CreateSnapshot,
     Demote,
     DropReplica,
     EmitEvent,
     Promote,
     RegisterReplica,
     RequestSwitchover,
+    ReseedPod,
     Role,
     SetLabels,
     WriteRecord,
@@ -106,15 +108,17 @@ def place_record_writes(
     - The cycle's record (the rules' changes and this cycle's `sync_confirmed`) is written where a rule
       asked for it; when no rule did but the record still changed (divergence found, confirmation
       gained), it is written first of all (right after the clear).
+    - Never before `plan.record_not_before`: a rule that records a fact an action makes true (the epoch
+      a CREATE SNAPSHOT puts on disk) has the write follow that action.
     """
     final = replace(plan.record, sync_confirmed=confirmed)
     actions = list(plan.actions)
     withdrawn = record.sync_confirmed and plan.record.sync_confirmed and not confirmed
     clear = replace(record, sync_confirmed=False) if withdrawn else None
     if plan.record_at is not None:
-        actions.insert(plan.record_at, WriteRecord(final))
+        actions.insert(max(plan.record_at, plan.record_not_before), WriteRecord(final))
     elif final != (clear or record):
-        actions.insert(0, WriteRecord(final))
+        actions.insert(plan.record_not_before, WriteRecord(final))
     if clear is not None:
         actions.insert(0, WriteRecord(clear))
     return actions, final
@@ -183,6 +187,10 @@ def describe(actions: Sequence[Action]) -> str:
             parts.append("write the record")
         elif isinstance(a, RequestSwitchover):
             parts.append(f"request a switchover from {a.from_pod}")
+        elif isinstance(a, CreateSnapshot):
+            parts.append(f"create a snapshot on {a.pod}")
+        elif isinstance(a, ReseedPod):
+            parts.append(f"re-seed {a.pod}")
     return ", ".join(parts)
 
 

@@ -22,11 +22,17 @@ RECONCILE_INTERVAL_S = 2.0
 FAILOVER_AFTER_S = 5.0
 SYNC_MODE = "STRICT_SYNC"  # as HA_SYNC_MODE and the chart spell it (ReplicaMode.keyword)
 ALLOW_ASYNC_FAILOVER = False
+RESEED = "auto"  # haAgent.divergence.reseed / HA_RESEED: auto | manual (ReseedPolicy)
 
 # Memgraph.
 MEMGRAPH_HOST = "127.0.0.1"  # the local Memgraph, in the same pod
 BOLT_PORT = 7687
 REPLICATION_PORT = 10000
+
+# The data volume (the re-seed init container, agent.reseed).
+DATA_DIR = "/var/lib/memgraph/mg_data"  # Memgraph's --data-directory; the volume is mounted one level up
+ARCHIVE_DIR = "/var/lib/memgraph/diverged"  # archives of diverged data: same volume, outside mg_data
+RESEED_RESERVE_BYTES = 0  # free space to keep beyond the fresh copy's size when re-seeding
 
 # Pod termination.
 PRESTOP_BUDGET_S = 600.0  # the agent's hand-over budget; also the hook's PRESTOP_TIMEOUT_SECONDS default

@@ -14,6 +14,7 @@ import enum
 from dataclasses import dataclass, field
 
 from coordinator.core import defaults
+from coordinator.core.datadir import DataReport
 
 
 class Role(enum.StrEnum):
@@ -48,6 +49,24 @@ class ReplicaStatus(enum.StrEnum):
 
 
 DEFAULT_SYNC_MODE = ReplicaMode(defaults.SYNC_MODE.lower())
+
+
+class ReseedPolicy(enum.StrEnum):
+    """`haAgent.divergence.reseed`: what happens to a diverged pod (I4)."""
+
+    AUTO = "auto"  # fenced, its files archived on its volume, re-seeded from the MAIN
+    MANUAL = "manual"  # quarantined until an operator repairs it (docs/operations.md)
+
+
+class ReseedStep(enum.StrEnum):
+    """Where the re-seed named by the record stands (`reseed_step`)."""
+
+    ARCHIVE = "archive"  # pod stamped and deleted: its init container moves the files aside
+    CATCHUP = "catchup"  # it came back clean: registered ASYNC, recovering from the MAIN
+    HALTED = "halted"  # the init container refused or failed: not retried on this incarnation
+
+
+DEFAULT_RESEED = ReseedPolicy(defaults.RESEED)
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,13 @@ class PodView:
     phase: str = ""
     terminating: bool = False  # metadata.deletionTimestamp is set
     labels: tuple[tuple[str, str], ...] = ()
+    restarts: int = 0  # restartCount of the memgraph container (a crash-restart keeps the pod's uid)
+    data: DataReport | None = None  # the re-seed init container's report for this incarnation
+
+    @property
+    def incarnation(self) -> str:
+        """`<uid>/<restarts>`: changes whenever this pod's Memgraph process was started again."""
+        return f"{self.uid}/{self.restarts}"
 
     def label(self, key: str) -> str | None:
         for k, v in self.labels:
@@ -138,6 +164,16 @@ class ClusterRecord:
     sync_confirmed: bool = False
     # The last switchovers and failovers, compact JSON (coordinator/core/history.py; at most 10 entries).
     history: str = ""
+    # The re-seed in progress (I4; coordinator.core.reseed): the pod, its ReseedStep value, the generation
+    # it acts for (a new MAIN abandons it) and the incarnation it concerns (`<uid>/<restarts>`).
+    reseed_pod: str = ""
+    reseed_step: str = ""
+    reseed_generation: int = 0
+    reseed_incarnation: str = ""
+    # The last generation whose MAIN had its epoch put on disk (CREATE SNAPSHOT, reference 7.2), and the
+    # incarnation of the MAIN a failover promoted: a restart in between loses the new epoch.
+    epoch_generation: int = 0
+    promoted_incarnation: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,6 +185,7 @@ class Policy:
     allow_async_failover: bool = defaults.ALLOW_ASYNC_FAILOVER
     replication_port: int = defaults.REPLICATION_PORT
     headless_service: str = ""  # empty: replicas are addressed by pod IP
+    reseed: ReseedPolicy = DEFAULT_RESEED
 
 
 @dataclass(frozen=True)
@@ -248,6 +285,23 @@ class EmitEvent:
 
 
 @dataclass(frozen=True)
+class CreateSnapshot:
+    """`CREATE SNAPSHOT` on a MAIN: its epoch reaches disk without a user write (reference 7.2)."""
+
+    pod: str
+
+
+@dataclass(frozen=True)
+class ReseedPod:
+    """Stamp the pod with the generation and delete it (only the incarnation `uid`): its init container
+    then moves Memgraph's files into an archive on the volume before Memgraph starts (I4)."""
+
+    pod: str
+    uid: str
+    generation: int
+
+
+@dataclass(frozen=True)
 class RequestSwitchover:
     """Ask the switchover procedure to hand the MAIN role away from `from_pod` (e.g. it is terminating)."""
 
@@ -257,6 +311,7 @@ class RequestSwitchover:
 
 Action = (
     Promote | Demote | RegisterReplica | DropReplica | SetLabels | WriteRecord | EmitEvent | RequestSwitchover
+    | CreateSnapshot | ReseedPod
 )
 
 ROLE_LABEL = "memgraph-ha.io/role"

@@ -72,6 +72,7 @@ class DecisionKind(enum.StrEnum):
     DESIGNATE = "designate"
     REPLICAS = "replicas"
     DIVERGED = "diverged"
+    RESEED = "reseed"  # a step of re-seeding a diverged pod, or putting a new MAIN's epoch on disk
     PAUSED = "paused"
 
 
@@ -80,3 +81,22 @@ class BlockReason(enum.StrEnum):
 
     MISSING = "missing"  # an expected pod is absent from the observation
     UNREACHABLE = "unreachable"  # an expected pod's Memgraph did not answer
+
+
+class ReseedHold(enum.StrEnum):
+    """Why a diverged pod is not re-seeded right now (coordinator.core.reseed; status and Events say it)."""
+
+    MANUAL = "manual"  # haAgent.divergence.reseed=manual: an operator repairs it
+    BUSY = "busy"  # another pod is being re-seeded: one at a time
+    NO_SPACE = "no-space"  # its init container found too little free space on the volume for a fresh copy
+    FAILED = "failed"  # its init container could not do it on this incarnation (read its reason)
+    NO_REPORT = "no-report"  # the pod carries no re-seed init container report (chart without it)
+    WAITING = "waiting"  # the pod is absent or terminating
+
+
+class ReseedEnd(enum.StrEnum):
+    """How a re-seed named by the record ended (the Event's reason says the same)."""
+
+    COMPLETED = "ReseedCompleted"  # ready with behind 0: a full replica again
+    ABANDONED = "ReseedAbandoned"  # the MAIN changed meanwhile: decided again under the new MAIN
+    HALTED = "ReseedHalted"  # refused or failed by the init container: not retried on this incarnation

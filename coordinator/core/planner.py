@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from coordinator.core import reseed
 from coordinator.core.compose import Decision, PlannerMemory, finish
 from coordinator.core.history import Transition, append_transition
 from coordinator.core.model import (
@@ -26,6 +27,7 @@ from coordinator.core.model import (
     ReplicaMode,
     ReplicaStatus,
     RequestSwitchover,
+    ReseedPolicy,
     Role,
     Snapshot,
     pod_ordinal,
@@ -50,7 +52,8 @@ def decide(
     view = View.build(snapshot, record, policy)
     plan = Plan(record=record)
     view = _track_divergence(view, plan)
-    for rule in (_bootstrap, _terminating_main, _main_lost, _empty_main, _dual_main):
+    # reseed.step (I4): the new MAIN's epoch on disk, then one diverged pod a step closer to a replica.
+    for rule in (_bootstrap, _terminating_main, _main_lost, _empty_main, _dual_main, reseed.step):
         verdict = rule(view, plan)
         if verdict is not None:
             break
@@ -72,8 +75,12 @@ def _track_divergence(view: View, plan: Plan) -> View:
         refused = obs is not None and is_divergence_error(obs.register_error) and not obs.empty
         if name != view.record.main and (shown or refused):
             diverged.add(name)
-        elif name in diverged and obs is not None and obs.reachable and obs.empty and not shown:
-            diverged.discard(name)  # observed as a clean instance: Memgraph accepts it (r_ldt == 0)
+        elif name in diverged and obs is not None and obs.reachable and obs.empty and not shown \
+                and reseed.clean_start(view, name) is not False:
+            # Memgraph accepts it only with a last durable timestamp of 0 (reference 7.3): its init
+            # container saw no snapshot or WAL file. A graph emptied by hand keeps its files (and its
+            # timestamp): not cleared, or it would loop through REGISTER Error 3. Unknown: empty is all.
+            diverged.discard(name)
     new = sorted(diverged - set(view.record.diverged), key=pod_ordinal)
     if diverged != set(view.record.diverged):
         plan.record = replace(plan.record, diverged=tuple(sorted(diverged, key=pod_ordinal)))
@@ -81,7 +88,8 @@ def _track_divergence(view: View, plan: Plan) -> View:
         plan.notes.append(f"{', '.join(new)} marked diverged")
     for name in new:
         main = view.record.main or "(none)"
-        msg = f"{name} holds history the MAIN {main} never had; quarantined, not re-registered"
+        then = "re-seeded" if view.policy.reseed is ReseedPolicy.AUTO else "left to an operator (manual)"
+        msg = f"{name} holds history the MAIN {main} never had; quarantined, not re-registered, {then}"
         plan.after.append(EmitEvent("ReplicaDiverged", msg, name, True))
     return view.with_diverged(frozenset(diverged))
 
@@ -226,6 +234,11 @@ def _failover_candidate(view: View) -> tuple[str, bool, str]:
     return best, True, ""
 
 
+def _incarnation(view: View, name: str) -> str:
+    pod = view.pod(name)
+    return pod.incarnation if pod is not None else ""
+
+
 def _failover(
     view: View, plan: Plan, candidate: str, is_async: bool, down: float, cause: str = ""
 ) -> Verdict:
@@ -257,6 +270,7 @@ def _failover(
             history=append_transition(plan.record.history, Transition(
                 TransitionKind.FAILOVER, old, candidate, plan.record.generation + 1, view.snapshot.wall, down,
             )),
+            promoted_incarnation=_incarnation(view, candidate),
         )
     )
     # Review M2: record before promotion, or the candidate's own guard sees a MAIN the record does not name

@@ -27,6 +27,7 @@ from coordinator.core.model import (
     replica_name,
 )
 from coordinator.core.outcomes import DecisionKind as K
+from coordinator.core.reseed import reseeding
 from coordinator.core.rules import ALIVE_STATUSES, Plan, Verdict, View, is_divergence_error, replica_address
 
 
@@ -42,7 +43,9 @@ def designate_sync(view: View) -> str:
     current = view.record.sync_replica
     if current and current != view.record.main and _alive_sync(view, current):
         return current
-    ready = [p for p in view.replica_pods() if view.ready_replica(p) and p != current]
+    # a pod being re-seeded recovers ASYNC: STRICT_SYNC only once ready with behind 0 (reference 7.3)
+    held = reseeding(view.record)
+    ready = [p for p in view.replica_pods() if view.ready_replica(p) and p not in (current, held)]
     return ready[0] if ready else ""
 
 

@@ -212,6 +212,8 @@ class Plan:
     record: ClusterRecord
     actions: list[Action] = field(default_factory=list)
     record_at: int | None = None  # index in `actions` before which a rule asked for the record write
+    # the record write may not come before this index: what it says must already be true (an epoch on disk)
+    record_not_before: int = 0
     keyed_events: dict[str, EmitEvent] = field(default_factory=dict)  # emitted once while the key holds
     verdict: str = ""
     blocked_by: str = ""

@@ -5,7 +5,8 @@ commands, label patches, Lease annotation writes and Events. Before every mutati
 the leader's lease is still valid on its own monotonic clock (DESIGN: one reconcile cycle); a REGISTER
 answered with Error: 3 marks the pod diverged in the record (I4) instead of being retried.
 
-Must never: act without a valid lease, continue after a failed mutation, or delete data.
+Must never: act without a valid lease, continue after a failed mutation, or delete data (a re-seed deletes
+a pod, never its volume: the pod's init container moves its files into an archive, I4).
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from coordinator.core import record as record_codec
 from coordinator.core.model import (
     Action,
     ClusterRecord,
+    CreateSnapshot,
     Demote,
     DropReplica,
     EmitEvent,
     PodView,
     Promote,
     RegisterReplica,
+    ReseedPod,
     SetLabels,
     WriteRecord,
 )
@@ -112,6 +115,10 @@ class Executor:
             self._client(action.main).drop(action.name)
         elif isinstance(action, SetLabels):
             self.kube.patch_labels(action.pod, dict(action.labels))
+        elif isinstance(action, CreateSnapshot):
+            self._client(action.pod).create_snapshot()
+        elif isinstance(action, ReseedPod):
+            self.kube.reseed_pod(action.pod, action.uid, action.generation)
         elif isinstance(action, WriteRecord):
             self.write_record(current, action.record)
             result.record = action.record
@@ -146,6 +153,10 @@ def action_fields(action: Action) -> dict[str, Any]:
     """The log fields of one action: `action` names it, the rest says what it is done to."""
     if isinstance(action, Promote | Demote):
         return {"action": type(action).__name__.lower(), "pod": action.pod}
+    if isinstance(action, CreateSnapshot):
+        return {"action": "create_snapshot", "pod": action.pod}
+    if isinstance(action, ReseedPod):
+        return {"action": "reseed", "pod": action.pod, "uid": action.uid, "generation": action.generation}
     if isinstance(action, RegisterReplica):
         return {"action": "register", "replica": action.name, "mode": action.mode.keyword,
                 "address": action.address, "main": action.main}

@@ -5,7 +5,8 @@ list + watch (resumed from the last resourceVersion, relisted on 410 Gone, resyn
 reconcile cycle reads memory, not the API server; every call carries a request timeout.
 
 Must never: block a reconcile cycle on the API server for longer than its timeout, raise out of the
-watch thread, or write anything but pod labels and Events.
+watch thread, or write anything but pod labels, the re-seed stamp (then the deletion of that pod
+incarnation, which the planner decides, I4) and Events.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from coordinator.core import datadir
 from coordinator.core.model import PodView, pod_ordinal
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ def pod_view(pod: Any) -> PodView:
     if status is not None and status.conditions:
         ready = any(c.type == "Ready" and c.status == "True" for c in status.conditions)
     labels = tuple(sorted((meta.labels or {}).items()))
+    restarts, report = _container_facts(status)
     return PodView(
         name=meta.name,
         ordinal=pod_ordinal(meta.name),
@@ -42,7 +45,22 @@ def pod_view(pod: Any) -> PodView:
         phase=(status.phase or "") if status is not None else "",
         terminating=meta.deletion_timestamp is not None,
         labels=labels,
+        restarts=restarts,
+        data=report,
     )
+
+
+def _container_facts(status: Any) -> tuple[int, datadir.DataReport | None]:
+    """(restartCount of the memgraph container, the re-seed init container's report) from a pod status."""
+    if status is None:
+        return 0, None
+    restarts = sum(int(c.restart_count or 0) for c in status.container_statuses or [] if c.name == "memgraph")
+    report = None
+    for c in status.init_container_statuses or []:
+        terminated = c.state.terminated if c.name == datadir.INIT_CONTAINER and c.state is not None else None
+        if terminated is not None:
+            report = datadir.decode(terminated.message)
+    return restarts, report
 
 
 class KubeOps:
@@ -204,6 +222,14 @@ class KubeOps:
                 else:
                     merged[k] = v
             self._pods[pod] = PodView(**{**view.__dict__, "labels": tuple(sorted(merged.items()))})
+
+    def reseed_pod(self, pod: str, uid: str, generation: int) -> None:
+        """Stamp the pod with the generation its re-seed acts for, then delete that incarnation only
+        (precondition on its uid): the StatefulSet re-creates it and its init container archives its files."""
+        body = {"metadata": {"annotations": {datadir.RESEED_ANNOTATION: str(generation)}}}
+        self.core.patch_namespaced_pod(pod, self.namespace, body, _request_timeout=self.timeout)
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
+        self.core.delete_namespaced_pod(pod, self.namespace, body=options, _request_timeout=self.timeout)
 
     def emit_event(self, reason: str, message: str, pod: str = "", warning: bool = False) -> None:
         """A core/v1 Event on the pod (or the StatefulSet when no pod is named)."""

@@ -227,6 +227,11 @@ class MemgraphClient:
         """`DROP REPLICA name`. DropFailed when the name is unknown. Not repeated once sent."""
         self._command("drop", f"DROP REPLICA {quote_name(name)}", name=name)
 
+    def create_snapshot(self) -> None:
+        """`CREATE SNAPSHOT` (a MAIN's epoch and history reach disk with no user write, reference 7.2).
+        Not repeated once sent."""
+        self._command("create_snapshot", "CREATE SNAPSHOT")
+
     def close(self) -> None:
         """Close the driver (idempotent). The client can be used again afterwards (a new driver is made)."""
         with self._driver_lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coordinator.core.datadir import DataReport
 from coordinator.core.model import (
     LEADER_LABEL,
     ROLE_LABEL,
@@ -22,6 +23,7 @@ from coordinator.core.model import (
     ReplicaInfo,
     ReplicaMode,
     ReplicaStatus,
+    ReseedPolicy,
     Role,
     SetLabels,
     Snapshot,
@@ -29,8 +31,11 @@ from coordinator.core.model import (
 )
 
 HEADLESS = "memgraph-headless"
-POLICY = Policy()  # replicas addressed by pod IP, as the chart runs the agents
-DNS_POLICY = Policy(headless_service=HEADLESS)
+# Replicas addressed by pod IP, as the chart runs the agents. The table's cases before issue 17 pin the
+# quarantine (`manual`); the re-seed cases use AUTO.
+POLICY = Policy(reseed=ReseedPolicy.MANUAL)
+DNS_POLICY = Policy(headless_service=HEADLESS, reseed=ReseedPolicy.MANUAL)
+AUTO = Policy(reseed=ReseedPolicy.AUTO)
 LEADER = "memgraph-0"
 
 
@@ -94,6 +99,9 @@ def snap(
     main_seen: bool = True,
     last_sync_ready: tuple[int, ...] | None = None,
     ips: dict[int, str] | None = None,
+    data: dict[int, DataReport] | None = None,
+    uids: dict[int, str] | None = None,
+    restarts: dict[int, int] | None = None,
 ) -> Snapshot:
     """A Snapshot of pods `pods` (default: every key of `instances`); a pod is Ready when reachable
     (unless in `not_ready`) or when in `force_ready` (Kubernetes sees it alive, we cannot reach it)."""
@@ -104,7 +112,8 @@ def snap(
         lab = (labels or {}).get(i)
         lab = _default_labels(state, i, leader) if lab is None else lab
         views.append(PodView(
-            name=name(i), ordinal=i, ip=(ips or {}).get(i, ip(i)), uid=f"uid-{i}",
+            name=name(i), ordinal=i, ip=(ips or {}).get(i, ip(i)), uid=(uids or {}).get(i, f"uid-{i}"),
+            restarts=(restarts or {}).get(i, 0), data=(data or {}).get(i),
             ready=i in force_ready or (state is not None and state.reachable and i not in not_ready),
             phase="Running", terminating=i in terminating, labels=tuple(sorted(lab.items())),
         ))

@@ -79,7 +79,7 @@ def _failed_over(old: int, new: int, after: float, gen: int = 4, now: float = 10
         last_failover=f"memgraph-{old}->memgraph-{new} at {now:.3f} after {after:.1f}s"
         + (lossy if unfenced else ""),
         last_failover_from=name(old), last_failover_to=name(new), last_failover_at=now,
-        last_failover_duration_s=after,
+        last_failover_duration_s=after, promoted_incarnation=f"uid-{new}/0",
         history=append_transition(
             "", Transition(TransitionKind.FAILOVER, name(old), name(new), gen, 0.0, after)),
     )

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field, fields
 from typing import TypeVar
 
 from coordinator.core import defaults as d
-from coordinator.core.model import DEFAULT_SYNC_MODE, Policy, ReplicaMode
+from coordinator.core.model import DEFAULT_RESEED, DEFAULT_SYNC_MODE, Policy, ReplicaMode, ReseedPolicy
 
 T = TypeVar("T")
 
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
 _SYNC_MODES = ("STRICT_SYNC", "SYNC", "ASYNC")
+_RESEED = tuple(p.value for p in ReseedPolicy)
 _LOG_FORMATS = ("logfmt", "json")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _STATUS_AUTH = ("open", "token")  # HA_STATUS_AUTH: who may read /api/v1/status and /api/v1/local
@@ -107,6 +108,16 @@ class PolicySettings:
 
 
 @dataclass(frozen=True)
+class DataSettings:
+    """Diverged data (I4): the policy and, for the re-seed init container, where the volume's data lives."""
+
+    reseed: ReseedPolicy = DEFAULT_RESEED  # HA_RESEED: auto | manual
+    data_dir: str = d.DATA_DIR  # HA_DATA_DIR: Memgraph's --data-directory
+    archive_dir: str = d.ARCHIVE_DIR  # HA_ARCHIVE_DIR: on the same volume, outside data_dir
+    reserve_bytes: int = d.RESEED_RESERVE_BYTES  # HA_RESEED_RESERVE_BYTES: free space kept beyond a copy
+
+
+@dataclass(frozen=True)
 class PrestopSettings:
     """Pod termination: the hand-over budget, the replica drain, where the preStop record goes."""
 
@@ -145,6 +156,7 @@ class Settings:
     memgraph: MemgraphSettings = field(default_factory=MemgraphSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     prestop: PrestopSettings = field(default_factory=PrestopSettings)
+    data: DataSettings = field(default_factory=DataSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
@@ -156,6 +168,7 @@ class Settings:
             allow_async_failover=self.policy.allow_async_failover,
             replication_port=self.memgraph.replication_port,
             headless_service=self.cluster.headless_service,
+            reseed=self.data.reseed,
         )
 
 
@@ -250,6 +263,16 @@ def _one_of(choices: tuple[str, ...], upper: bool) -> Callable[[str], str]:
     return parse
 
 
+def _bytes(value: str) -> int:
+    try:
+        amount = int(value)
+    except ValueError:
+        raise ValueError("expected a whole number of bytes >= 0") from None
+    if amount < 0:
+        raise ValueError("expected a whole number of bytes >= 0")
+    return amount
+
+
 def _ip(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
@@ -303,6 +326,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             budget_s=r.parsed("HA_PRESTOP_BUDGET_SECONDS", d.PRESTOP_BUDGET_S, _positive_seconds),
             drain_s=r.parsed("HA_DRAIN_SECONDS", d.DRAIN_S, _non_negative_seconds),
             log_dir=r.text("HA_LOG_DIR", d.LOG_DIR),
+        ),
+        data=DataSettings(
+            reseed=ReseedPolicy(r.parsed("HA_RESEED", DEFAULT_RESEED.value, _one_of(_RESEED, False))),
+            data_dir=r.text("HA_DATA_DIR", d.DATA_DIR),
+            archive_dir=r.text("HA_ARCHIVE_DIR", d.ARCHIVE_DIR),
+            reserve_bytes=r.parsed("HA_RESEED_RESERVE_BYTES", d.RESEED_RESERVE_BYTES, _bytes),
         ),
         api=ApiSettings(
             bind=r.text("AGENT_BIND", d.AGENT_BIND),

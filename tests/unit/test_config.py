@@ -169,6 +169,12 @@ def test_blank_required_variable_counts_as_missing(name: str) -> None:
         ),
         ("HA_DRAIN_SECONDS", "-1", "HA_DRAIN_SECONDS: expected a number of seconds >= 0, got '-1'"),
         ("HA_SYNC_MODE", "FOO", "HA_SYNC_MODE: expected one of STRICT_SYNC, SYNC, ASYNC, got 'FOO'"),
+        ("HA_RESEED", "sometimes", "HA_RESEED: expected one of auto, manual, got 'sometimes'"),
+        (
+            "HA_RESEED_RESERVE_BYTES",
+            "-5",
+            "HA_RESEED_RESERVE_BYTES: expected a whole number of bytes >= 0, got '-5'",
+        ),
         (
             "HA_ALLOW_ASYNC_FAILOVER",
             "yes",
@@ -310,3 +316,11 @@ def test_status_auth_is_open_by_default_and_token_needs_the_api_token() -> None:
     assert problems_of(env(HA_STATUS_AUTH="basic")) == [
         "HA_STATUS_AUTH: expected one of open, token, got 'basic'"
     ]
+
+
+def test_the_reseed_policy_and_the_data_volume_reach_the_planner_and_the_init_container() -> None:
+    s = load_settings(env(HA_RESEED="MANUAL", HA_DATA_DIR="/data/mg_data", HA_ARCHIVE_DIR="/data/old",
+                          HA_RESEED_RESERVE_BYTES="4096"))
+    assert s.planner_policy().reseed.value == "manual"
+    assert (s.data.data_dir, s.data.archive_dir, s.data.reserve_bytes) == ("/data/mg_data", "/data/old", 4096)
+    assert load_settings(env()).planner_policy().reseed.value == "auto"

@@ -32,10 +32,10 @@ def _render_error(values: dict) -> str:
 
 def test_native_sidecar_is_an_init_container_with_restart_policy_always() -> None:
     spec = r.pod_spec(r.render_set("ha"))
-    assert [c["name"] for c in spec["initContainers"]] == ["agent"]
-    assert spec["initContainers"][0]["restartPolicy"] == "Always"
+    assert [c["name"] for c in spec["initContainers"]] == ["reseed", "agent"]
+    assert spec["initContainers"][1]["restartPolicy"] == "Always"
     assert [c["name"] for c in spec["containers"]] == ["memgraph"]
-    assert "lifecycle" not in spec["initContainers"][0]
+    assert "lifecycle" not in spec["initContainers"][1]
 
 
 def test_user_init_containers_run_after_the_opt_in_sysctl_and_before_the_native_sidecar() -> None:
@@ -46,14 +46,15 @@ def test_user_init_containers_run_after_the_opt_in_sysctl_and_before_the_native_
             "initContainers": [{"name": "fix", "image": "busybox:1.37.0"}],
         }
     )
-    assert [c["name"] for c in r.pod_spec(docs)["initContainers"]] == ["init-sysctl", "fix", "agent"]
+    names = [c["name"] for c in r.pod_spec(docs)["initContainers"]]
+    assert names == ["init-sysctl", "fix", "reseed", "agent"]
 
 
 def test_ordinary_sidecar_is_a_container_whose_prestop_waits_bounded_for_memgraph() -> None:
     docs = r.render_set("ha-ordinary-sidecar")
     spec = r.pod_spec(docs)
     assert [c["name"] for c in spec["containers"]] == ["memgraph", "agent"]
-    assert "initContainers" not in spec
+    assert [c["name"] for c in spec["initContainers"]] == ["reseed"]
     agent = r.container(docs, "agent")
     assert "restartPolicy" not in agent
     command = agent["lifecycle"]["preStop"]["exec"]["command"]
@@ -95,8 +96,9 @@ def test_agent_security_context_is_non_root_read_only_and_drops_all(ha_docs) -> 
 TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
-def test_only_the_agent_container_gets_a_kubernetes_token(ha_docs) -> None:
-    """The pod automounts nothing; a projected token, CA and namespace go to the agent container alone."""
+def test_only_the_agent_image_containers_get_a_kubernetes_token(ha_docs) -> None:
+    """The pod automounts nothing; a projected token, CA and namespace go to the agent and re-seed
+    containers alone (never to memgraph, where user query modules run)."""
     _, docs = ha_docs
     spec = r.pod_spec(docs)
     assert spec["automountServiceAccountToken"] is False
@@ -111,8 +113,42 @@ def test_only_the_agent_container_gets_a_kubernetes_token(ha_docs) -> None:
     }
     assert sources[2]["downwardAPI"]["items"][0]["path"] == "namespace"
     for ctr in spec["containers"] + spec.get("initContainers", []):
-        if ctr["name"] != "agent":
+        if ctr["name"] not in ("agent", "reseed"):
             assert volume["name"] not in {m["name"] for m in ctr.get("volumeMounts", [])}, ctr["name"]
+
+
+def test_reseed_init_container_alone_with_memgraph_mounts_the_data_volume_and_parses_the_agent_settings(
+    ha_docs,
+) -> None:
+    from coordinator.edge.settings import load_settings
+
+    _, docs = ha_docs
+    spec = r.pod_spec(docs)
+    reseed = r.container(docs, "reseed")
+    assert reseed["command"] == ["python", "-m", "agent.reseed"] and "restartPolicy" not in reseed
+    assert reseed["securityContext"] == r.container(docs, "agent")["securityContext"]
+    data = next(m["name"] for m in r.container(docs, "memgraph")["volumeMounts"]
+                if m["mountPath"] == "/var/lib/memgraph")
+    holders = [c["name"] for c in spec["containers"] + spec["initContainers"]
+               if data in {m["name"] for m in c.get("volumeMounts", [])}]
+    assert sorted(holders) == ["memgraph", "reseed"]
+    env = {k: v.get("value") for k, v in r.env_entries(reseed).items()}
+    assert env["HA_DATA_DIR"] == "/var/lib/memgraph/mg_data"
+    assert env["HA_ARCHIVE_DIR"] == "/var/lib/memgraph/diverged"
+    filled = {k: v or "x" for k, v in env.items()} | {"POD_IP": "10.0.0.1"}
+    settings = load_settings(filled)
+    assert settings.data.data_dir == "/var/lib/memgraph/mg_data" and settings.data.reseed.value == "auto"
+
+
+def test_divergence_values_reach_both_containers() -> None:
+    divergence = {"reseed": "manual", "reserveBytes": 1048576}
+    docs = r.render({"haAgent": {"enabled": True, "divergence": divergence},
+                     "memgraphConfig": ["--data-directory=/var/lib/memgraph/data"]})
+    reseed = {k: v.get("value") for k, v in r.env_entries(r.container(docs, "reseed")).items()}
+    agent = {k: v.get("value") for k, v in r.env_entries(r.container(docs, "agent")).items()}
+    assert agent["HA_RESEED"] == reseed["HA_RESEED"] == "manual"
+    assert reseed["HA_RESEED_RESERVE_BYTES"] == "1048576"
+    assert reseed["HA_DATA_DIR"] == "/var/lib/memgraph/data"
 
 
 def test_both_containers_get_the_downward_api_env(ha_docs) -> None:
@@ -142,6 +178,7 @@ def test_agent_env_carries_every_setting_from_values() -> None:
         "HA_FAILOVER_AFTER_SECONDS": "9",
         "HA_SYNC_MODE": "SYNC",
         "HA_ALLOW_ASYNC_FAILOVER": "true",
+        "HA_RESEED": "auto",
         "HA_PRESTOP_BUDGET_SECONDS": "120",
         "HA_DRAIN_SECONDS": "0",
         "HA_LOG_DIR": "/var/log/memgraph",
@@ -323,7 +360,7 @@ def test_role_grants_exactly_the_least_rights_and_nothing_cluster_scoped(ha_docs
         [
             (("coordination.k8s.io",), ("leases",), (), ("create",)),
             (("coordination.k8s.io",), ("leases",), (lease,), ("get", "patch", "update")),
-            (("",), ("pods",), (), ("get", "list", "patch", "watch")),
+            (("",), ("pods",), (), ("delete", "get", "list", "patch", "watch")),
             (("",), ("events",), (), ("create", "patch")),
             (("apps",), ("statefulsets",), (sts,), ("get",)),
         ]

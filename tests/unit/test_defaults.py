@@ -40,6 +40,8 @@ def test_the_chart_defaults_are_the_products_defaults() -> None:
     assert (v["port"], v["replicationPort"]) == (defaults.AGENT_PORT, defaults.REPLICATION_PORT)
     assert (v["logFormat"], v["logLevel"]) == (defaults.LOG_FORMAT, defaults.LOG_LEVEL)
     assert v["statusAuth"] == defaults.STATUS_AUTH
+    assert (v["divergence"]["reseed"], v["divergence"]["reserveBytes"]) == (
+        defaults.RESEED, defaults.RESEED_RESERVE_BYTES)
 
 
 def test_the_hook_defaults_are_the_products_defaults() -> None:

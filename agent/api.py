@@ -94,6 +94,8 @@ class AgentServices(Protocol):
 
     def resume(self) -> Result: ...
 
+    def purge(self, pod: str, archive: str) -> Result: ...
+
     def known_pods(self) -> set[str]: ...
 
     def api_token(self) -> str | None: ...
@@ -299,6 +301,20 @@ class _Routes:
         if self.status_auth:
             self.authorize()
 
+    def purge(self) -> flask.Response:
+        self.authorize()
+        doc = _json_body(required=True)
+        pod, archive = doc.get("pod"), doc.get("archive")
+        if not isinstance(pod, str) or not isinstance(archive, str) or not pod or not archive:
+            raise ApiError(400, "bad-request", "'pod' and 'archive' must be names")
+        if "/" in archive or "," in archive or archive in (".", ".."):
+            raise ApiError(400, "bad-request", "'archive' must be an archive's name, not a path")
+        if not self.s.is_leader():
+            return self.forward("POST", "/api/v1/diverged/purge", doc, STATUS_FORWARD_TIMEOUT_S)
+        log.info("purge requested pod=%s archive=%s", pod, archive)
+        status, body = self.s.purge(pod, archive)
+        return _reply((status, {**body, "answered_by": self.s.pod_name}))
+
     def authorize(self) -> None:
         """No bearer credentials: 401 (RFC 6750). Credentials while no token is configured: 403 disabled.
         Wrong credentials: 401."""
@@ -381,6 +397,7 @@ def create_app(
     add("/api/v1/switchover", "switchover", routes.switchover, methods=["POST"])
     add("/api/v1/pause", "pause", lambda: routes.pause_or_resume("pause"), methods=["POST"])
     add("/api/v1/resume", "resume", lambda: routes.pause_or_resume("resume"), methods=["POST"])
+    add("/api/v1/diverged/purge", "purge", routes.purge, methods=["POST"])
     add("/metrics", "metrics", routes.exposition, methods=["GET"])
     status_page.install(app)  # GET /: the status page (agent/status_page.py)
     return app

@@ -2,12 +2,13 @@
 
 Role: hold the agent's metrics (`memgraph_ha_*`) and offer one small method per fact the agent reports
 (role, leadership, replica states and lag, failovers, switchovers, reconcile and switchover durations,
-preStop requests, lease transitions, diverged pods); render the text exposition. Names carry their unit
-(`_seconds`, `_transactions`, `_pods`, counters `_total`); no `_created` series. The cluster-wide gauges
-(`replicas`, `replica_behind_transactions`, `diverged_pods`) exist only while `set_cluster` has given
-them (the agent does so only while it leads): summed over the agents they count once, and a deposed
-leader's last view does not linger. docs/operations.md lists every series; the chart's PrometheusRule
-and dashboard use only these names (tests/chart/test_observability.py).
+preStop requests, lease transitions, diverged pods and their archives); render the text exposition.
+Names carry their unit (`_seconds`, `_transactions`, `_pods`, `_bytes`, counters `_total`); no `_created`
+series. The cluster-wide gauges (`replicas`, `replica_behind_transactions`, `diverged_pods`,
+`diverged_archive_bytes`) exist only while `set_cluster` has given them (the agent does so only while it
+leads): summed over the agents they count once, and a deposed leader's last view does not linger.
+docs/operations.md lists every series; the chart's PrometheusRule and dashboard use only these names
+(tests/chart/test_observability.py).
 
 Must never: use prometheus-client's global registry (several agents share a process in tests), do I/O,
 or take label values from unbounded input without trimming them.
@@ -42,11 +43,12 @@ def _label(value: str) -> str:
 
 @dataclass(frozen=True)
 class ClusterView:
-    """The leader's cluster-wide facts: replicas per status, lag per replica, diverged pods."""
+    """The leader's cluster-wide facts: replicas per status, lag per replica, diverged pods, archives."""
 
     replica_counts: tuple[tuple[str, int], ...]
     behind: tuple[tuple[str, int], ...]
     diverged: int
+    archives: tuple[tuple[str, str, int], ...] = ()  # (pod, archive, bytes) of diverged data kept (I4)
 
 
 class _ClusterCollector(Collector):
@@ -78,6 +80,12 @@ class _ClusterCollector(Collector):
         yield behind
         yield GaugeMetricFamily(PREFIX + "diverged_pods", "Pods known to hold history the MAIN never had "
                                 "(I4; leader only)", value=view.diverged)
+        archives = GaugeMetricFamily(PREFIX + "diverged_archive_bytes", "Size of an archive of diverged data "
+                                     "on a pod's volume (never deleted by the product; leader only)",
+                                     labels=["pod", "archive"])
+        for pod, name, size in view.archives:
+            archives.add_metric([pod, name], size)
+        yield archives
 
 
 class AgentMetrics:
@@ -127,12 +135,15 @@ class AgentMetrics:
             self.clear_cluster()
 
     def set_cluster(self, replica_counts: Mapping[str, int], behind: Mapping[str, int],
-                    diverged: Iterable[str]) -> None:
+                    diverged: Iterable[str], archives: Mapping[str, Mapping[str, int]] | None = None) -> None:
         """The leader's view: replicas per status (every known status, absent ones 0), lag per replica,
-        diverged pods. Replaces the previous view whole (replicas no longer listed disappear)."""
+        diverged pods, archive sizes (pod -> archive name -> bytes). Replaces the previous view whole
+        (replicas and archives no longer listed disappear)."""
         counts = tuple((st.value, int(replica_counts.get(st.value, 0))) for st in ReplicaStatus)
         lag = tuple(sorted((_label(name), int(v)) for name, v in behind.items()))
-        self._cluster.set(ClusterView(counts, lag, len(set(diverged))))
+        kept = tuple(sorted((_label(pod), _label(name), int(size)) for pod, names in (archives or {}).items()
+                            for name, size in names.items()))
+        self._cluster.set(ClusterView(counts, lag, len(set(diverged)), kept))
 
     def clear_cluster(self) -> None:
         """Not the leader (any more): no cluster-wide series at all, and not degraded as far as this

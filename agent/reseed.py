@@ -10,8 +10,11 @@ send (about the size of what it moves, plus `HA_RESEED_RESERVE_BYTES`): else it 
 nothing. At every start it reports (termination message, `coordinator.core.datadir`): what it did, how
 many snapshot/WAL files Memgraph will find, and the archives on the volume.
 
-Must never: delete anything (it only renames inside the volume; a rename that fails, e.g. across file
-systems, is reported, never replaced by a copy and a delete), start or touch Memgraph, write outside the
+An archive is removed only when an operator asked for it by name (`memgraph-ha diverged purge POD
+ARCHIVE`, carried by the record): at this pod's next start.
+
+Must never: delete anything else (it only renames inside the volume; a rename that fails, e.g. across
+file systems, is reported, never replaced by a copy and a delete), start or touch Memgraph, write outside the
 volume and its termination message, block the pod's start beyond its bounded record read, or exit
 non-zero for a refusal (a pod that cannot start is worse than a quarantined one).
 """
@@ -143,17 +146,32 @@ def archive(data_dir: Path, archive_dir: Path, asked: Asked, pod: str, uid: str,
                    tuple(str(m["entry"]) for m in moved))
 
 
+def purge(archive_dir: Path, names: tuple[str, ...]) -> None:
+    """Remove the archives an operator named (a direct child of archive_dir with a manifest, nothing else)."""
+    for name in names:
+        target = archive_dir / name
+        if "/" in name or name in ("", ".", "..") or not (target / MANIFEST).is_file():
+            log_event(log, "purge refused: not an archive", level=logging.WARNING, archive=name)
+            continue
+        size, files = tree_size(target)
+        shutil.rmtree(target)
+        log_event(log, "archive purged at the operator's request", level=logging.WARNING, archive=name,
+                  bytes=size, files=files)
+
+
 def act(
     data: DataSettings,
     pod: str,
     uid: str,
     asked: Asked | RecordUnreadable | None,
+    purged: tuple[str, ...] = (),
     free_bytes: Callable[[Path], int] = lambda p: shutil.disk_usage(p).free,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> DataReport:
     """Do what the record asks of this pod's data directory, and say what Memgraph will find."""
     data_dir, archive_dir = Path(data.data_dir), Path(data.archive_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    purge(archive_dir, purged)
     free = free_bytes(data_dir)
     outcome, generation, reason = DataOutcome.KEPT, 0, ""
     if isinstance(asked, RecordUnreadable):
@@ -184,8 +202,11 @@ def act(
 # ---- the record -------------------------------------------------------------------------------------
 
 
-def read_asked(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> Asked | None:
-    """The re-seed the record asks of this pod (None: none); RecordUnreadable after RECORD_ATTEMPTS."""
+def read_asked(
+    settings: Settings, sleep: Callable[[float], None] = time.sleep
+) -> tuple[Asked | None, tuple[str, ...]]:
+    """(the re-seed the record asks of this pod or None, the archives an operator asked to purge here);
+    RecordUnreadable after RECORD_ATTEMPTS."""
     from kubernetes import client as kclient
     from kubernetes.client.exceptions import ApiException
 
@@ -200,12 +221,14 @@ def read_asked(settings: Settings, sleep: Callable[[float], None] = time.sleep) 
                                               _request_timeout=RECORD_TIMEOUT_S)
             meta = lease.metadata
             record, _problems = record_codec.decode(meta.annotations if meta is not None else None)
-            if record.reseed_pod != settings.identity.pod_name or record.reseed_step != ReseedStep.ARCHIVE:
-                return None
-            return Asked(record.reseed_generation, record.main, record.reseed_incarnation)
+            me = settings.identity.pod_name
+            purged = tuple(e.partition("/")[2] for e in record.purge if e.partition("/")[0] == me)
+            if record.reseed_pod != me or record.reseed_step != ReseedStep.ARCHIVE:
+                return None, purged
+            return Asked(record.reseed_generation, record.main, record.reseed_incarnation), purged
         except ApiException as exc:
             if exc.status == 404:
-                return None  # no Lease yet: a fresh cluster, nothing asked
+                return None, ()  # no Lease yet: a fresh cluster, nothing asked
             last = f"ApiException {exc.status}"
         except Exception as exc:  # the network: retried within the bound, then reported
             last = f"{type(exc).__name__}: {exc}"
@@ -224,12 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = exit_on_error(os.environ)
     setup_logging(settings.log.format, settings.log.level)
     asked: Asked | RecordUnreadable | None = None
-    if settings.data.reseed is ReseedPolicy.AUTO:
-        try:
-            asked = read_asked(settings)
-        except RecordUnreadable as exc:
-            asked = exc
-    report = act(settings.data, settings.identity.pod_name, settings.identity.uid, asked)
+    purged: tuple[str, ...] = ()
+    try:
+        asked, purged = read_asked(settings)
+    except RecordUnreadable as exc:
+        asked = exc if settings.data.reseed is ReseedPolicy.AUTO else None
+    if settings.data.reseed is ReseedPolicy.MANUAL and isinstance(asked, Asked):
+        asked = None  # manual: never moves anything on its own
+    report = act(settings.data, settings.identity.pod_name, settings.identity.uid, asked, purged)
     try:
         Path(args.termination_log).write_text(datadir.encode(report))
     except OSError as exc:

@@ -194,7 +194,10 @@ class Agent:
         for row in rows.values():
             counts[row["status"]] = counts.get(row["status"], 0) + 1
         behind = {replica_name(n): int(r.get("behind") or 0) for n, r in rows.items()}
-        self.metrics.set_cluster(counts, behind, (doc.get("cluster") or {}).get("diverged") or [])
+        # every pod's archives of diverged data, from its re-seed init container's report (status pods[].data)
+        archives = {p["name"]: {a["name"]: int(a["bytes"]) for a in p["data"]["archives"]}
+                    for p in doc["pods"] if p.get("data")}
+        self.metrics.set_cluster(counts, behind, (doc.get("cluster") or {}).get("diverged") or [], archives)
 
     def fresh_record(self) -> ClusterRecord | None:
         """The record read from the API server now (one bounded request); None when the read fails."""
@@ -315,6 +318,26 @@ class Agent:
         if not ok:
             return 503, {"error": "lease", "detail": "the record could not be written"}
         return 200, {"paused": paused}
+
+    def purge(self, pod: str, archive: str) -> Result:
+        """Record an operator's purge of one archive (done by the pod's init container at its next start)."""
+        coord = self.coordinator
+        if coord is None or not self.is_leader():
+            return 503, {"error": "not-leader", "detail": "retry on the leader"}
+        view = next((p for p in coord.kube.list_pods() if p.name == pod), None)
+        if view is None:
+            return 404, {"error": "unknown-pod", "detail": f"{pod} is not a pod of this cluster"}
+        if view.data is None or archive not in {a.name for a in view.data.archives}:
+            return 404, {"error": "unknown-archive", "detail": f"{pod} reports no archive {archive!r}"}
+        rec = self.fresh_record()
+        if rec is None:
+            return 503, {"error": "lease", "detail": "the record could not be read"}
+        entries = sorted({*rec.purge, f"{pod}/{archive}"})
+        if not self.elector.update_annotations({record_codec.PREFIX + "purge": ",".join(entries)}):
+            return 503, {"error": "lease", "detail": "the record could not be written"}
+        log_event(log, "archive purge requested", pod=pod, archive=archive)
+        detail = f"removed by {pod}'s init container at its next start (kubectl delete pod {pod})"
+        return 202, {"pod": pod, "archive": archive, "pending": entries, "detail": detail}
 
     def known_pods(self) -> set[str]:
         coord = self.coordinator

@@ -1,7 +1,8 @@
-"""`memgraph-ha`: the operator's command line (status, switchover, pause, resume, rollout restart).
+"""`memgraph-ha`: the operator's command line (status, switchover, pause, resume, diverged, rollout).
 
-Role: `status`, `switchover [--to POD]`, `pause` and `resume` talk to an agent's HTTP API (any agent
-answers; non-leaders forward to the leader), e.g. through `kubectl port-forward svc/<name>-agent 8080`:
+Role: `status`, `switchover [--to POD]`, `pause`, `resume` and `diverged list|purge` talk to an agent's
+HTTP API (any agent answers; non-leaders forward to the leader), e.g. through `kubectl port-forward
+svc/<name>-agent 8080`:
 `--url` (env MEMGRAPH_HA_URL, default http://127.0.0.1:8080), bearer token `--token` (env
 MEMGRAPH_HA_TOKEN) for the mutating calls. `rollout restart` talks to the Kubernetes API (kubeconfig or
 in-cluster) and to Memgraph at the pod IPs (ctl.rollout). `--output text|json` everywhere.
@@ -99,6 +100,15 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--to", metavar="POD", help="the pod to promote (default: the coordinator's choice)")
     sub.add_parser("pause", parents=[api, out], help="pause the coordinator (no failover, no switchover)")
     sub.add_parser("resume", parents=[api, out], help="resume the coordinator")
+    dv = sub.add_parser("diverged", help="archives of diverged data kept on the pods' volumes (I4)")
+    dv_sub = dv.add_subparsers(dest="diverged_command", metavar="ACTION", required=True)
+    dl = dv_sub.add_parser("list", parents=[api, out], help="every archive: pod, name, size, generation")
+    dl.add_argument("pod", nargs="?", metavar="POD", help="only this pod's archives")
+    dp = dv_sub.add_parser("purge", parents=[api, out], help="remove one archive (at the pod's next start)",
+                           description="The only way diverged data is ever deleted: by name, by you. The "
+                           "pod's init container removes it at the pod's next start.")
+    dp.add_argument("pod", metavar="POD")
+    dp.add_argument("archive", metavar="ARCHIVE", help="its name, as `memgraph-ha diverged list` shows it")
     ro = sub.add_parser("rollout", help="restart the StatefulSet's pods safely")
     ro_sub = ro.add_subparsers(dest="rollout_command", metavar="ACTION", required=True)
     rs = ro_sub.add_parser("restart", parents=[ro_api, out], help="restart pods one at a time, MAIN last",
@@ -188,8 +198,49 @@ def status_text(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def archives_text(doc: dict[str, Any], pod: str | None) -> list[str]:
+    """One line per archive of diverged data in a status document, and what is pending or refused."""
+    rows = [("POD", "ARCHIVE", "BYTES", "GENERATION", "CREATED", "HOLDS")]
+    notes: list[str] = []
+    for p in doc.get("pods") or []:
+        data = p.get("data") or {}
+        if pod and p.get("name") != pod:
+            continue
+        for a in data.get("archives") or []:
+            rows.append((str(p.get("name")), str(a.get("name")), str(a.get("bytes")),
+                         str(a.get("generation")), str(a.get("created")), ",".join(a.get("holds") or [])))
+        if data.get("archives_omitted"):
+            notes.append(f"{p.get('name')}: {data['archives_omitted']} older archive(s) not listed "
+                         f"({data.get('archived_bytes')} bytes in all)")
+        if data.get("outcome") in ("refused", "failed"):
+            notes.append(f"{p.get('name')}: re-seed {data['outcome']}: {data.get('reason')}")
+    reseed = (doc.get("cluster") or {}).get("reseed")
+    if reseed:
+        notes.append(f"re-seed of {reseed['pod']}: {reseed['step']} (generation {reseed['generation']})")
+    if len(rows) == 1:
+        return ["no archives" + (f" on {pod}" if pod else ""), *notes]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows] + notes
+
+
+def _diverged(args: argparse.Namespace, out: TextIO) -> int:
+    if args.diverged_command == "list":
+        doc = _call("GET", args.url + "/api/v1/status", None, None, 10.0)
+        text = archives_text(doc, args.pod)
+    else:
+        if not args.token:
+            raise _Usage("diverged purge needs the API token: --token or MEMGRAPH_HA_TOKEN")
+        body = {"pod": args.pod, "archive": args.archive}
+        doc = _call("POST", args.url + "/api/v1/diverged/purge", args.token, body, 10.0)
+        text = [f"purge of {args.archive} on {args.pod} recorded: {doc.get('detail') or ''}".rstrip()]
+    print(json.dumps(doc, indent=2) if args.output == "json" else "\n".join(text), file=out)
+    return 0
+
+
 def _agent_command(args: argparse.Namespace, out: TextIO) -> int:
     cmd = args.command
+    if cmd == "diverged":
+        return _diverged(args, out)
     if cmd != "status" and not args.token:
         raise _Usage(f"{cmd} needs the API token: --token or MEMGRAPH_HA_TOKEN")
     if cmd == "status":

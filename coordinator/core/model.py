@@ -174,6 +174,9 @@ class ClusterRecord:
     # incarnation of the MAIN a failover promoted: a restart in between loses the new epoch.
     epoch_generation: int = 0
     promoted_incarnation: str = ""
+    # Archives an operator asked to purge (`memgraph-ha diverged purge`), "<pod>/<archive>": the pod's init
+    # container removes them at its next start; cleared once the pod no longer reports them.
+    purge: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ def clean_start(view: View, name: str) -> bool | None:
 
 def step(view: View, plan: Plan) -> Verdict | None:
     """The rule (see the module doc); a Verdict when it owns the cycle, else None (replication goes on)."""
+    _forget_purged(view, plan)
     if not view.main_ok() or view.terminating(view.record.main):
         return None  # guard: a diverged pod adds no redundancy, so waiting for a healthy MAIN costs nothing
     if epoch_pending(view.record):
@@ -74,6 +75,19 @@ def step(view: View, plan: Plan) -> Verdict | None:
     if view.record.reseed_step in _ACTIVE:
         return _resume(view, plan)
     return _start(view, plan)
+
+
+def _forget_purged(view: View, plan: Plan) -> None:
+    """A purge request is done once its pod reports (after a start) that the archive is gone."""
+    kept = []
+    for entry in view.record.purge:
+        name, _, archive = entry.partition("/")
+        pod = view.pod(name)
+        report = pod.data if pod is not None else None
+        if pod is not None and (report is None or any(a.name == archive for a in report.archives)):
+            kept.append(entry)  # not restarted yet (or no report): the request stands
+    if tuple(kept) != view.record.purge:
+        plan.record = replace(plan.record, purge=tuple(kept))
 
 
 # ---- 1. the new MAIN's epoch on disk --------------------------------------------------------------------

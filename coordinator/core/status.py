@@ -41,6 +41,33 @@ def _last_failover(record: ClusterRecord) -> dict[str, Any] | None:
     }
 
 
+def _reseed(record: ClusterRecord) -> dict[str, Any] | None:
+    if not record.reseed_pod:
+        return None
+    return {"pod": record.reseed_pod, "step": record.reseed_step, "generation": record.reseed_generation,
+            "incarnation": record.reseed_incarnation}
+
+
+def _data(pod: PodView) -> dict[str, Any] | None:
+    """The re-seed init container's report: what Memgraph started with, and the archives kept (I4)."""
+    report = pod.data
+    if report is None:
+        return None
+    return {
+        "outcome": report.outcome.value,
+        "generation": report.generation,
+        "reason": report.reason or None,
+        "durable_files": report.durable_files,
+        "free_bytes": report.free_bytes,
+        "archived_bytes": report.archived_bytes,
+        "archives_omitted": report.archives_omitted,
+        # what an archive holds beyond the MAIN (the transactions after the branching point) is in its WAL
+        # files; Memgraph's WAL format is not read by this product, so it is not summarised (null)
+        "archives": [{"name": a.name, "bytes": a.bytes, "generation": a.generation, "created": a.created,
+                      "holds": list(a.holds), "beyond_main": None} for a in report.archives],
+    }
+
+
 def _pod_entry(view: View, pod: PodView) -> dict[str, Any]:
     obs = view.obs(pod.name)
     row = view.row(pod.name) if pod.name != view.record.main else None
@@ -60,6 +87,7 @@ def _pod_entry(view: View, pod: PodView) -> dict[str, Any]:
         "is_sync_replica": pod.name == view.record.sync_replica,
         "diverged": pod.name in view.diverged or (row is not None and row.status is ReplicaStatus.DIVERGED),
         "terminating": pod.terminating,
+        "data": _data(pod),
     }
 
 
@@ -115,6 +143,7 @@ def build_status(
         "last_failover": _last_failover(record),
         "diverged": list(health.diverged),
         "history": history_as_status(record.history),
+        "reseed": _reseed(record),
     }
     sync_ok = bool(sync) and sync in health.ready_replicas
     cluster["warnings"] = _warnings(cluster, sync_ok, api_failing_s)

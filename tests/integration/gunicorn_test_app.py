@@ -68,6 +68,9 @@ class FakeServices:
     def resume(self) -> tuple[int, dict[str, Any]]:
         return 200, {"paused": False}
 
+    def purge(self, pod: str, archive: str) -> tuple[int, dict[str, Any]]:
+        return 202, {"pod": pod, "archive": archive, "pending": [f"{pod}/{archive}"]}
+
     def known_pods(self) -> set[str]:
         return {"memgraph-0", "memgraph-1"}
 

@@ -145,3 +145,22 @@ def test_docs_api_example_has_exactly_the_fields_build_status_produces() -> None
     assert set(example["pods"][0]) == set(real["pods"][0])
     replica_entry = next(p["replica"] for p in example["pods"] if p["replica"] is not None)
     assert set(replica_entry) == {"mode", "status", "ts", "behind"}
+
+
+def test_archives_and_the_reseed_in_progress_are_in_the_status() -> None:
+    from coordinator.core.datadir import Archive, DataOutcome, DataReport
+
+    report = DataReport(DataOutcome.ARCHIVED, generation=3, durable_files=0, free_bytes=9000,
+                        archives=(Archive("20261130T203000.000000Z-g3", 4096, 3, "2026-11-30T20:30:00Z",
+                                          ("snapshots", "wal", "replication")),), archived_bytes=4096)
+    s = snap({0: main(row(1, "strict_sync")), 1: replica(), 2: replica(data=0)}, data={2: report})
+    record = replace(rec(), reseed_pod="memgraph-2", reseed_step="catchup", reseed_generation=3,
+                     reseed_incarnation="uid-2/0")
+    doc = _status(s, record)
+    assert doc["cluster"]["reseed"] == {"pod": "memgraph-2", "step": "catchup", "generation": 3,
+                                        "incarnation": "uid-2/0"}
+    data = doc["pods"][2]["data"]
+    assert (data["outcome"], data["durable_files"], data["archived_bytes"]) == ("archived", 0, 4096)
+    assert data["archives"][0]["name"] == "20261130T203000.000000Z-g3"
+    assert data["archives"][0]["holds"] == ["snapshots", "wal", "replication"]
+    assert doc["pods"][0]["data"] is None

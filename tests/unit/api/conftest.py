@@ -76,6 +76,9 @@ class FakeServices:
         self.paused.append(False)
         return 200, {"paused": False}
 
+    def purge(self, pod: str, archive: str) -> tuple[int, dict[str, Any]]:
+        return 202, {"pod": pod, "archive": archive, "pending": [f"{pod}/{archive}"]}
+
     def known_pods(self) -> set[str]:
         return self.pods
 

@@ -425,3 +425,14 @@ def test_an_optional_body_of_whitespace_only_is_rejected_as_bad_json(client, pat
     resp = client.post(path, data=b"\n", content_type="application/json", headers=AUTH)
     assert error_of(resp) == (400, "bad-json")
     assert client.post(path, headers=AUTH).status_code == 200  # no body at all: allowed
+
+
+def test_purge_needs_the_token_and_a_plain_archive_name(client, services) -> None:
+    body = {"pod": "memgraph-2", "archive": "20261130T203000.000000Z-g3"}
+    assert client.post("/api/v1/diverged/purge", json=body).status_code == 401
+    auth = {"Authorization": f"Bearer {services.token}"}
+    for bad in ("../etc", "a,b", ".."):
+        resp = client.post("/api/v1/diverged/purge", json={**body, "archive": bad}, headers=auth)
+        assert resp.status_code == 400, bad
+    resp = client.post("/api/v1/diverged/purge", json=body, headers=auth)
+    assert resp.status_code == 202 and resp.get_json()["pending"] == ["memgraph-2/20261130T203000.000000Z-g3"]

@@ -141,3 +141,15 @@ def test_degraded_gauge_follows_the_leaders_decision():
     assert samples(m)[("memgraph_ha_degraded", ())] == 1
     m.set_degraded(False)
     assert samples(m)[("memgraph_ha_degraded", ())] == 0
+
+
+def test_archive_sizes_are_leader_only_per_pod_and_archive_and_vanish_when_purged():
+    m = AgentMetrics()
+    m.set_leader(True)
+    m.set_cluster({}, {}, [], {"memgraph-2": {"a-g3": 4096, "b-g5": 10}})
+    m.set_cluster({}, {}, [], {"memgraph-2": {"b-g5": 10}})
+    text = m.exposition().decode()
+    assert 'memgraph_ha_diverged_archive_bytes{archive="b-g5",pod="memgraph-2"} 10.0' in text
+    assert 'archive="a-g3"' not in text
+    m.set_leader(False)
+    assert "memgraph_ha_diverged_archive_bytes" not in m.exposition().decode()

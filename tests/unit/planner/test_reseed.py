@@ -238,3 +238,12 @@ def test_the_refusal_event_is_emitted_once_while_the_refusal_holds() -> None:
     first = decide(s, r, AUTO, PlannerMemory(leader=LEADER))
     second = decide(s, r, AUTO, first.memory)
     assert events(first.actions) == ["ReseedRefused"] and events(second.actions) == []
+
+
+def test_a_purge_request_stands_until_its_pod_reports_the_archive_gone() -> None:
+    pending = replace(rec(), purge=(f"{name(2)}/{ARCHIVED_G3.archives[0].name}",))
+    healthy3 = {0: main(row(1, STRICT), row(2)), 1: replica(), 2: replica()}
+    still = decide(snap(healthy3, data={2: ARCHIVED_G3}), pending, AUTO, PlannerMemory())
+    assert _written(still.actions, pending).purge == pending.purge
+    gone = decide(snap(healthy3, data={2: KEPT}), pending, AUTO, PlannerMemory())
+    assert _written(gone.actions, pending).purge == ()

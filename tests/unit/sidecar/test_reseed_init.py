@@ -64,3 +64,14 @@ def test_too_little_free_space_refuses_with_the_numbers_and_moves_nothing(tmp_pa
 def test_an_unreadable_record_is_a_failure_that_moves_nothing(tmp_path: Path) -> None:
     report = act(_volume(tmp_path), "memgraph-2", "uid-2b", RecordUnreadable("timeout"), now=lambda: NOW)
     assert report.outcome is DataOutcome.FAILED and report.durable_files == 3 and "timeout" in report.reason
+
+
+def test_an_operator_purge_removes_only_the_named_archive(tmp_path: Path) -> None:
+    data = _volume(tmp_path)
+    first = act(data, "memgraph-2", "uid-2b", ASKED, now=lambda: NOW)
+    stray = Path(data.archive_dir) / "not-an-archive"
+    stray.mkdir()
+    name = first.archives[0].name
+    after = act(data, "memgraph-2", "uid-2c", None, (name, "not-an-archive", "../vol"), now=lambda: NOW)
+    assert after.archives == () and stray.is_dir()
+    assert (Path(data.data_dir) / "auth" / "users").is_file()

@@ -63,6 +63,9 @@ class ClusterConfig:
     reconcile_interval_s: float = 0.5
     failover_after_s: float = 2.0
     sync_mode: str = "STRICT_SYNC"
+    # haAgent.divergence.reseed. `auto` also runs the chart's reseed init container in every pod (it needs
+    # the emulator's Memgraph data layout under mg_data: snapshots/, wal/, replication/)
+    reseed: str = "manual"
     drain_s: float = 0.5
     extra_agent_env: dict[str, str] = field(default_factory=dict)
     # StatefulSet podManagementPolicy: the chart's OrderedReady, or Parallel (every missing pod is created
@@ -108,6 +111,7 @@ class SimCluster:
         self.kube.write_kubeconfig(self.kubeconfig)
         self.ports = dict(net.bed.ports)
         self.cfg.template.agent_env = self._agent_env()
+        self.cfg.template.with_reseed_init = self.cfg.template.with_agent and self.cfg.reseed == "auto"
         objects = manifests.objects(self.cfg, self.ports)
         net.assign_cluster_ips(objects)
         for obj in objects:
@@ -175,6 +179,7 @@ class SimCluster:
             "HA_RECONCILE_INTERVAL_SECONDS": str(c.reconcile_interval_s),
             "HA_FAILOVER_AFTER_SECONDS": str(c.failover_after_s),
             "HA_SYNC_MODE": c.sync_mode,
+            "HA_RESEED": c.reseed,
             "HA_PRESTOP_BUDGET_SECONDS": str(c.template.prestop_budget_s),
             "HA_DRAIN_SECONDS": str(c.drain_s),
             "HA_LOG_FORMAT": "logfmt",

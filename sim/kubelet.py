@@ -55,6 +55,8 @@ class PodTemplate:
     agent_env: dict[str, str] = field(default_factory=dict)  # settings shared by every pod
     # Memgraph's replication timeouts and check cadence (its own defaults unless a test shortens them)
     memgraph_timings: MemgraphTimings = field(default_factory=MemgraphTimings)
+    # the chart's `reseed` init container (sim.init_containers) runs before the pod's other containers
+    with_reseed_init: bool = False
 
 
 @dataclass
@@ -111,6 +113,7 @@ class PodRuntime:
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
         self.restarts = {"memgraph": 0, "agent": 0}
+        self.init_statuses: list[dict[str, object]] = []  # ordinary init containers that ran (terminated)
 
     # ---- start ----------------------------------------------------------------------------------
 

@@ -93,7 +93,7 @@ class KubeletLoop:
                 and rt.failing_for() < rt.t.ready_failure_s):
             return  # the probe's failureThreshold is not reached yet (a stopped container counts at once)
         if ready != is_ready(pod):
-            status = manifests.ready_status(ready, pod.get("spec"), rt.restarts)
+            status = manifests.ready_status(ready, pod.get("spec"), rt.restarts, rt.init_statuses)
             c.kube.patch_status("Pod", c.cfg.namespace, name, status)
 
     def terminate(self, rt: PodRuntime, grace: float) -> None:

@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim.init_containers import reseed_spec
+
 if TYPE_CHECKING:
     from sim.cluster import ClusterConfig
 
@@ -86,10 +88,13 @@ def pod_spec(cfg: ClusterConfig, ports: dict[str, int] | None = None) -> dict[st
             "ports": [{"name": "agent", "containerPort": agent_port}],
             "startupProbe": {"httpGet": {"path": "/health", "port": agent_port}},
         }
+        init = [reseed_spec()] if t.with_reseed_init else []
         if t.native_sidecar:
-            spec["initContainers"] = [{**agent, "restartPolicy": "Always"}]
+            spec["initContainers"] = [*init, {**agent, "restartPolicy": "Always"}]
         else:
             spec["containers"].append(agent)
+            if init:
+                spec["initContainers"] = init
     return spec
 
 
@@ -163,7 +168,8 @@ def pod(cfg: ClusterConfig, name: str, uid: str, ip: str) -> dict[str, Any]:
 
 
 def ready_status(
-    ready: bool, spec: dict[str, Any] | None = None, restarts: dict[str, int] | None = None
+    ready: bool, spec: dict[str, Any] | None = None, restarts: dict[str, int] | None = None,
+    init_statuses: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The status patch that sets the pod's Ready condition (what kubelet writes after its probes), with
     the containers' statuses when the pod `spec` is given (all ready with the pod; `restarts` counts
@@ -189,6 +195,6 @@ def ready_status(
 
     status["containerStatuses"] = [container_status(c) for c in spec.get("containers") or []]
     sidecars = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
-    if sidecars:
-        status["initContainerStatuses"] = [container_status(c) for c in sidecars]
+    if sidecars or init_statuses:  # the ordinary init containers that ran keep their terminated state
+        status["initContainerStatuses"] = [*(init_statuses or []), *(container_status(c) for c in sidecars)]
     return status

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from sim import manifests
+from sim.init_containers import InitContainers
 from sim.kubelet import PodRuntime
 
 if TYPE_CHECKING:
@@ -94,6 +96,17 @@ class StatefulSetController:
             with self.c._lock:
                 self._creating.discard(name)
 
+    def _run_init_containers(self, rt: PodRuntime, start_deadline_s: float = 60.0) -> None:
+        """The ordinary init containers first (the chart's reseed); their terminated states go into the
+        pod status at once, as the kubelet's status manager posts them before the main containers run."""
+        c = self.c
+        if not c.cfg.template.with_reseed_init:
+            return
+        init = InitContainers(rt.name, rt.uid, rt.agent_env(), rt.lib_dir, c.workdir / "logs", rt.box.start)
+        init.run(time.monotonic() + start_deadline_s)
+        rt.init_statuses = init.statuses()
+        c.kube.patch_status("Pod", c.cfg.namespace, rt.name, {"initContainerStatuses": rt.init_statuses})
+
     def create_pod(self, name: str) -> None:
         c = self.c
         assert c.net is not None
@@ -121,6 +134,7 @@ class StatefulSetController:
         with c._lock:
             c.runtimes[name] = rt
         try:
+            self._run_init_containers(rt)
             rt.start()
         except Exception as exc:
             log.warning("pod %s failed to start: %s", name, exc)

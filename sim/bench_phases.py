@@ -44,7 +44,9 @@ class Episode:
     to_first_ack_s: float | None  # fault (delete / kill / freeze) -> first ack on the new MAIN
     recovered_s: float  # fault -> cluster healthy again
     leader_lost: bool = False  # the lost pod's agent was the leader
-    repaired: list[str] = field(default_factory=list)  # pods found diverged afterwards and repaired
+    reseeded: list[str] = field(default_factory=list)  # pods found diverged afterwards, re-seeded by HA
+    manual: list[str] = field(default_factory=list)  # pods the bench had to repair by hand (must be none)
+    redundancy_s: list[float] = field(default_factory=list)  # divergence first seen -> full redundancy
     settle_error: str = ""  # the cluster was not healthy again within the bound (measured all the same)
     old_main_window_s: float | None = None  # the old MAIN, back, reported MAIN this long (issue 16 item 9)
 
@@ -108,9 +110,9 @@ def switchover(cluster: SimCluster, writer: Writer, timeout_s: float = 60.0) -> 
     pause = pause_across(writer.attempts, old_addr, new_addr, t0 - 2.0)
     cluster.wait_for(lambda: cluster.pod_uid(old) not in (None, uid) and cluster.pod_ready(old),
                      cluster.cfg.template.grace_s + timeout_s, f"{old} recreated and Ready")
-    repaired, error = _settle_noting(cluster, timeout_s, f"deleting {old}")
+    settled, error = _settle_noting(cluster, timeout_s, f"deleting {old}")
     return Episode("switchover", old, new, pause.seconds if pause else None,
-                   None if first is None else first - t0, time.monotonic() - t0, False, repaired, error)
+                   None if first is None else first - t0, time.monotonic() - t0, False, *settled, error)
 
 
 def agent_crash(cluster: SimCluster, writer: Writer, timeout_s: float = 60.0) -> Episode:
@@ -131,11 +133,11 @@ def agent_crash(cluster: SimCluster, writer: Writer, timeout_s: float = 60.0) ->
     seq = ([before[-1]] if before else []) + [t for t in acks if t > t0]
     pause = max((b - a for a, b in itertools.pairwise(seq)), default=None)
     now_main = cluster.main() or ""
-    repaired, error = _settle_noting(cluster, timeout_s, f"killing {main}'s agent")
+    settled, error = _settle_noting(cluster, timeout_s, f"killing {main}'s agent")
     if now_main != main:
         error = error or f"the MAIN moved from {main} to {now_main or 'nobody'} on an agent crash"
     return Episode("agent_crash", main, now_main, pause if end is not None else None, None,
-                   time.monotonic() - t0, False, repaired, error)
+                   time.monotonic() - t0, False, *settled, error)
 
 
 def _writes_steady(writer: Writer, quiet_s: float, timeout_s: float) -> bool:
@@ -222,18 +224,21 @@ def failover(cluster: SimCluster, writer: Writer, timeline: Timeline, node_loss:
         first = _first_ack(writer, new_addr, t0, timeout_s)
         pause = pause_across(writer.attempts, old_addr, new_addr, t0 - 2.0)
     window = watch.result()
-    repaired, error = _settle_noting(cluster, timeout_s, f"the loss of {old}")
+    settled, error = _settle_noting(cluster, timeout_s, f"the loss of {old}")
     return Episode("node_loss" if node_loss else "failover", old, new, pause.seconds if pause else None,
-                   None if first is None else first - t0, time.monotonic() - t0, leader_lost, repaired, error,
+                   None if first is None else first - t0, time.monotonic() - t0, leader_lost, *settled, error,
                    old_main_window_s=window)
 
 
-def _settle_noting(cluster: SimCluster, timeout_s: float, after: str) -> tuple[list[str], str]:
+Settled = tuple[list[str], list[str], list[float]]  # (re-seeded by HA, repaired by hand, redundancy s)
+
+
+def _settle_noting(cluster: SimCluster, timeout_s: float, after: str) -> tuple[Settled, str]:
     """`settle`, but a timeout is noted on the episode (its figures were measured) instead of raised."""
     try:
         return settle(cluster, timeout_s, after), ""
     except TimeoutError as exc:
-        return [p for p in _diverged(cluster)], str(exc)
+        return ([], [p for p in _diverged(cluster)], []), str(exc)
 
 
 def _diverged(cluster: SimCluster) -> list[str]:
@@ -243,12 +248,32 @@ def _diverged(cluster: SimCluster) -> list[str]:
         return []
 
 
-def settle(cluster: SimCluster, timeout_s: float, after: str) -> list[str]:
-    """Wait until the cluster is healthy; a pod reported diverged meanwhile is repaired the way
-    docs/operations.md tells an operator to (its data moved away: here the pod is deleted, its volume
-    wiped, and it comes back empty). Returns the pods repaired."""
-    cluster.wait_for(lambda: cluster.healthy() or bool(_diverged(cluster)), timeout_s,
-                     f"cluster healthy (or a pod diverged) after {after}")
+def settle(cluster: SimCluster, timeout_s: float, after: str, repair_after_s: float = 180.0) -> Settled:
+    """Wait until the cluster is healthy again with full redundancy (healthy: every other pod a ready
+    replica, no divergence). A pod reported diverged meanwhile is re-seeded by the product; the bench
+    repairs nothing by itself, except, as the last resort that `manual_repairs` counts, a pod still
+    diverged after `repair_after_s` (deleted, its volume wiped). Returns (re-seeded, repaired by hand,
+    seconds from each divergence first seen to full redundancy)."""
+    seen: dict[str, float] = {}
+
+    def healthy_noting() -> bool:
+        now = time.monotonic()
+        for pod in _diverged(cluster):
+            seen.setdefault(pod, now)
+        return cluster.healthy()
+
+    try:
+        cluster.wait_for(healthy_noting, max(timeout_s, repair_after_s), f"full redundancy after {after}")
+    except TimeoutError:
+        if not _diverged(cluster):
+            raise
+        return [], _repair_by_hand(cluster, timeout_s), []
+    done = time.monotonic()
+    return sorted(seen), [], [done - t for t in seen.values()]
+
+
+def _repair_by_hand(cluster: SimCluster, timeout_s: float) -> list[str]:
+    """The last resort (counted as manual repairs): delete a diverged pod, wipe its volume."""
     repaired: list[str] = []
     for pod in _diverged(cluster):
         uid = cluster.pod_uid(pod)

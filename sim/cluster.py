@@ -63,9 +63,9 @@ class ClusterConfig:
     reconcile_interval_s: float = 0.5
     failover_after_s: float = 2.0
     sync_mode: str = "STRICT_SYNC"
-    # haAgent.divergence.reseed. `auto` also runs the chart's reseed init container in every pod (it needs
-    # the emulator's Memgraph data layout under mg_data: snapshots/, wal/, replication/)
-    reseed: str = "manual"
+    # haAgent.divergence.reseed (the chart's default, auto): `auto` also runs the chart's reseed init
+    # container in every pod, as the chart does with HA on
+    reseed: str = "auto"
     drain_s: float = 0.5
     extra_agent_env: dict[str, str] = field(default_factory=dict)
     # StatefulSet podManagementPolicy: the chart's OrderedReady, or Parallel (every missing pod is created

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.archives import archived_ids
 from sim.check import Bounds, Report, Sampler, check, write_report
 from sim.cluster import SimCluster
 from sim.kube.errors import ApiError
@@ -185,6 +186,10 @@ def finish(
     user, password = cluster.cfg.memgraph_auth or ("", "")
     ids = collect_final_ids(addresses, acked, user=user, password=password, catch_up_s=catch_up_s)
     timeline.final = FinalData({k: tuple(sorted(v)) for k, v in ids.items()}, main, ready)
+    for pod in cluster.pod_names():  # I4: what the re-seed (or the runbook) archived is kept, not lost
+        kept = archived_ids(cluster.workdir / "pvc" / pod / "lib", user=user, password=password)
+        if kept:
+            timeline.final.quarantined[pod] = tuple(sorted(kept))
     for pod in cluster.pod_names():
         log_dir = cluster.workdir / "pvc" / pod / "log"
         timeline.prestops.extend(

@@ -24,7 +24,7 @@ def _diverged(sc_status: dict[str, Any]) -> list[str]:
 
 
 def test_failovers_in_a_row_old_main_returns_diverged(scenario: MakeScenario) -> None:
-    sc = scenario(seed=8)
+    sc = scenario(seed=8, reseed="manual")  # the quarantine under `manual`; test_reseed.py covers `auto`
     first, sync = sc.main(), sc.sync_replica()
     third = next(p for p in sc.cluster.pod_names() if p not in (first, sync))
     # failover 1: the MAIN's Memgraph dies and stays down (CrashLoopBackOff); the sync replica takes over

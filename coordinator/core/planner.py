@@ -19,6 +19,7 @@ from coordinator.core.compose import Decision, PlannerMemory, finish
 from coordinator.core.history import Transition, append_transition
 from coordinator.core.model import (
     ClusterRecord,
+    CreateSnapshot,
     Demote,
     EmitEvent,
     Policy,
@@ -276,6 +277,8 @@ def _failover(
     # Review M2: record before promotion, or the candidate's own guard sees a MAIN the record does not name
     plan.actions.append(Promote(candidate))
     plan.event("Promoted", f"{candidate} promoted to MAIN (failover from {old})", candidate)
+    # reference 7.2: its new epoch reaches disk only with a WAL or snapshot; after the new route (labels)
+    plan.after.append(CreateSnapshot(candidate))
     cause = cause or f"unreachable {down:.1f}s"
     follow = _register_followers(view, plan, candidate)
     sync = f"; {follow} registered {view.policy.sync_mode.value} before it is labelled" if follow else ""

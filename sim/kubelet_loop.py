@@ -92,7 +92,10 @@ class KubeletLoop:
         if (not ready and is_ready(pod) and not lost and rt.containers_running()
                 and rt.failing_for() < rt.t.ready_failure_s):
             return  # the probe's failureThreshold is not reached yet (a stopped container counts at once)
-        if ready != is_ready(pod):
+        shown = {c.get("name"): c.get("restartCount", 0)
+                 for c in (pod.get("status") or {}).get("containerStatuses") or []}
+        restarted = any(name in shown and shown[name] != n for name, n in rt.restarts.items())
+        if ready != is_ready(pod) or restarted:  # a container restart is posted at once, Ready or not
             status = manifests.ready_status(ready, pod.get("spec"), rt.restarts, rt.init_statuses)
             c.kube.patch_status("Pod", c.cfg.namespace, name, status)
 

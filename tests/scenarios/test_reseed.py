@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import pytest
+from neo4j import GraphDatabase
 
 from sim import faults
 from sim.archives import archive_dirs
@@ -96,5 +97,86 @@ def test_reseed_refused_for_lack_of_space_keeps_the_pod_quarantined_and_says_why
     assert "bytes free, a fresh copy needs" in str(refused["reason"])
     assert archive_dirs(_volume(sc, old)) == []  # nothing moved
     sc.converge(pods=[p for p in sc.cluster.pod_names() if p != old])
+    ev = sc.finish()
+    assert ev.report.ok, sc.failure_text(ev)
+
+
+def _diverge_offline(sc: Scenario, pods: list[str]) -> None:
+    """Give `pods` (replicas) a history no MAIN has: writes committed into their volumes while their
+    Memgraph is held down (an old MAIN that kept writing); they come back diverged."""
+    for pod in pods:
+        faults.kill_memgraph(sc.cluster, pod, hold=True, flog=sc.flog)
+    for pod in pods:
+        held = faults.write_offline(sc.cluster, pod, [f"{pod}-own-{i}" for i in range(3)], flog=sc.flog)
+        sc.timeline.injected_divergence.append(pod)
+        sc.timeline.diverged_ids_before[pod] = tuple(sorted(held))
+    for pod in pods:
+        faults.release(sc.cluster, pod, flog=sc.flog)
+
+
+def test_two_diverged_pods_are_reseeded_one_at_a_time(scenario: MakeScenario) -> None:
+    sc = scenario(seed=19)
+    replicas = [p for p in sc.cluster.pod_names() if p != sc.main()]
+    _diverge_offline(sc, replicas)
+    seen: list[tuple[str, ...]] = []
+
+    def healed() -> bool:
+        reseed = _status(sc)["cluster"].get("reseed") or {}
+        busy = (reseed["pod"],) if reseed.get("step") in ("archive", "catchup") else ()
+        if busy and (not seen or seen[-1] != busy):
+            seen.append(busy)
+        return full_redundancy(sc)
+
+    sc.cluster.wait_for(healed, 2 * REDUNDANCY_S, "both diverged pods re-seeded")
+    assert all(len(b) == 1 for b in seen) and {b[0] for b in seen} == set(replicas), seen
+    for pod in replicas:
+        assert archive_dirs(_volume(sc, pod)), f"{pod}: no archive"
+    sc.converge()
+    ev = sc.finish(extra={"reseed_order": [b[0] for b in seen]})
+    assert ev.report.ok, sc.failure_text(ev)  # I4: each pod's own writes are in its archive
+
+
+def test_leader_killed_in_the_middle_of_a_reseed_the_next_leader_finishes_it(scenario: MakeScenario) -> None:
+    sc = scenario(seed=20)
+    pod = next(p for p in sc.cluster.pod_names() if p != sc.main())
+    _diverge_offline(sc, [pod])
+    def under_way() -> bool:
+        return (_status(sc)["cluster"].get("reseed") or {}).get("step") in ("archive", "catchup")
+
+    sc.cluster.wait_for(under_way, SLACK_S, f"re-seed of {pod} under way")
+    leader = _status(sc)["cluster"]["leader"]
+    faults.kill_agent(sc.cluster, leader, flog=sc.flog)  # the kubelet restarts it; another agent leads
+    sc.cluster.wait_for(lambda: full_redundancy(sc), REDUNDANCY_S, "full redundancy after the leader died")
+    sc.converge()
+    ev = sc.finish(extra={"killed_leader": leader})
+    assert ev.report.ok, sc.failure_text(ev)
+
+
+def test_new_main_restarting_before_its_first_write_never_takes_the_old_main_as_a_replica(
+        scenario: MakeScenario) -> None:
+    """Reference 7.2: the old MAIN keeps one unanswered transaction; the new MAIN crash-restarts before its
+    first write. Its epoch may be lost, so the old MAIN must be re-seeded, never registered as it is."""
+    sc = scenario(seed=21)
+    assert sc.writer is not None
+    sc.writer.stop()
+    old = sc.main()
+    rt = sc.cluster.runtime(old)
+    rt.held.add("memgraph")
+    host, port = rt.ip, sc.cluster.ports["bolt"]
+    faults.commit_fault(sc.cluster, old, "local_commit", "crash", flog=sc.flog)
+    with GraphDatabase.driver(f"bolt://{host}:{port}", auth=None, connection_timeout=3.0) as d, \
+            pytest.raises(Exception), d.session() as s:  # noqa: B017 - the crash answers the client nothing
+        s.run("CREATE (:W {id: 'unanswered-1', at: 0.0})").consume()
+    new = sc.wait_main(lambda m: m != old, sc.cfg.failover_after_s + SLACK_S, f"failover from {old}")
+    faults.kill_memgraph(sc.cluster, new, flog=sc.flog)  # before any write: the kubelet restarts it
+    faults.release(sc.cluster, old, flog=sc.flog)
+    sc.cluster.wait_for(lambda: full_redundancy(sc), REDUNDANCY_S, "full redundancy")
+    ids_new = sc.cluster.runtime(sc.main()).ip
+    with GraphDatabase.driver(f"bolt://{ids_new}:{port}", auth=None, connection_timeout=3.0) as d, \
+            d.session() as s:
+        on_main = {r["id"] for r in s.run("MATCH (n:W) RETURN n.id AS id")}
+    assert "unanswered-1" not in on_main
+    assert archive_dirs(_volume(sc, old)), f"{old} was not re-seeded"
+    sc.converge()
     ev = sc.finish()
     assert ev.report.ok, sc.failure_text(ev)

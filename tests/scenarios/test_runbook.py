@@ -19,6 +19,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from sim import faults
 from tests.scenarios.conftest import MakeScenario
 from tests.scenarios.harness import Scenario
@@ -59,6 +61,7 @@ def _diverged(sc: Scenario) -> list[str]:
     return list(sc.cluster.status(timeout_s=2.0)["cluster"].get("diverged") or [])
 
 
+@pytest.mark.timeout(420)
 def test_the_runbook_repairs_a_diverged_pod_by_hand_with_its_data_kept(scenario: MakeScenario) -> None:
     sc = scenario(seed=22, reseed="manual")
     pod = next(p for p in sc.cluster.pod_names() if p != sc.main())

@@ -75,7 +75,7 @@
     $("record-healthy").className = c.healthy ? "yes" : "no";
     $("record-verdict").textContent = text(c.verdict);
     const diverged = c.diverged || [];
-    $("diverged").textContent = diverged.length ? diverged.join(", ") + " (quarantined, left alone)" : "None.";
+    $("diverged").textContent = diverged.length ? diverged.join(", ") + " (quarantined)" : "None.";
     const pod = (doc.pods || [])[0];
     $("cluster-name").textContent = pod ? "\u00b7 " + pod.name.replace(/-\d+$/, "") : "";
   }
@@ -142,6 +142,56 @@
     });
   }
 
+  function bytes(value) {
+    if (typeof value !== "number" || value < 0) return "\u2013";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let v = value;
+    let i = 0;
+    for (; v >= 1024 && i < units.length - 1; i += 1) v /= 1024;
+    return (i ? v.toFixed(1) : String(v)) + " " + units[i];
+  }
+
+  const RESEED_STEPS = {
+    archive: "pod deleted, its init container archives its files",
+    catchup: "registered ASYNC, recovering from the MAIN",
+    halted: "halted on this pod incarnation (retried when the pod restarts)",
+  };
+
+  function renderDiverged(doc) {
+    const r = (doc.cluster || {}).reseed;
+    $("reseed").textContent = r
+      ? `Re-seed of ${r.pod} (generation ${text(r.generation)}): ${RESEED_STEPS[r.step] || text(r.step)}`
+      : "No re-seed under way.";
+    const rows = [];
+    for (const p of doc.pods || []) {
+      const d = p.data;
+      if (!d) continue;
+      if (d.outcome === "refused" || d.outcome === "failed") {
+        rows.push({ pod: p.name, note: `re-seed ${d.outcome}: ${text(d.reason)}`, error: true });
+      }
+      for (const a of d.archives || []) rows.push({ pod: p.name, archive: a });
+      if (d.archives_omitted > 0) {
+        rows.push({ pod: p.name, note: `${d.archives_omitted} older archive(s) not listed; ` +
+          `${bytes(d.archived_bytes)} archived in all` });
+      }
+    }
+    fill("archives", rows, (tr, row) => {
+      tr.dataset.pod = row.pod;
+      cell(tr, row.pod);
+      if (!row.archive) {
+        const td = cell(tr, row.note, row.error ? "error" : "");
+        td.colSpan = 5;
+        return;
+      }
+      const a = row.archive;
+      cell(tr, a.name);
+      cell(tr, bytes(a.bytes), "num");
+      cell(tr, a.generation, "num");
+      cell(tr, when(a.created));
+      cell(tr, (a.holds || []).join(", "));
+    });
+  }
+
   function renderWarnings() {
     const list = [];
     if (state.problem) list.push(state.problem);
@@ -163,6 +213,7 @@
     renderPods(doc);
     renderHistory(doc);
     renderPrestop(doc);
+    renderDiverged(doc);
     const via = doc.via ? ` via ${doc.via}` : "";
     $("answered-by").textContent = text(doc.answered_by) + via;
   }

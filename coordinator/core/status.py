@@ -102,7 +102,9 @@ def _warnings(cluster: dict[str, Any], sync_ok: bool, api_failing_s: float | Non
         out.append(("api-server-unreachable",
                     f"the leader's Kubernetes API calls have been failing for {api_failing_s:.1f}s"))
     if cluster["diverged"]:
-        out.append(("diverged", "diverged (quarantined): " + ", ".join(cluster["diverged"])))
+        reseed = cluster["reseed"]
+        step = f"; re-seed of {reseed['pod']}: {reseed['step']}" if reseed else ""
+        out.append(("diverged", "diverged (quarantined): " + ", ".join(cluster["diverged"]) + step))
     if cluster["paused"]:
         out.append(("paused", "automatic failover is paused (memgraph-ha resume)"))
     if not cluster["healthy"] and cluster["problems"]:

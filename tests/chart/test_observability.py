@@ -140,3 +140,29 @@ def test_service_monitor_carries_the_labels_value() -> None:
 def test_rule_and_dashboard_are_off_by_default(kind: str) -> None:
     names = [d["metadata"]["name"] for d in r.render_set("ha") if d["kind"] == kind]
     assert "memgraph-ha" not in names and "memgraph-ha-dashboard" not in names
+
+
+def test_the_diverged_alert_waits_for_a_reseed_under_auto_and_fires_at_once_under_manual() -> None:
+    """Under divergence.reseed=auto a diverged pod is re-created with its files archived within minutes
+    (the mark clears then, before the catch-up), so only a re-seed that does not end alerts; under manual
+    a human has to act at once (docs/operations.md "Alerts")."""
+    def diverged_rule(reseed: str) -> dict[str, Any]:
+        values = {**VALUES, "haAgent": {**VALUES["haAgent"], "divergence": {"reseed": reseed}}}
+        rule = r.find(r.render(values), "PrometheusRule")
+        rules = [x for group in rule["spec"]["groups"] for x in group["rules"]]
+        return next(x for x in rules if x["alert"] == "MemgraphHADivergedPods")
+
+    assert diverged_rule("auto")["for"] == "15m"
+    assert "for" not in diverged_rule("manual")
+    row = ("| `MemgraphHADivergedPods` | `max(memgraph_ha_diverged_pods) > 0` | "
+           "15m with `divergence.reseed=auto`")
+    assert row in OPERATIONS
+
+
+def test_the_archive_sizes_are_a_leader_only_series_with_a_unit() -> None:
+    m = AgentMetrics()
+    m.set_cluster(replica_counts={}, behind={}, diverged=["memgraph-2"], archives={"memgraph-2": {"a-g3": 7}})
+    assert "memgraph_ha_diverged_archive_bytes" in m.exposition().decode()
+    assert "| `memgraph_ha_diverged_archive_bytes{pod,archive}` | gauge | leader only |" in OPERATIONS
+    m.set_leader(False)
+    assert "memgraph_ha_diverged_archive_bytes" not in m.exposition().decode()

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from coordinator.core.datadir import Archive, DataOutcome, DataReport
 from coordinator.core.history import Transition, append_transition
 from coordinator.core.outcomes import TransitionKind
 from coordinator.core.planner import PlannerMemory, decide
@@ -147,20 +148,37 @@ def test_docs_api_example_has_exactly_the_fields_build_status_produces() -> None
     assert set(replica_entry) == {"mode", "status", "ts", "behind"}
 
 
-def test_archives_and_the_reseed_in_progress_are_in_the_status() -> None:
-    from coordinator.core.datadir import Archive, DataOutcome, DataReport
+ARCHIVE_G3 = "20261130T203000.000000Z-g3"
 
-    report = DataReport(DataOutcome.ARCHIVED, generation=3, durable_files=0, free_bytes=9000,
-                        archives=(Archive("20261130T203000.000000Z-g3", 4096, 3, "2026-11-30T20:30:00Z",
-                                          ("snapshots", "wal", "replication")),), archived_bytes=4096)
-    s = snap({0: main(row(1, "strict_sync")), 1: replica(), 2: replica(data=0)}, data={2: report})
-    record = replace(rec(), reseed_pod="memgraph-2", reseed_step="catchup", reseed_generation=3,
-                     reseed_incarnation="uid-2/0")
-    doc = _status(s, record)
+
+def reseed_document() -> dict[str, Any]:
+    """A leader's document while memgraph-2 is re-seeded (its files archived, 3 older archives left out of
+    its report) and memgraph-1's re-seed was refused for lack of space: for the status, OpenAPI and page
+    tests."""
+    archived = DataReport(DataOutcome.ARCHIVED, generation=3, durable_files=0, free_bytes=9000,
+                          archives=(Archive(ARCHIVE_G3, 4096, 3, "2026-11-30T20:30:00Z",
+                                            ("snapshots", "wal", "replication")),),
+                          archives_omitted=3, archived_bytes=3 * 2**20 + 4096)
+    refused = DataReport(DataOutcome.REFUSED, generation=3, durable_files=4, free_bytes=1024,
+                         reason="volume has 1024 bytes free, a fresh copy needs 4096")
+    s = snap({0: main(row(1, "strict_sync")), 1: replica(), 2: replica(data=0)},
+             data={1: refused, 2: archived})
+    record = replace(rec(diverged=(1, 2)), reseed_pod="memgraph-2", reseed_step="catchup",
+                     reseed_generation=3, reseed_incarnation="uid-2/0")
+    return _status(s, record)
+
+
+def test_archives_and_the_reseed_in_progress_are_in_the_status() -> None:
+    doc = reseed_document()
     assert doc["cluster"]["reseed"] == {"pod": "memgraph-2", "step": "catchup", "generation": 3,
                                         "incarnation": "uid-2/0"}
     data = doc["pods"][2]["data"]
-    assert (data["outcome"], data["durable_files"], data["archived_bytes"]) == ("archived", 0, 4096)
-    assert data["archives"][0]["name"] == "20261130T203000.000000Z-g3"
+    archived = (data["outcome"], data["durable_files"], data["archived_bytes"])
+    assert archived == ("archived", 0, 3 * 2**20 + 4096)
+    assert data["archives"][0]["name"] == ARCHIVE_G3 and data["archives_omitted"] == 3
     assert data["archives"][0]["holds"] == ["snapshots", "wal", "replication"]
+    assert data["archives"][0]["beyond_main"] is None
+    assert doc["pods"][1]["data"]["reason"] == "volume has 1024 bytes free, a fresh copy needs 4096"
     assert doc["pods"][0]["data"] is None
+    warning = next(w["text"] for w in doc["cluster"]["warnings"] if w["code"] == "diverged")
+    assert warning == "diverged (quarantined): memgraph-1, memgraph-2; re-seed of memgraph-2: catchup"

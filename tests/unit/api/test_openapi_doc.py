@@ -92,6 +92,9 @@ def _leader_documents() -> list[dict]:
     ]:
         decision = decide(s, record, POLICY, PlannerMemory(leader="memgraph-0"))
         docs.append(build_status(s, record, decision, "memgraph-0"))
+    from tests.unit.test_status import reseed_document
+
+    docs.append(reseed_document())  # pods[].data with archives, cluster.reseed
     return docs
 
 
@@ -107,3 +110,15 @@ def test_the_status_documents_the_code_builds_match_the_documented_schema():
     # a schema that cannot fail proves nothing: a wrong type is caught
     bad = {**_leader_documents()[0], "answered_by": "memgraph-0", "schema_version": "1"}
     assert list(validator.iter_errors(bad))
+
+
+def test_the_archives_and_the_reseed_in_the_status_are_checked_by_the_schema():
+    validator = _validator("ClusterStatus")
+    doc = {**_leader_documents()[-1], "answered_by": "memgraph-0"}
+    assert doc["pods"][2]["data"]["archives"] and doc["cluster"]["reseed"]
+    assert not list(validator.iter_errors(doc))
+    pods = [dict(p) for p in doc["pods"]]
+    pods[2]["data"] = {**pods[2]["data"], "archives": [{"name": "a", "bytes": "4096"}]}
+    assert list(validator.iter_errors({**doc, "pods": pods}))  # a size as a string, no generation
+    step = {**doc["cluster"], "reseed": {**doc["cluster"]["reseed"], "step": "deleting"}}
+    assert list(validator.iter_errors({**doc, "cluster": step}))  # not a ReseedStep

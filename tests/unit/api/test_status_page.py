@@ -4,7 +4,10 @@ test_status_page_browser.py) shows it working."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -71,7 +74,7 @@ def test_the_markup_is_semantic_and_keyboard_usable():
     html = (UI / "index.html").read_text()
     parser.feed(html)
     tags = [t for t, _ in parser.tags]
-    assert tags.count("table") == tags.count("caption") == 4
+    assert tags.count("table") == tags.count("caption") == 5
     assert all(a.get("scope") in ("col", "row") for t, a in parser.tags if t == "th")
     assert not any("style" in a or a.get("onclick") for _, a in parser.tags)  # no inline style or handler
     assert "<script>" not in html and "<style" not in html
@@ -81,3 +84,84 @@ def test_the_markup_is_semantic_and_keyboard_usable():
     assert {a.get("id") for t, a in parser.tags if t == "input"} <= labelled
     css = (UI / "status.css").read_text()
     assert "prefers-color-scheme: dark" in css and ":focus-visible" in css
+
+
+# ---- the page's rendering of diverged pods and their archives (agent/ui/status.js under Node) -----------
+
+NODE = shutil.which("node")
+PAGE_DOM = Path(__file__).with_name("page_dom.js")
+
+
+class _Tables(HTMLParser):
+    """Each table's id and its header's column count, as index.html declares them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.columns: dict[str, int] = {}
+        self._table = ""
+        self._in_head = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._table = dict(attrs).get("id") or ""
+            self.columns[self._table] = 0
+        elif tag == "thead":
+            self._in_head = True
+        elif tag == "th" and self._in_head:
+            self.columns[self._table] += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "thead":
+            self._in_head = False
+
+
+def _render(doc: dict, tmp_path: Path) -> dict:
+    """What status.js writes into the page for one status document (one poll, in a minimal DOM)."""
+    if NODE is None:
+        pytest.skip("node is not installed: the page's script cannot run outside a browser without it")
+    tables = _Tables()
+    tables.feed((UI / "index.html").read_text())
+    (tmp_path / "doc.json").write_text(json.dumps({**doc, "answered_by": "memgraph-0"}))
+    (tmp_path / "tables.json").write_text(json.dumps(tables.columns))
+    done = subprocess.run([NODE, str(PAGE_DOM), str(UI / "status.js"), str(tmp_path / "doc.json"),
+                           str(tmp_path / "tables.json")], capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["fetched"] == [{"url": "api/v1/status", "method": "GET"}]
+    return out["elements"]
+
+
+def _texts(table: dict) -> list[list[str]]:
+    return [[c["text"] for c in row["cells"]] for row in table["rows"]]
+
+
+def test_the_page_shows_each_archive_the_refusal_and_the_reseed_under_way(tmp_path):
+    from tests.unit.test_status import ARCHIVE_G3, reseed_document
+
+    page = _render(reseed_document(), tmp_path)
+    assert page["diverged"]["text"] == "memgraph-1, memgraph-2 (quarantined)"
+    assert page["reseed"]["text"] == ("Re-seed of memgraph-2 (generation 3): registered ASYNC, recovering "
+                                      "from the MAIN")
+    archives = page["archives"]
+    rows = _texts(archives)
+    assert rows[0] == ["memgraph-1", "re-seed refused: volume has 1024 bytes free, a fresh copy needs 4096"]
+    assert archives["rows"][0]["cells"][1] == {"text": rows[0][1], "className": "error", "colSpan": 5}
+    name, size, generation, _created, holds = rows[1][1:]
+    assert (rows[1][0], name, size, generation, holds) == (
+        "memgraph-2", ARCHIVE_G3, "4.0 KiB", "3", "snapshots, wal, replication")
+    assert rows[2] == ["memgraph-2", "3 older archive(s) not listed; 3.0 MiB archived in all"]
+    assert [r["data"]["pod"] for r in archives["rows"]] == ["memgraph-1", "memgraph-2", "memgraph-2"]
+    warning = "diverged (quarantined): memgraph-1, memgraph-2; re-seed of memgraph-2: catchup"
+    assert warning in page["warnings"]["text"]
+
+
+def test_the_page_says_none_when_no_pod_has_an_archive(tmp_path):
+    from tests.unit.planner.builders import healthy, rec
+    from tests.unit.test_status import _status
+
+    page = _render(_status(healthy(), rec()), tmp_path)
+    assert page["diverged"]["text"] == "None."
+    assert page["reseed"]["text"] == "No re-seed under way."
+    assert page["archives"]["rows"] == [
+        {"data": {}, "cells": [{"text": "None.", "className": "", "colSpan": 6}]}]

@@ -313,10 +313,13 @@ def api_latency(cluster: SimCluster, ms: float, flog: FaultLog = NO_LOG) -> Iter
 
 
 def write_offline(cluster: SimCluster, pod: str, ids: list[str], label: str = "W",
-                  flog: FaultLog = NO_LOG) -> set[str]:
+                  flog: FaultLog = NO_LOG, new_epoch: bool = False) -> set[str]:
     """Commit `ids` into the data directory of `pod` while its Memgraph is down (held or pod held away):
     a standalone emulator on that directory, started as MAIN with no replicas. Returns every id of
-    `label` the directory holds afterwards."""
+    `label` the directory holds afterwards. A replica's writes made so continue its epoch, which a MAIN
+    takes as "ahead in the same epoch" (silent, reference 7.2); `new_epoch` first demotes and promotes the
+    standalone instance, as a pod that acted as MAIN after a promotion did, so the writes are in an epoch
+    no other instance has and the pod comes back diverged (reference 4.1)."""
     with cluster._lock:
         rt = cluster.runtimes.get(pod)
     if rt is not None and rt.memgraph.alive:
@@ -333,6 +336,10 @@ def write_offline(cluster: SimCluster, pod: str, ids: list[str], label: str = "W
                                       connection_timeout=3.0, max_transaction_retry_time=0.0)
         try:
             with driver.session() as session:
+                if new_epoch:
+                    port = proc.free_port(ip)
+                    session.run(f"SET REPLICATION ROLE TO REPLICA WITH PORT {port}").consume()
+                    session.run("SET REPLICATION ROLE TO MAIN").consume()
                 for i in ids:
                     session.run(f"CREATE (:{label} {{id: $id, at: 0.0}})", id=i).consume()
                 held = {str(r["id"]) for r in session.run(f"MATCH (n:{label}) RETURN n.id AS id")}

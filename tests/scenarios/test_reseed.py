@@ -47,9 +47,12 @@ def _volume(sc: Scenario, pod: str) -> Any:
     return sc.cluster.workdir / "pvc" / pod / "lib"
 
 
-pytestmark = pytest.mark.timeout(420)  # a cluster start, a failover and a re-seed on 2 loaded cores
+# a cluster start, a failover and a re-seed on 2 loaded cores. Every scenario but the refusal (about 30 s)
+# is `long`: `make scenarios` runs them, `make test` only the refusal.
+pytestmark = pytest.mark.timeout(420)
 
 
+@pytest.mark.long  # minutes: run by `make scenarios`
 @pytest.mark.parametrize("step", ["wal_written", "votes_in", "local_commit", "finalized"])
 def test_main_killed_at_a_step_of_the_commit_comes_back_a_full_replica_with_no_operator(
         scenario: MakeScenario, step: str) -> None:
@@ -106,18 +109,22 @@ def _diverge_offline(sc: Scenario, pods: list[str]) -> None:
     for pod in pods:
         faults.kill_memgraph(sc.cluster, pod, hold=True, flog=sc.flog)
     for pod in pods:
-        held = faults.write_offline(sc.cluster, pod, [f"{pod}-own-{i}" for i in range(3)], flog=sc.flog)
+        held = faults.write_offline(sc.cluster, pod, [f"{pod}-own-{i}" for i in range(3)], flog=sc.flog,
+                                    new_epoch=True)
         sc.timeline.injected_divergence.append(pod)
         sc.timeline.diverged_ids_before[pod] = tuple(sorted(held))
     for pod in pods:
         faults.release(sc.cluster, pod, flog=sc.flog)
 
 
+@pytest.mark.long  # minutes: run by `make scenarios`
 def test_two_diverged_pods_are_reseeded_one_at_a_time(scenario: MakeScenario) -> None:
     sc = scenario(seed=19)
     replicas = [p for p in sc.cluster.pod_names() if p != sc.main()]
     _diverge_offline(sc, replicas)
     seen: list[tuple[str, ...]] = []
+    # the status still shows the healthy cluster of before until the leader observes the restarts
+    sc.cluster.wait_for(lambda: bool(_status(sc)["cluster"].get("diverged")), SLACK_S, "divergence reported")
 
     def healed() -> bool:
         reseed = _status(sc)["cluster"].get("reseed") or {}
@@ -135,6 +142,7 @@ def test_two_diverged_pods_are_reseeded_one_at_a_time(scenario: MakeScenario) ->
     assert ev.report.ok, sc.failure_text(ev)  # I4: each pod's own writes are in its archive
 
 
+@pytest.mark.long  # minutes: run by `make scenarios`
 def test_leader_killed_in_the_middle_of_a_reseed_the_next_leader_finishes_it(scenario: MakeScenario) -> None:
     sc = scenario(seed=20)
     pod = next(p for p in sc.cluster.pod_names() if p != sc.main())
@@ -151,6 +159,7 @@ def test_leader_killed_in_the_middle_of_a_reseed_the_next_leader_finishes_it(sce
     assert ev.report.ok, sc.failure_text(ev)
 
 
+@pytest.mark.long  # minutes: run by `make scenarios`
 def test_new_main_restarting_before_its_first_write_never_takes_the_old_main_as_a_replica(
         scenario: MakeScenario) -> None:
     """Reference 7.2: the old MAIN keeps one unanswered transaction; the new MAIN crash-restarts before its

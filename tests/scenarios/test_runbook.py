@@ -61,12 +61,14 @@ def _diverged(sc: Scenario) -> list[str]:
     return list(sc.cluster.status(timeout_s=2.0)["cluster"].get("diverged") or [])
 
 
+@pytest.mark.long  # minutes: run by `make scenarios`
 @pytest.mark.timeout(420)
 def test_the_runbook_repairs_a_diverged_pod_by_hand_with_its_data_kept(scenario: MakeScenario) -> None:
     sc = scenario(seed=22, reseed="manual")
     pod = next(p for p in sc.cluster.pod_names() if p != sc.main())
     faults.kill_memgraph(sc.cluster, pod, hold=True, flog=sc.flog)
-    held = faults.write_offline(sc.cluster, pod, [f"{pod}-own-{i}" for i in range(3)], flog=sc.flog)
+    held = faults.write_offline(sc.cluster, pod, [f"{pod}-own-{i}" for i in range(3)], flog=sc.flog,
+                                    new_epoch=True)
     sc.timeline.injected_divergence.append(pod)
     sc.timeline.diverged_ids_before[pod] = tuple(sorted(held))
     faults.release(sc.cluster, pod, flog=sc.flog)

@@ -71,7 +71,7 @@ def _track_divergence(view: View, plan: Plan) -> View:
     diverged = set(view.record.diverged)
     for name in view.expected:
         obs = view.obs(name)
-        row = view.row(name)
+        row = view.current_row(name)  # a row at a previous address is an earlier incarnation's (issue 17)
         shown = row is not None and row.status == ReplicaStatus.DIVERGED
         refused = obs is not None and is_divergence_error(obs.register_error) and not obs.empty
         if name != view.record.main and (shown or refused):

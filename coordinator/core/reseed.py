@@ -39,7 +39,7 @@ from coordinator.core.model import (
 )
 from coordinator.core.outcomes import DecisionKind as K
 from coordinator.core.outcomes import ReseedEnd, ReseedHold
-from coordinator.core.rules import Plan, Verdict, View
+from coordinator.core.rules import Plan, Verdict, View, is_divergence_error
 
 _ACTIVE = (ReseedStep.ARCHIVE.value, ReseedStep.CATCHUP.value)
 _CLEARED = {"reseed_pod": "", "reseed_step": "", "reseed_generation": 0, "reseed_incarnation": ""}
@@ -175,11 +175,25 @@ def _archiving(view: View, plan: Plan) -> Verdict | None:
     return None
 
 
+def _diverged_again(view: View, name: str) -> bool:
+    """Evidence about the re-seeded incarnation itself: the MAIN's row at its current address says
+    diverged, or a REGISTER was refused for divergence while it holds data (after a clean start it can
+    hold only what that MAIN sent it). The mark it carried into the re-seed is not: it stays until its new
+    Memgraph answers empty (planner._track_divergence), and a row at its previous address describes the
+    incarnation that diverged."""
+    row = view.current_row(name)
+    if row is not None and row.status is ReplicaStatus.DIVERGED:
+        return True
+    obs = view.obs(name)
+    return (obs is not None and obs.reachable and obs.storage is not None and not obs.empty
+            and is_divergence_error(obs.register_error))
+
+
 def _catching_up(view: View, plan: Plan) -> Verdict | None:
     rec = view.record
     name = rec.reseed_pod
-    row = view.row(name)
-    if name in view.diverged or (row is not None and row.status is ReplicaStatus.DIVERGED):
+    row = view.current_row(name)
+    if _diverged_again(view, name):
         pod = view.pod(name)
         _end(plan, ReseedEnd.HALTED, name, f"re-seed of {name} halted: diverged again while recovering",
              halt_at=pod.incarnation if pod is not None else "-")

@@ -14,6 +14,7 @@ from coordinator.core.model import (
     Action,
     ClusterRecord,
     CreateSnapshot,
+    DropReplica,
     Policy,
     ReseedPod,
     ReseedStep,
@@ -24,6 +25,7 @@ from tests.unit.planner.builders import (
     AUTO,
     LEADER,
     POLICY,
+    addr,
     core,
     down,
     events,
@@ -35,6 +37,7 @@ from tests.unit.planner.builders import (
     row,
     snap,
 )
+from tests.unit.planner.test_planner_table import NEW_IP
 from tests.unit.planner.test_planner_table import Case as TableCase
 
 STRICT = "strict_sync"
@@ -154,6 +157,41 @@ CASES = [
          "diverged: memgraph-1 re-seeded from memgraph-0: ready, behind 0 (its old files stay archived on "
          "its volume); memgraph-0 is MAIN, 1/1 replicas ready",
          [WriteRecord(rec(sync=None))], ("ReseedCompleted", "NoSyncReplica")),
+    # the mark a pod carried into its re-seed is cleared only once its new Memgraph answers empty: until
+    # then it is no sign of a new divergence (scenarios: halted "diverged again" right after the archive)
+    Case("reseeded_pod_not_answering_yet_keeps_its_old_mark_and_the_reseed_waits",
+         snap({0: main(row(1, STRICT)), 1: replica(), 2: down()}, uids={2: "uid-2b"}, ips={2: NEW_IP},
+              data={2: ARCHIVED_G3}),
+         reseed_rec(2, ReseedStep.CATCHUP, incarnation="uid-2b/0", diverged=(2,)),
+         "diverged: re-seed of memgraph-2: recovering from memgraph-0 (not registered yet); memgraph-0 is "
+         "MAIN, 1/2 replicas ready", []),
+    Case("reseeded_pod_with_storage_not_read_yet_is_not_diverged_again",
+         snap({0: main(row(1, STRICT)), 1: replica(), 2: replica()}, uids={2: "uid-2b"}, ips={2: NEW_IP},
+              data={2: ARCHIVED_G3}),
+         reseed_rec(2, ReseedStep.CATCHUP, incarnation="uid-2b/0", diverged=(2,)),
+         "diverged: re-seed of memgraph-2: recovering from memgraph-0 (not registered yet); memgraph-0 is "
+         "MAIN, 1/2 replicas ready", []),
+    # a row at the pod's previous address describes the incarnation that diverged, not the re-seeded one
+    Case("stale_diverged_row_at_the_previous_address_neither_halts_nor_keeps_the_mark",
+         snap({0: main(row(1, STRICT), row(2, status="diverged", ts=0)), 1: replica(), 2: replica(data=0)},
+              uids={2: "uid-2b"}, ips={2: NEW_IP}, data={2: ARCHIVED_G3}),
+         reseed_rec(2, ReseedStep.CATCHUP, incarnation="uid-2b/0", diverged=(2,)),
+         "replicas: drop memgraph_2, register memgraph-2 as async; memgraph-0 is MAIN, 1/2 replicas ready",
+         [WriteRecord(reseed_rec(2, ReseedStep.CATCHUP, incarnation="uid-2b/0")),
+          DropReplica(name(0), "memgraph_2"), reg(0, 2, pod_ip=NEW_IP)], ("ReplicaRegistered",)),
+    Case("stale_ready_row_at_the_previous_address_does_not_end_the_reseed",
+         snap({0: main(row(1, STRICT), row(2)), 1: replica(), 2: replica(data=0)},
+              uids={2: "uid-2b"}, ips={2: NEW_IP}, data={2: ARCHIVED_G3}),
+         reseed_rec(2, ReseedStep.CATCHUP, incarnation="uid-2b/0"),
+         "replicas: drop memgraph_2, register memgraph-2 as async; memgraph-0 is MAIN, 1/2 replicas ready",
+         [DropReplica(name(0), "memgraph_2"), reg(0, 2, pod_ip=NEW_IP)], ("ReplicaRegistered",)),
+    Case("reseeded_pod_diverged_at_its_current_address_halts",
+         snap({0: main(row(1, STRICT), row(2, status="diverged", ts=0, address=addr(2, NEW_IP))),
+               1: replica(), 2: replica(data=0)}, uids={2: "uid-2b"}, ips={2: NEW_IP}, data={2: ARCHIVED_G3}),
+         reseed_rec(2, ReseedStep.CATCHUP, incarnation="uid-2b/0"),
+         "replicas: drop memgraph_2; memgraph-0 is MAIN, 1/2 replicas ready",
+         [WriteRecord(reseed_rec(2, ReseedStep.HALTED, incarnation="uid-2b/0", diverged=(2,))),
+          DropReplica(name(0), "memgraph_2")], ("ReplicaDiverged", "ReseedHalted")),
     Case("deletion_that_did_not_happen_is_sent_again",
          snap(DIVERGED_2, data={2: KEPT}), reseed_rec(2, ReseedStep.ARCHIVE, diverged=(2,)),
          "reseed: re-seed of memgraph-2 (generation 3): stamping and deleting it again",

@@ -175,6 +175,10 @@ def test_new_main_restarting_before_its_first_write_never_takes_the_old_main_as_
     with GraphDatabase.driver(f"bolt://{host}:{port}", auth=None, connection_timeout=3.0) as d, \
             pytest.raises(Exception), d.session() as s:  # noqa: B017 - the crash answers the client nothing
         s.run("CREATE (:W {id: 'unanswered-1', at: 0.0})").consume()
+    # this test makes the old MAIN diverge on purpose (its unanswered write, outside the writer's record):
+    # the checker expects it there and finds that write kept in its archive (I4: never deleted)
+    sc.timeline.injected_divergence.append(old)
+    sc.timeline.diverged_ids_before[old] = ("unanswered-1",)
     new = sc.wait_main(lambda m: m != old, sc.cfg.failover_after_s + SLACK_S, f"failover from {old}")
     faults.kill_memgraph(sc.cluster, new, flog=sc.flog)  # before any write: the kubelet restarts it
     faults.release(sc.cluster, old, flog=sc.flog)

@@ -256,7 +256,8 @@ def _crashed_mains_with_inflight_commits(tl: Timeline) -> dict[str, set[str]]:
     reference memgraph-replication.md section 5) keeps a write the client never got back; after the
     failover it returns diverged. That divergence arrives from outside (a crash inside Memgraph's commit),
     not from a decision of the HA layer: it must be detected and quarantined (the rest of I4), and no
-    acknowledged write may be among those ids (else it is an I3 matter and not excused here).
+    acknowledged write may be among those ids (else it is an I3 matter and not excused here). A pod
+    re-seeded since (issue 17) holds them in its archive, so the archive's ids count as its own.
     """
     if tl.final is None or not tl.final.main:
         return {}
@@ -267,7 +268,8 @@ def _crashed_mains_with_inflight_commits(tl: Timeline) -> dict[str, set[str]]:
     for mark in tl.failovers:
         if mark.planned or mark.old_main == tl.final.main:
             continue
-        extra = set(tl.final.ids_by_pod.get(mark.old_main, ())) - on_main
+        old = mark.old_main
+        extra = (set(tl.final.ids_by_pod.get(old, ())) | set(tl.final.quarantined.get(old, ()))) - on_main
         if extra and not (extra & acked) and extra <= attempted:
             out[mark.old_main] = extra
     return out

@@ -210,6 +210,31 @@ def test_i4_a_crashed_mains_unacknowledged_inflight_commit_is_divergence_from_ou
     assert any("mg-0: crashed MAIN kept unacknowledged in-flight commit(s) w7" in e for e in res.evidence)
 
 
+def _reseeded_crashed_main(acked: list[int]) -> Timeline:
+    """mg-0 crashed as MAIN holding w7, came back diverged and was re-seeded (issue 17): it now holds what
+    the new MAIN has, and w7 lies in its archive (`quarantined`), as the status reported it diverged."""
+    tl = data_timeline(acked, {"mg-1": [1], "mg-0": [1]})
+    assert tl.final is not None
+    tl.final = FinalData(tl.final.ids_by_pod, "mg-1", ("mg-0",), quarantined={"mg-0": ("w1", "w7")})
+    tl.failovers = [FailoverMark(205.0, "mg-0", "mg-1", planned=False)]
+    tl.divergence_reports = [DivergenceReport(210.0, "mg-0", "sampler", "status: diverged")]
+    return tl
+
+
+def test_i4_a_reseeded_crashed_mains_inflight_commit_in_its_archive_is_divergence_from_outside():
+    tl = _reseeded_crashed_main([1])
+    tl.attempts.append(err(7, 207.0))
+    res = check_i4(tl, B)
+    assert res.ok, res
+    assert any("mg-0: crashed MAIN kept unacknowledged in-flight commit(s) w7" in e for e in res.evidence)
+
+
+def test_i4_an_acknowledged_id_in_a_reseeded_crashed_mains_archive_is_not_excused():
+    res = check_i4(_reseeded_crashed_main([1, 7]), B)
+    assert not res.ok
+    assert "divergence reported on mg-0 at t=210.000 via sampler: status: diverged" in res.evidence
+
+
 def test_i4_an_acknowledged_id_only_on_a_crashed_main_is_not_excused():
     tl = data_timeline([1, 7], {"mg-1": [1], "mg-0": [1, 7]})
     tl.failovers = [FailoverMark(205.0, "mg-0", "mg-1", planned=False)]

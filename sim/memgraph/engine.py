@@ -157,7 +157,7 @@ class Engine:
             return Outcome(self._storage_info(q.scoped), "rw")
         if isinstance(q, c.CreateSnapshot):
             try:
-                return Outcome([[str(self.storage.create_snapshot(force=True))]], "rw")
+                return Outcome([[str(r.create_snapshot(force=True))]], "rw")
             except NothingNewToWrite as exc:  # not with force=True; kept for the text
                 raise c.QueryError(str(exc)) from exc
         if isinstance(q, c.SetRole):

@@ -95,8 +95,13 @@ class Instance:
             self._snapshot("periodic")
 
     def _snapshot(self, trigger: str) -> None:
+        """Periodic or on exit; the periodic one waits for a commit in flight (Replication.create_snapshot),
+        the one on exit runs after Bolt and replication stopped."""
         try:
-            self.storage.create_snapshot(force=False)
+            if self.repl is not None and trigger == "periodic":
+                self.repl.create_snapshot(force=False)
+            else:
+                self.storage.create_snapshot(force=False)
         except NothingNewToWrite:
             log.info("%s snapshot skipped: Nothing has been written since the last snapshot", trigger)
         except OSError as exc:

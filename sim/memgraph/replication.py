@@ -233,3 +233,10 @@ class Replication:
 
     def commit_write(self, ops: list[dict[str, Any]]) -> int:
         return commit_write(self, ops, self.controls)
+
+    def create_snapshot(self, force: bool) -> Path:
+        """`CREATE SNAPSHOT` or a periodic snapshot, under the engine lock: it waits for the commit in
+        flight, so it never finalizes the WAL file whose commit flag a two-phase commit is about to flip
+        (a snapshot never breaks a commit; reference 7.2 uses CREATE SNAPSHOT on a MAIN taking writes)."""
+        with self.commit_lock:
+            return self.storage.create_snapshot(force)

@@ -189,3 +189,22 @@ def test_a_frozen_strict_sync_replica_holds_a_commit_for_the_prepare_timeout_the
                                         "'r1': RPC timeout while replicating. Replica will be recovered")
     assert "Main reached an RPC timeout while replicating to [r1]." in err.value.message
     assert count(cluster, main) == 0
+
+
+def test_create_snapshot_during_a_two_phase_commit_waits_for_it_and_the_commit_is_kept(
+        cluster: Cluster) -> None:
+    # issue 17: the coordinator snapshots a promoted MAIN while writes arrive. A snapshot that finalized the
+    # WAL file of a commit waiting for its votes broke the commit's flag flip and wedged the MAIN.
+    main, rep = strict_pair(cluster)
+    main.delay(1000)  # every replication RPC of the MAIN waits 1 s: the commit sits before its vote
+    write = Background(main, "CREATE (:N {k: 1})")
+    wait_until(lambda: wal_flags(main.data_dir) == {2: 0})  # in the WAL, commit=false, votes pending
+    path = run(cluster, main, "CREATE SNAPSHOT")[0][0]
+    main.delay(0)
+    assert write.outcome() is None
+    assert path.endswith("_timestamp_2")  # taken after the commit, so it holds it
+    assert values(cluster, main) == [1]
+    wait_until(lambda: values(cluster, rep) == [1])
+    main.restart()  # what is on disk: the snapshot and the WAL
+    forget(cluster, main)
+    assert values(cluster, main) == [1]

@@ -190,11 +190,12 @@ def test_service_account_without_the_verb_gets_the_403_in_kubectl(kubectl, emu, 
     token.write_text(emu.issue_token(NS, "memgraph"))
     agent = emu.write_kubeconfig(tmp_path / "agent.kubeconfig", NS, token_file=token)
     assert "memgraph-0" in kubectl("get", "pods", kubeconfig=agent).stdout
-    proc = kubectl("delete", "pod", "memgraph-0", kubeconfig=agent, check=False)
+    # the agent may delete pods since issue 17 (the re-seed); it may only read its StatefulSet
+    proc = kubectl("delete", "statefulset", "memgraph", kubeconfig=agent, check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
-        'Error from server (Forbidden): pods "memgraph-0" is forbidden: User '
-        f'"system:serviceaccount:{NS}:memgraph" cannot delete resource "pods" in API group "" '
+        'Error from server (Forbidden): statefulsets.apps "memgraph" is forbidden: User '
+        f'"system:serviceaccount:{NS}:memgraph" cannot delete resource "statefulsets" in API group "apps" '
         f'in the namespace "{NS}"'
     )
 

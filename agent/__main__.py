@@ -12,16 +12,39 @@ secret.
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
+import sys
 from typing import Any
 
 from coordinator.edge.logs import add_secret, setup_logging
 from coordinator.edge.settings import exit_on_error
 
+PR_SET_DUMPABLE = 4  # prctl(2)
+
+
+def make_non_dumpable() -> bool:
+    """prctl(PR_SET_DUMPABLE, 0): with the pod's process namespace shared (the chart does it for fencing),
+    the memgraph container runs as the same UID and could otherwise read this process's environment (the
+    API token, the Memgraph password) and files (the ServiceAccount token) through /proc/<pid>/. Kept
+    across fork (gunicorn's worker), reset by execve. False when the call is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) == 0
+    except (OSError, AttributeError) as exc:
+        logging.getLogger(__name__).warning("prctl(PR_SET_DUMPABLE, 0) failed: %s", exc)
+        return False
+
 
 def main() -> None:
     settings = exit_on_error(os.environ)
     setup_logging(settings.log.format, settings.log.level)
+    if not make_non_dumpable():
+        logging.getLogger(__name__).warning("agent process stays dumpable: /proc/<pid>/environ is readable "
+                                            "by processes of the same UID")
     add_secret(settings.memgraph.password)
     add_secret(settings.api.token)
 

@@ -3,7 +3,7 @@ and the status page's routes (agent/status_page.py).
 
 Role: the HTTP layer only. It validates requests, checks access (loopback for preStop, a bearer token
 for the mutating operator routes), forwards cluster-wide requests from a non-leader to the leader, makes
-a repeated preStop join the one in progress, and turns every error into JSON
+a repeated preStop join the one in progress (agent/prestop_join.py), and turns every error into JSON
 `{"error": ..., "detail": ...}` with a proper status code (DESIGN "Agent HTTP API"). The work itself is
 done by an `AgentServices` object that the agent process supplies.
 
@@ -19,9 +19,7 @@ import ipaddress
 import json
 import logging
 import re
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
@@ -30,7 +28,10 @@ import requests
 from werkzeug.exceptions import HTTPException
 
 from agent import status_page
+from agent.fence import FenceRequest
+from agent.fence import parse as parse_fence
 from agent.metrics import CONTENT_TYPE, AgentMetrics
+from agent.prestop_join import PrestopJoin, PrestopRequest, Result
 from coordinator.core import defaults
 
 log = logging.getLogger(__name__)
@@ -46,17 +47,6 @@ MAX_BODY_BYTES = 64 * 1024
 POD_NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 MAX_POD_NAME_CHARS = 253
 MAX_UID_CHARS = 128
-KEEP_CONFIRMED = 16  # confirmed preStop answers remembered (per pod UID; a pod has one UID)
-Result = tuple[int, dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class PrestopRequest:
-    """Body of `POST /api/v1/prestop` as the hook sends it."""
-
-    pod: str
-    uid: str = ""
-    budget_s: float = DEFAULT_PRESTOP_BUDGET_S
 
 
 class AgentServices(Protocol):
@@ -98,6 +88,8 @@ class AgentServices(Protocol):
 
     def known_pods(self) -> set[str]: ...
 
+    def fence(self, request: FenceRequest) -> Result: ...
+
     def api_token(self) -> str | None: ...
 
 
@@ -107,69 +99,6 @@ class ApiError(Exception):
     def __init__(self, status: int, error: str, detail: str) -> None:
         super().__init__(f"{status} {error}: {detail}")
         self.status, self.error, self.detail = status, error, detail
-
-
-@dataclass
-class _Flight:
-    done: threading.Event = field(default_factory=threading.Event)
-    result: Result = (503, {"retry_after_s": 1})
-
-
-class PrestopJoin:
-    """Idempotent preStop (hooks are delivered at least once, reference B.2): one run at a time.
-
-    A call that arrives while a run is in progress waits for that run's result (bounded by its own budget)
-    instead of starting another. A confirmed result (200) is remembered per pod UID and answered again at
-    once; other results are not remembered, so the hook's retry runs the services' prestop again.
-    """
-
-    def __init__(self, run: Callable[[PrestopRequest], Result], on_result: Callable[[Result], None]) -> None:
-        self._run, self._on_result = run, on_result
-        self._lock = threading.Lock()
-        self._flight: _Flight | None = None
-        self._confirmed: dict[str, Result] = {}
-        self._waiters = 0
-
-    @property
-    def waiters(self) -> int:
-        """Calls waiting right now for the run in progress."""
-        with self._lock:
-            return self._waiters
-
-    def call(self, req: PrestopRequest) -> tuple[Result, bool]:
-        """Return (result, joined): joined is True when this call did not run the services' prestop."""
-        with self._lock:
-            if req.uid in self._confirmed:
-                return self._confirmed[req.uid], True
-            flight, owner = self._flight, self._flight is None
-            if flight is None:
-                flight = self._flight = _Flight()
-            else:
-                self._waiters += 1
-        if not owner:
-            try:
-                if flight.done.wait(timeout=max(0.0, req.budget_s)):
-                    return flight.result, True
-                return (202, {"retry_after_s": 1, "detail": "hand-over in progress"}), True
-            finally:
-                with self._lock:
-                    self._waiters -= 1
-        result: Result = (500, {"error": "internal", "detail": "prestop failed; see the agent log"})
-        try:
-            result = self._run(req)
-        except Exception:
-            log.exception("prestop handler raised; answering 500")
-        finally:
-            with self._lock:
-                self._flight = None
-                if result[0] == 200:
-                    self._confirmed[req.uid] = result
-                    while len(self._confirmed) > KEEP_CONFIRMED:  # bounded: a caller may send any UID
-                        del self._confirmed[next(iter(self._confirmed))]
-            flight.result = result
-            flight.done.set()
-        self._on_result(result)
-        return result, False
 
 
 def _is_loopback(addr: str | None) -> bool:
@@ -295,6 +224,12 @@ class _Routes:
         status, body = self.s.pause() if which == "pause" else self.s.resume()
         return _reply((status, {**body, "answered_by": self.s.pod_name}))
 
+    def fence(self) -> flask.Response:
+        """Token first, then the body (agent/fence.py decides; a leader calls this on a lost MAIN's agent)."""
+        self.authorize()
+        req = parse_fence(_json_body(required=True), lambda d: ApiError(400, "bad-request", d))
+        return _reply(self.s.fence(req))
+
     def authorize_status(self) -> None:
         """HA_STATUS_AUTH=token: the read routes need the operator token too (a non-leader forwards the
         header with the status request; the leader checks it again)."""
@@ -398,6 +333,7 @@ def create_app(
     add("/api/v1/pause", "pause", lambda: routes.pause_or_resume("pause"), methods=["POST"])
     add("/api/v1/resume", "resume", lambda: routes.pause_or_resume("resume"), methods=["POST"])
     add("/api/v1/diverged/purge", "purge", routes.purge, methods=["POST"])
+    add("/api/v1/fence", "fence", routes.fence, methods=["POST"])
     add("/metrics", "metrics", routes.exposition, methods=["GET"])
     status_page.install(app)  # GET /: the status page (agent/status_page.py)
     return app

@@ -19,13 +19,16 @@ from typing import Any
 
 from kubernetes import client as kclient
 
+from agent import fence as fencing
 from agent import prestop as prestop_local
 from agent.api import PrestopRequest, Result
+from agent.fence import FenceRequest
 from agent.guard import Guard, should_demote
 from agent.metrics import AgentMetrics
 from agent.peer_records import PeerPrestopRecords
 from agent.prestop_host import PrestopHost
 from agent.prestop_summary import last_record
+from agent.procfs import MemgraphProcesses
 from coordinator.core import record as record_codec
 from coordinator.core.identity import incarnation_identity, names_another_incarnation, pod_of
 from coordinator.core.model import ClusterRecord, Role, replica_name
@@ -65,6 +68,8 @@ class Agent:
             self.terms.started, self.terms.stopped, self._new_leader,
         )
         self.pool = MemgraphPool(settings)
+        data_dir = settings.memgraph.data_directory
+        self.procs = MemgraphProcesses(data_dir) if data_dir else None  # the pod's shared process namespace
         self.peer_records = PeerPrestopRecords(
             settings.identity.pod_name, lambda: last_record(settings.prestop.log_dir), settings.api.port,
             settings.api.token,
@@ -222,7 +227,14 @@ class Agent:
             return False, f"local monitor stalled for {age:.1f}s"
         return True, "loops running"
 
+    def process_state(self) -> str:
+        """The local Memgraph's process: running, stopped (every thread in state T), none; unknown when the
+        agent has no view of it (MEMGRAPH_DATA_DIRECTORY unset)."""
+        return self.procs.view().state if self.procs is not None else "unknown"
+
     def ready(self) -> tuple[bool, str]:
+        if self.process_state() == "stopped":  # issue 16 item 4: stopped is dead, busy is not
+            return False, "local Memgraph process is stopped (SIGSTOP or frozen)"
         if time.monotonic() - self._local_ok_at > max(5.0, 3 * self.s.election.retry_period_s):
             return False, "local Memgraph not answering"
         reason = self.guard_reason()
@@ -237,7 +249,7 @@ class Agent:
             "pod": self.pod_name,
             "leader": pod_of(self.elector.leader_identity()) or None,
             "is_leader": self.is_leader(),
-            "memgraph": dict(self._local_state),
+            "memgraph": {**self._local_state, "process": self.process_state()},
             "record": {"main": rec.main, "generation": rec.generation} if rec else None,
             "api_server_failing_s": self.elector.api_failing_for(),
             "prestop_last": last_record(self.s.prestop.log_dir),
@@ -347,3 +359,26 @@ class Agent:
 
     def api_token(self) -> str | None:
         return self.s.api.token
+
+    # ---- fencing (agent/fence.py) -----------------------------------------------------------------
+
+    @property
+    def pod_uid(self) -> str:
+        return self.s.identity.uid
+
+    def local_answers(self) -> bool:
+        """SHOW REPLICATION ROLE on the local Memgraph now, on a fresh connection (bounded: 1 s + 2 s)."""
+        m = self.s.memgraph
+        client = MemgraphClient(m.host, m.bolt_port, m.user, m.password,
+                                connect_timeout=1.0, query_timeout=2.0)
+        try:
+            client.role()
+            return True
+        except Exception as exc:  # not answering is the fact the fence needs
+            log_event(log, "fence: local Memgraph does not answer", error=f"{type(exc).__name__}: {exc}")
+            return False
+        finally:
+            client.close()
+
+    def fence(self, request: FenceRequest) -> Result:
+        return fencing.fence(request, self, self.procs)

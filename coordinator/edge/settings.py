@@ -82,6 +82,9 @@ class MemgraphSettings:
     user: str = ""
     password: str = ""
     replication_port: int = d.REPLICATION_PORT
+    # MEMGRAPH_DATA_DIRECTORY: the local Memgraph's --data-directory; with the pod's process namespace
+    # shared, the agent finds its Memgraph's process by it (fencing, stopped-process detection). "": off
+    data_directory: str = ""
 
     def __repr__(self) -> str:
         return _repr(self, frozenset({"password"}))
@@ -305,6 +308,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             user=r.text("MEMGRAPH_USER", ""),
             password=r.secret("MEMGRAPH_PASSWORD"),
             replication_port=r.parsed("MEMGRAPH_REPLICATION_PORT", d.REPLICATION_PORT, _port),
+            data_directory=r.text("MEMGRAPH_DATA_DIRECTORY", ""),
         ),
         election=ElectionSettings(
             lease_name=r.text("HA_LEASE_NAME", d.lease_name(statefulset) if statefulset else ""),

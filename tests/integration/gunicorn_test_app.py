@@ -74,6 +74,9 @@ class FakeServices:
     def known_pods(self) -> set[str]:
         return {"memgraph-0", "memgraph-1"}
 
+    def fence(self, request: Any) -> tuple[int, dict[str, Any]]:
+        return 409, {"error": "main-healthy", "detail": "test app"}
+
     def api_token(self) -> str | None:
         return None
 

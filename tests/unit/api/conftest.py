@@ -11,6 +11,7 @@ import flask
 import pytest
 
 from agent.api import PrestopRequest, create_app
+from agent.fence import FenceRequest
 from agent.metrics import AgentMetrics
 
 
@@ -31,6 +32,7 @@ class FakeServices:
     paused: list[bool] = field(default_factory=list)
     local_raises: bool = False
     prestop_raises: Exception | None = None
+    fence_calls: list[FenceRequest] = field(default_factory=list)
 
     def health(self) -> tuple[bool, str]:
         return self.healthy
@@ -81,6 +83,10 @@ class FakeServices:
 
     def known_pods(self) -> set[str]:
         return self.pods
+
+    def fence(self, request: FenceRequest) -> tuple[int, dict[str, Any]]:
+        self.fence_calls.append(request)
+        return 409, {"error": "main-healthy", "detail": "fake"}
 
     def api_token(self) -> str | None:
         return self.token

@@ -436,3 +436,34 @@ def test_purge_needs_the_token_and_a_plain_archive_name(client, services) -> Non
         assert resp.status_code == 400, bad
     resp = client.post("/api/v1/diverged/purge", json=body, headers=auth)
     assert resp.status_code == 202 and resp.get_json()["pending"] == ["memgraph-2/20261130T203000.000000Z-g3"]
+
+
+# ---- fence (issue 16 item 5) -----------------------------------------------------------------------------
+
+FENCE = {"pod": "memgraph-1", "uid": "uid-1", "generation": 3}
+
+
+def test_fence_needs_the_token_before_anything_reaches_the_agent(client, services):
+    assert error_of(client.post("/api/v1/fence", json=FENCE)) == (401, "unauthorized")
+    bad = {"Authorization": "Bearer nope"}
+    assert error_of(client.post("/api/v1/fence", json=FENCE, headers=bad)) == (401, "unauthorized")
+    assert services.fence_calls == []
+
+
+def test_fence_body_must_name_pod_uid_and_generation(client, services):
+    assert error_of(client.post("/api/v1/fence", headers=AUTH)) == (400, "bad-request")
+    body = {"pod": "memgraph-1", "uid": "uid-1"}
+    assert error_of(client.post("/api/v1/fence", json=body, headers=AUTH)) == (400, "bad-request")
+    assert services.fence_calls == []
+
+
+def test_fence_passes_the_request_to_the_agent_and_its_answer_back(client, services):
+    resp = client.post("/api/v1/fence", json=FENCE, headers=AUTH)
+    assert error_of(resp) == (409, "main-healthy")
+    assert [(r.pod, r.uid, r.generation) for r in services.fence_calls] == [("memgraph-1", "uid-1", 3)]
+
+
+def test_fence_is_never_forwarded_to_the_leader(client, services):
+    services.leader = False
+    client.post("/api/v1/fence", json=FENCE, headers=AUTH)
+    assert len(services.fence_calls) == 1  # answered here: each agent fences only its own Memgraph

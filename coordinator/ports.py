@@ -34,6 +34,13 @@ class MemgraphPort(Protocol):
 MemgraphFactory = Callable[[PodView], MemgraphPort]
 
 
+class FencePort(Protocol):
+    """Make an old MAIN's Memgraph unable to resume (coordinator.edge.fence_client.AgentFencer): returns
+    what was done, raises FenceRefused (no promotion) or FenceUnconfirmable (nothing answered)."""
+
+    def fence(self, pod: PodView, generation: int) -> str: ...
+
+
 class KubePort(Protocol):
     """The Kubernetes calls the coordinator makes (implemented by coordinator.edge.kube.KubeOps)."""
 

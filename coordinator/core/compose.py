@@ -27,6 +27,7 @@ from coordinator.core.model import (
     Demote,
     DropReplica,
     EmitEvent,
+    Fence,
     Promote,
     RegisterReplica,
     RequestSwitchover,
@@ -173,7 +174,9 @@ def keyed_events(view: View, plan: Plan, memory: PlannerMemory) -> tuple[list[Ac
 def describe(actions: Sequence[Action]) -> str:
     parts: list[str] = []
     for a in actions:
-        if isinstance(a, Promote):
+        if isinstance(a, Fence):
+            parts.append(f"fence {a.pod}")
+        elif isinstance(a, Promote):
             parts.append(f"promote {a.pod}")
         elif isinstance(a, Demote):
             parts.append(f"demote {a.pod}")

@@ -192,6 +192,16 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class FenceMiss:
+    """The old MAIN `pod` (incarnation `uid`, MAIN at record `generation`) could not be fenced: nothing
+    of it answered, or its agent cannot fence (issue 16 item 5). Set by the executor through observe."""
+
+    uid: str
+    generation: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything one reconcile cycle decides on. Built by observe, consumed by the planner.
 
@@ -216,6 +226,8 @@ class Snapshot:
     # "memgraph-0->memgraph-1" while a switchover procedure runs; the planner then leaves the cluster alone
     switchover_in_progress: str = ""
     wall: float = 0.0  # wall-clock epoch seconds of the observation (for the record's history only)
+    # pod -> the last fence of that old MAIN that could not be confirmed (the failover then goes ahead)
+    fence_unconfirmed: dict[str, FenceMiss] = field(default_factory=dict)
 
     def pod(self, name: str) -> PodView | None:
         for p in self.pods:
@@ -241,6 +253,17 @@ def pod_ordinal(pod_name: str) -> int:
 @dataclass(frozen=True)
 class Promote:
     pod: str
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Make the old MAIN's Memgraph unable to resume (its agent SIGKILLs it and confirms) before a
+    failover promotes another pod: `uid` is the pod incarnation, `generation` the record's generation
+    in which it is MAIN (the agent refuses any other)."""
+
+    pod: str
+    uid: str
+    generation: int
 
 
 @dataclass(frozen=True)
@@ -313,8 +336,8 @@ class RequestSwitchover:
 
 
 Action = (
-    Promote | Demote | RegisterReplica | DropReplica | SetLabels | WriteRecord | EmitEvent | RequestSwitchover
-    | CreateSnapshot | ReseedPod
+    Fence | Promote | Demote | RegisterReplica | DropReplica | SetLabels | WriteRecord | EmitEvent
+    | RequestSwitchover | CreateSnapshot | ReseedPod
 )
 
 ROLE_LABEL = "memgraph-ha.io/role"

@@ -22,6 +22,7 @@ from coordinator.core.model import (
     CreateSnapshot,
     Demote,
     EmitEvent,
+    Fence,
     Policy,
     Promote,
     RegisterReplica,
@@ -183,7 +184,7 @@ def _main_lost(view: View, plan: Plan) -> Verdict | None:
         plan.key_event(f"nocand:{main}", "NoFailoverCandidate", f"{main} lost; {why}", main)
         return Verdict(K.WAITING, f"{main} unreachable {down:.1f}s, no failover candidate ({why}){note}")
     plan.blocked_by = ""
-    return _failover(view, plan, candidate, is_async, down)
+    return _failover(view, plan, candidate, is_async, down, fence=True)
 
 
 def _restore_main(view: View, plan: Plan) -> Verdict | None:
@@ -240,10 +241,33 @@ def _incarnation(view: View, name: str) -> str:
     return pod.incarnation if pod is not None else ""
 
 
+def _fence(view: View, plan: Plan, candidate: str) -> str:
+    """Issue 16 item 5 (reference memgraph-replication.md 7.2): a MAIN paused between the STRICT_SYNC votes
+    and its local commit commits on resume and acknowledges a write the promoted replica aborted. So the old
+    MAIN's agent kills its Memgraph and confirms before the promotion (the executor stops the cycle when it
+    cannot: no promotion). Where nothing of the pod answers (or its agent cannot fence), the failover goes
+    ahead after failoverAfter with the fence unconfirmed, said in the record, an Event and the verdict.
+    Returns "confirmed" or "unconfirmed (<why>)"."""
+    old, gen = view.record.main, view.record.generation
+    pod = view.pod(old)
+    miss = view.snapshot.fence_unconfirmed.get(old)
+    if pod is None or not pod.ip:
+        why = "its pod is gone" if pod is None else "its pod has no IP"
+    elif miss is not None and miss.uid == pod.uid and miss.generation == gen:
+        why = miss.reason
+    else:
+        plan.actions.append(Fence(old, pod.uid, gen))
+        return "confirmed"
+    plan.event("FenceUnconfirmed", f"{old} could not be fenced ({why}); promoting {candidate} after "
+               "failoverAfter anyway: a paused old MAIN may still acknowledge a write the new MAIN lacks",
+               old, True)
+    return f"unconfirmed ({why})"
+
+
 def _failover(
-    view: View, plan: Plan, candidate: str, is_async: bool, down: float, cause: str = ""
+    view: View, plan: Plan, candidate: str, is_async: bool, down: float, cause: str = "", fence: bool = False
 ) -> Verdict:
-    """Label off first (no writes reach the old MAIN), promote, then record; replicas follow next cycles.
+    """Label off first (no writes reach the old MAIN), fence it (`fence`), record, promote; replicas follow.
     `cause` says why the old MAIN is lost in the verdict (default: how long it has been unreachable)."""
     old = view.record.main
     now = view.snapshot.now
@@ -251,10 +275,13 @@ def _failover(
     kind = (f"{mode.upper()} replica (may lose writes; two writers possible during a partition)" if is_async
             else "sync replica")
     plan.drop_main_label = True
+    fenced = _fence(view, plan, candidate) if fence else ""
     plan.event("FailoverStarted", f"{old} unreachable {down:.1f}s; promoting {kind} {candidate}", old, True)
     text = f"{old}->{candidate} at {now:.3f} after {down:.1f}s"
     if is_async:  # status shows it (last_failover.text): the loss is reported, not hidden (item 6)
         text += f" to an unfenced {kind}"
+    if fenced:
+        text += f"; fence: {fenced}"
     plan.write_record(
         replace(
             plan.record,
@@ -282,7 +309,8 @@ def _failover(
     cause = cause or f"unreachable {down:.1f}s"
     follow = _register_followers(view, plan, candidate)
     sync = f"; {follow} registered {view.policy.sync_mode.value} before it is labelled" if follow else ""
-    return Verdict(K.FAILOVER, f"{old} {cause}, promoting {kind} {candidate}{sync}")
+    said = f"; fence: {fenced}" if fenced else ""
+    return Verdict(K.FAILOVER, f"{old} {cause}, promoting {kind} {candidate}{sync}{said}")
 
 
 def _register_followers(view: View, plan: Plan, new_main: str) -> str:

@@ -26,6 +26,7 @@ from coordinator.core.model import (
     Demote,
     DropReplica,
     EmitEvent,
+    Fence,
     PodView,
     Promote,
     RegisterReplica,
@@ -33,9 +34,10 @@ from coordinator.core.model import (
     SetLabels,
     WriteRecord,
 )
+from coordinator.edge.fence_client import FenceUnconfirmable
 from coordinator.edge.logs import log_event
 from coordinator.edge.memgraph import ReplicaDiverged
-from coordinator.ports import KubePort, MemgraphFactory, MemgraphPort, RecordPort
+from coordinator.ports import FencePort, KubePort, MemgraphFactory, MemgraphPort, RecordPort
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class ActResult:
     error: str = ""
     record: ClusterRecord | None = None  # the record as written, when a WriteRecord ran
     diverged: tuple[str, ...] = ()  # pods whose REGISTER answered Error: 3
+    unfenced: Fence | None = None  # a Fence that could not be confirmed (nothing of the pod answered)
+    fenced: str = ""  # what the Fence of this run did, when it was confirmed
 
     @property
     def ok(self) -> bool:
@@ -68,6 +72,7 @@ class Executor:
         pods: Callable[[], dict[str, PodView]],
         replication_port: int = defaults.REPLICATION_PORT,
         min_lease_s: float = 0.5,
+        fencer: FencePort | None = None,
     ) -> None:
         self.kube = kube
         self.memgraph = memgraph
@@ -75,6 +80,7 @@ class Executor:
         self.pods = pods
         self.replication_port = replication_port
         self.min_lease_s = min_lease_s
+        self.fencer = fencer
 
     def check_lease(self) -> None:
         """Raise LeaseLost unless we lead with at least `min_lease_s` before the renew deadline."""
@@ -96,6 +102,13 @@ class Executor:
                 log_event(log, "register refused: the replica diverged (I4)", level=logging.WARNING,
                           **action_fields(action), error=str(exc))
                 break
+            except FenceUnconfirmable as exc:
+                assert isinstance(action, Fence)
+                result.unfenced, result.failed, result.error = action, action, str(exc)
+                log_event(log, "fence not confirmed: nothing of the old MAIN answered; promotion waits for "
+                          "the next cycle, then goes ahead unconfirmed", level=logging.WARNING,
+                          **action_fields(action), error=str(exc))
+                break
             except Exception as exc:
                 result.failed, result.error = action, f"{type(exc).__name__}: {exc}"
                 log_event(log, "action failed", level=logging.WARNING, **action_fields(action),
@@ -105,7 +118,9 @@ class Executor:
 
     def _one(self, action: Action, current: ClusterRecord, result: ActResult) -> ClusterRecord:
         log_event(log, "act", **action_fields(action))
-        if isinstance(action, Promote):
+        if isinstance(action, Fence):
+            result.fenced = self._fence(action)
+        elif isinstance(action, Promote):
             self._client(action.pod).promote()
         elif isinstance(action, Demote):
             self._client(action.pod).demote(self.replication_port)
@@ -142,6 +157,16 @@ class Executor:
             log_event(log, "event not emitted", level=logging.WARNING, reason=event.reason,
                       error=f"{type(exc).__name__}: {exc}")
 
+    def _fence(self, action: Fence) -> str:
+        view = self.pods().get(action.pod)
+        if self.fencer is None:
+            raise FenceUnconfirmable("this coordinator has no way to reach the agents")
+        if view is None or not view.ip or view.uid != action.uid:
+            raise FenceUnconfirmable(f"pod {action.pod} ({action.uid}) is gone or has no IP")
+        done = self.fencer.fence(view, action.generation)
+        log_event(log, "old MAIN fenced", pod=action.pod, generation=action.generation, detail=done)
+        return done
+
     def _client(self, pod: str) -> MemgraphPort:
         view = self.pods().get(pod)
         if view is None or not view.ip:
@@ -151,6 +176,8 @@ class Executor:
 
 def action_fields(action: Action) -> dict[str, Any]:
     """The log fields of one action: `action` names it, the rest says what it is done to."""
+    if isinstance(action, Fence):
+        return {"action": "fence", "pod": action.pod, "uid": action.uid, "generation": action.generation}
     if isinstance(action, Promote | Demote):
         return {"action": type(action).__name__.lower(), "pod": action.pod}
     if isinstance(action, CreateSnapshot):

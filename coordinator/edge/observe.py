@@ -16,8 +16,17 @@ import logging
 import time
 from collections.abc import Callable
 
-from coordinator.core.model import ClusterRecord, InstanceState, PodView, ReplicaMode, Role, Snapshot
-from coordinator.ports import KubePort, MemgraphFactory
+from coordinator.core.model import (
+    ClusterRecord,
+    FenceMiss,
+    InstanceState,
+    PodView,
+    ReplicaMode,
+    Role,
+    Snapshot,
+    StorageInfo,
+)
+from coordinator.ports import KubePort, MemgraphFactory, MemgraphPort
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,7 @@ class Observer:
         self._last_sync_ready: tuple[str, ...] = ()
         self._seen_main = ""  # the record MAIN this observer has seen answering as MAIN
         self.register_errors: dict[str, str] = {}  # pod -> last REGISTER error text, set by the reconciler
+        self.fence_unconfirmed: dict[str, FenceMiss] = {}  # pod -> its last unconfirmed fence (reconciler)
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
         self.queries_last_cycle = 0
 
@@ -85,6 +95,7 @@ class Observer:
             last_replica_ts=dict(self._last_ts),
             leader=leader,
             wall=self.wall(),
+            fence_unconfirmed=dict(self.fence_unconfirmed),
         )
 
     def _probe(self, pod: PodView, want_storage: bool) -> tuple[InstanceState, int]:
@@ -99,12 +110,22 @@ class Observer:
                 queries += 1
             storage = None
             if want_storage:
-                storage = client.storage_info()
+                storage = self._storage(pod, client)
                 queries += 1
             return InstanceState(reachable=True, role=role, replicas=replicas, storage=storage), queries
         except Exception as exc:  # unreachable is a fact, not an error
             log.debug("probe %s failed: %s: %s", pod.name, type(exc).__name__, exc)
             return InstanceState(reachable=False, error=f"{type(exc).__name__}: {exc}"), queries
+
+    def _storage(self, pod: PodView, client: MemgraphPort) -> StorageInfo | None:
+        """SHOW STORAGE INFO, or None (unknown) when it fails after the role was answered. Issue 16 item 4:
+        Memgraph runs it on a mixed Bolt worker, which long queries may all hold, while SHOW REPLICATION
+        ROLE and SHOW REPLICAS run on its high-priority worker; a busy instance is slow, not unreachable."""
+        try:
+            return client.storage_info()
+        except Exception as exc:  # unknown counts: bootstrap waits for them; no other rule needs them now
+            log.debug("storage info of %s not answered: %s: %s", pod.name, type(exc).__name__, exc)
+            return None
 
     def _track_unreachable(
         self, instances: dict[str, InstanceState], now: float, main: str

@@ -25,6 +25,7 @@ from coordinator.core.model import (
     ROLE_LABEL,
     ClusterRecord,
     EmitEvent,
+    FenceMiss,
     PodView,
     Policy,
     RegisterReplica,
@@ -38,7 +39,7 @@ from coordinator.core.status import SCHEMA_VERSION, build_status
 from coordinator.edge.actions import Executor
 from coordinator.edge.logs import log_event
 from coordinator.edge.observe import Observer
-from coordinator.ports import KubePort, MemgraphFactory, RecordPort
+from coordinator.ports import FencePort, KubePort, MemgraphFactory, RecordPort
 from coordinator.runtime.procedures import SwitchoverContext, SwitchoverResult, switchover
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Coordinator:
         hooks: CycleHooks | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        fencer: FencePort | None = None,
     ) -> None:
         self.identity = identity
         self.wall = wall
@@ -81,7 +83,7 @@ class Coordinator:
         self.hooks = hooks or CycleHooks()
         self.clock = clock
         self.observer = Observer(kube, memgraph, probe_timeout_s, clock)
-        self.executor = Executor(kube, memgraph, lease, self._pods, policy.replication_port)
+        self.executor = Executor(kube, memgraph, lease, self._pods, policy.replication_port, fencer=fencer)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self.last_snapshot: Snapshot | None = None
@@ -136,6 +138,9 @@ class Coordinator:
             record = result.record
         record = self._note_failover_labelled(record, actions[: result.done])
         self._note_register_result(actions, result)
+        if result.unfenced is not None:  # the next cycle's planner fails over with the fence unconfirmed
+            miss = result.unfenced
+            self.observer.fence_unconfirmed[miss.pod] = FenceMiss(miss.uid, miss.generation, result.error)
         if result.diverged:
             self._mark_diverged(record, result.diverged)
         for req in switch:

@@ -20,6 +20,7 @@ from kubernetes import config as kconfig
 from coordinator.core.lease_rules import ElectionConfig
 from coordinator.core.model import PodView
 from coordinator.edge.election import LeaderElector
+from coordinator.edge.fence_client import AgentFencer
 from coordinator.edge.kube import KubeOps
 from coordinator.edge.lease_store import KubeLeaseStore
 from coordinator.edge.memgraph import MemgraphClient
@@ -163,6 +164,7 @@ def start_coordinator(
         interval_s=settings.policy.reconcile_interval_s,
         switchover_budget_s=settings.prestop.budget_s,
         hooks=hooks,
+        fencer=AgentFencer(settings.api.port, settings.api.token),
     )
     box.append(coord)
     kube.start()

@@ -16,6 +16,7 @@ from coordinator.core.model import (
     Action,
     ClusterRecord,
     EmitEvent,
+    FenceMiss,
     InstanceState,
     PodView,
     Policy,
@@ -102,6 +103,7 @@ def snap(
     data: dict[int, DataReport] | None = None,
     uids: dict[int, str] | None = None,
     restarts: dict[int, int] | None = None,
+    fence_unconfirmed: dict[int, FenceMiss] | None = None,
 ) -> Snapshot:
     """A Snapshot of pods `pods` (default: every key of `instances`); a pod is Ready when reachable
     (unless in `not_ready`) or when in `force_ready` (Kubernetes sees it alive, we cannot reach it)."""
@@ -129,6 +131,7 @@ def snap(
         leader=leader,
         last_replica_ts={name(i): t for i, t in (last_ts or {}).items()},
         switchover_in_progress=switchover,
+        fence_unconfirmed={name(i): m for i, m in (fence_unconfirmed or {}).items()},
     )
 
 

@@ -25,6 +25,7 @@ class FakeMemgraph:
     role_: Role
     rows: list[ReplicaInfo] = field(default_factory=list)
     up: bool = True
+    workers_busy: bool = False  # every mixed Bolt worker runs a long query (SHOW STORAGE INFO queues)
 
     def _check(self) -> None:
         if not self.up:
@@ -40,6 +41,8 @@ class FakeMemgraph:
 
     def storage_info(self) -> StorageInfo:
         self._check()
+        if self.workers_busy:
+            raise TimeoutError("SHOW STORAGE INFO queued behind long queries")
         return StorageInfo(vertex_count=10)
 
 
@@ -117,3 +120,14 @@ def test_async_failover_pool_counts_a_replicating_replica() -> None:
     assert snap.last_ready_replicas == (name(2),)
     decision = decide(snap, record, policy)
     assert [a.pod for a in decision.actions if isinstance(a, Promote)] == [name(2)], decision.verdict
+
+
+def test_a_main_whose_mixed_workers_are_busy_is_reachable_with_unknown_storage() -> None:
+    # issue 16 item 4: SHOW REPLICATION ROLE and SHOW REPLICAS run on Memgraph's high-priority worker;
+    # SHOW STORAGE INFO waits for a mixed worker. Busy is slow, not unreachable.
+    now = [100.0]
+    mgs = {name(0): FakeMemgraph(Role.MAIN, workers_busy=True), name(1): FakeMemgraph(Role.REPLICA),
+           name(2): FakeMemgraph(Role.REPLICA)}
+    obs = _observer(FakeKube(), mgs, now)
+    state = obs.snapshot(rec(), name(0)).instances[name(0)]
+    assert state.reachable and state.role is Role.MAIN and state.storage is None

@@ -12,6 +12,7 @@ import pytest
 from coordinator.core.model import (
     ClusterRecord,
     EmitEvent,
+    Fence,
     Promote,
     RegisterReplica,
     Snapshot,
@@ -111,8 +112,10 @@ def test_failovers_in_a_row_leave_a_replica_from_an_older_main_diverged_not_in_a
     d1 = decide(s1, record, POLICY, memory)
     acts = core(d1.actions)
     assert [a for a in acts if isinstance(a, Promote)] == [Promote(name(1))]
-    # the record names the new MAIN before it is promoted (its own guard would demote it otherwise)
-    assert isinstance(acts[0], WriteRecord) and acts.index(Promote(name(1))) > 0
+    # the old MAIN is fenced first (issue 16 item 5), then the record names the new MAIN before it is
+    # promoted (its own guard would demote it otherwise)
+    assert isinstance(acts[0], Fence) and isinstance(acts[1], WriteRecord)
+    assert acts.index(Promote(name(1))) > 1
     record = _apply(d1, record)
     assert (record.main, record.generation) == (name(1), 4)
     # memgraph-0 still down, but the failover replaced it: it is fenced by the record, so memgraph-2 is
@@ -195,4 +198,4 @@ def test_failover_record_carries_generation_and_duration() -> None:
     record = _apply(d, ClusterRecord())
     assert (record.main, record.generation, record.last_failover_from, record.last_failover_duration_s) == (
         name(1), 4, name(0), 5.2)
-    assert record.last_failover == "memgraph-0->memgraph-1 at 77.000 after 5.2s"
+    assert record.last_failover == "memgraph-0->memgraph-1 at 77.000 after 5.2s; fence: confirmed"

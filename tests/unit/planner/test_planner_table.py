@@ -19,6 +19,8 @@ from coordinator.core.model import (
     CreateSnapshot,
     Demote,
     DropReplica,
+    Fence,
+    FenceMiss,
     Policy,
     Promote,
     RegisterReplica,
@@ -55,6 +57,9 @@ NEW_IP = "127.0.9.9"  # a pod's next incarnation
 SYNC_POLICY = replace(POLICY, sync_mode=ReplicaMode.SYNC)
 
 
+FENCE_0 = Fence(name(0), "uid-0", 3)  # the old MAIN memgraph-0 of rec() (generation 3)
+
+
 def drop(i: int) -> DropReplica:
     return DropReplica(name(0), f"memgraph_{i}")
 
@@ -73,12 +78,12 @@ class Case:
 
 
 def _failed_over(old: int, new: int, after: float, gen: int = 4, now: float = 1000.0,
-                 sync: int | None = None, unfenced: str = "") -> ClusterRecord:
+                 sync: int | None = None, unfenced: str = "", fence: str = "confirmed") -> ClusterRecord:
     lossy = f" to an unfenced {unfenced} replica (may lose writes; two writers possible during a partition)"
     return replace(
         rec(new, sync, gen, confirmed=False),
         last_failover=f"memgraph-{old}->memgraph-{new} at {now:.3f} after {after:.1f}s"
-        + (lossy if unfenced else ""),
+        + (lossy if unfenced else "") + (f"; fence: {fence}" if fence else ""),
         last_failover_from=name(old), last_failover_to=name(new), last_failover_at=now,
         last_failover_duration_s=after, promoted_incarnation=f"uid-{new}/0",
         history=append_transition(
@@ -269,9 +274,9 @@ CASES = [
          snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 5.0}, last_ready=(), main_seen=False,
               labels={0: {ROLE_LABEL: "main"}}),
          rec(confirmed=True),
-         "failover: memgraph-0 unreachable 5.0s, promoting sync replica memgraph-1",
-         [WriteRecord(_failed_over(0, 1, 5.0)), Promote(name(1)),
-          CreateSnapshot(name(1))], ("FailoverStarted", "Promoted"),
+         "failover: memgraph-0 unreachable 5.0s, promoting sync replica memgraph-1; fence: confirmed",
+         [FENCE_0, WriteRecord(_failed_over(0, 1, 5.0)), Promote(name(1)), CreateSnapshot(name(1))],
+         ("FailoverStarted", "Promoted"),
          labels=None),
     Case("new_leader_without_a_recorded_confirmation_does_not_fail_over",
          snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 9.0}, last_ready=(), main_seen=False),
@@ -303,11 +308,42 @@ CASES = [
               labels={0: {ROLE_LABEL: "main", LEADER_LABEL: "true"}}),
          rec(),
          "failover: memgraph-0 unreachable 5.0s, promoting sync replica memgraph-1; memgraph-2 registered"
-         " strict_sync before it is labelled",
-         [WriteRecord(_failed_over(0, 1, 5.0, sync=2)), Promote(name(1)), reg(1, 2, STRICT),
+         " strict_sync before it is labelled; fence: confirmed",
+         [FENCE_0, WriteRecord(_failed_over(0, 1, 5.0, sync=2)), Promote(name(1)), reg(1, 2, STRICT),
           CreateSnapshot(name(1))],
          ("FailoverStarted", "Promoted", "ReplicaRegistered"),
          labels=[SetLabels(name(0), ((ROLE_LABEL, None),)), SetLabels(name(1), ((ROLE_LABEL, "main"),))]),
+    # issue 16 item 5: fence before promoting (reference memgraph-replication.md 7.2)
+    Case("failover_fences_the_old_main_before_the_record_names_the_new_one",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 5.0}, last_ready=(1,)),
+         rec(),
+         "failover: memgraph-0 unreachable 5.0s, promoting sync replica memgraph-1; fence: confirmed",
+         [FENCE_0, WriteRecord(_failed_over(0, 1, 5.0)), Promote(name(1)), CreateSnapshot(name(1))],
+         ("FailoverStarted", "Promoted")),
+    Case("failover_after_an_unconfirmed_fence_goes_ahead_and_says_so",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 7.0}, last_ready=(1,),
+              fence_unconfirmed={0: FenceMiss("uid-0", 3, "agent of memgraph-0 did not answer")}),
+         rec(),
+         "failover: memgraph-0 unreachable 7.0s, promoting sync replica memgraph-1; fence: unconfirmed (agent"
+         " of memgraph-0 did not answer)",
+         [WriteRecord(_failed_over(0, 1, 7.0, fence="unconfirmed (agent of memgraph-0 did not answer)")),
+          Promote(name(1)), CreateSnapshot(name(1))],
+         ("FenceUnconfirmed", "FailoverStarted", "Promoted")),
+    Case("an_unconfirmed_fence_of_another_incarnation_or_generation_does_not_count",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 7.0}, last_ready=(1,),
+              fence_unconfirmed={0: FenceMiss("uid-0", 2, "agent of memgraph-0 did not answer")}),
+         rec(),
+         "failover: memgraph-0 unreachable 7.0s, promoting sync replica memgraph-1; fence: confirmed",
+         [FENCE_0, WriteRecord(_failed_over(0, 1, 7.0)), Promote(name(1)), CreateSnapshot(name(1))],
+         ("FailoverStarted", "Promoted")),
+    Case("failover_of_a_main_whose_pod_is_gone_cannot_fence_and_says_so",
+         snap({0: down(), 1: replica(), 2: replica()}, pods=(1, 2), unreachable={0: 5.0}, last_ready=(1,)),
+         rec(),
+         "failover: memgraph-0 unreachable 5.0s, promoting sync replica memgraph-1; fence: unconfirmed (its"
+         " pod is gone)",
+         [WriteRecord(_failed_over(0, 1, 5.0, fence="unconfirmed (its pod is gone)")), Promote(name(1)),
+          CreateSnapshot(name(1))],
+         ("FenceUnconfirmed", "FailoverStarted", "Promoted")),
     Case("no_failover_while_the_main_pod_is_ready",
          snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 30.0},
               labels={0: {ROLE_LABEL: "main", LEADER_LABEL: "true"}},
@@ -335,8 +371,8 @@ CASES = [
          rec(),
          "failover: memgraph-0 unreachable 6.0s, promoting ASYNC replica (may lose writes; two writers"
          " possible during a partition) memgraph-3;"
-         " memgraph-2 registered strict_sync before it is labelled",
-         [WriteRecord(_failed_over(0, 3, 6.0, sync=2, unfenced="ASYNC")), Promote(name(3)),
+         " memgraph-2 registered strict_sync before it is labelled; fence: confirmed",
+         [FENCE_0, WriteRecord(_failed_over(0, 3, 6.0, sync=2, unfenced="ASYNC")), Promote(name(3)),
           reg(3, 2, STRICT), CreateSnapshot(name(3))],
          ("FailoverStarted", "Promoted", "ReplicaRegistered"),
          policy=replace(POLICY, allow_async_failover=True)),
@@ -350,8 +386,9 @@ CASES = [
     Case("sync_mode_failover_with_allow_async_failover_says_it_may_lose_writes",
          snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 5.0}), rec(mode="sync"),
          "failover: memgraph-0 unreachable 5.0s, promoting SYNC replica (may lose writes; two writers"
-         " possible during a partition) memgraph-1; memgraph-2 registered sync before it is labelled",
-         [WriteRecord(replace(_failed_over(0, 1, 5.0, sync=2, unfenced="SYNC"), sync_mode="sync")),
+         " possible during a partition) memgraph-1; memgraph-2 registered sync before it is labelled;"
+         " fence: confirmed",
+         [FENCE_0, WriteRecord(replace(_failed_over(0, 1, 5.0, sync=2, unfenced="SYNC"), sync_mode="sync")),
           Promote(name(1)),
           reg(1, 2, "sync"), CreateSnapshot(name(1))],
          ("FailoverStarted", "Promoted", "ReplicaRegistered"),
@@ -363,8 +400,8 @@ CASES = [
          [], ("DualMainBlocked",), blocked_by="memgraph-0", labels=[]),
     Case("failover_with_a_default_main_pod_around_still_promotes_only_the_sync_replica",
          snap({0: down(), 1: replica(), 2: main(data=0)}, unreachable={0: 5.5}, labels={2: {}}), rec(),
-         "failover: memgraph-0 unreachable 5.5s, promoting sync replica memgraph-1",
-         [WriteRecord(_failed_over(0, 1, 5.5)), Promote(name(1)),
+         "failover: memgraph-0 unreachable 5.5s, promoting sync replica memgraph-1; fence: confirmed",
+         [FENCE_0, WriteRecord(_failed_over(0, 1, 5.5)), Promote(name(1)),
           CreateSnapshot(name(1))],
          ("FailoverStarted", "Promoted", "DualMainBlocked")),
     Case("diverged_sync_replica_is_never_a_failover_candidate",
@@ -378,11 +415,12 @@ CASES = [
          "restore: memgraph-0 is named by the record but reports REPLICA and no MAIN exists; promoting it",
          [Promote(name(0))], ("Promoted",), blocked_by="memgraph-0"),
     Case("record_main_recreated_empty_fails_over_to_the_confirmed_sync_replica",
-         # scenario 9: the MAIN lost its volume and came back empty, as Memgraph's default MAIN
+         # scenario 9: the MAIN lost its volume and came back empty, as Memgraph's default MAIN (it answers:
+         # no fence, its agent would refuse a Memgraph that answers, and it holds no commit to resume)
          snap({0: main(data=0), 1: replica(data=500), 2: replica(data=500)}), rec(),
          "failover: memgraph-0 came back empty (its data is on the replicas),"
          " promoting sync replica memgraph-1; memgraph-2 registered strict_sync before it is labelled",
-         [WriteRecord(_failed_over(0, 1, 0.0, sync=2)), Promote(name(1)), reg(1, 2, STRICT),
+         [WriteRecord(_failed_over(0, 1, 0.0, sync=2, fence="")), Promote(name(1)), reg(1, 2, STRICT),
           CreateSnapshot(name(1))],
          ("FailoverStarted", "Promoted", "ReplicaRegistered"),
          labels=[SetLabels(name(0), ((ROLE_LABEL, None),)), SetLabels(name(1), ((ROLE_LABEL, "main"),))]),

@@ -136,6 +136,9 @@ class PodRuntime:
             MEMGRAPH_HOST=self.box.local_host,
             MEMGRAPH_BOLT_PORT=str(self.ports["bolt"]),
             MEMGRAPH_REPLICATION_PORT=str(self.ports["replication"]),
+            # the chart's value; the agent finds its Memgraph's process by it in /proc: the pod's sandbox
+            # shares the host's PID namespace (`ip netns exec` changes only the network and mount views)
+            MEMGRAPH_DATA_DIRECTORY=str(self.memgraph.data_dir),
             AGENT_BIND=self.box.bind_host,
             AGENT_PORT=str(self.ports["agent"]),
             HA_LOG_DIR=str(self.log_dir),

@@ -93,6 +93,25 @@ def test_agent_security_context_is_non_root_read_only_and_drops_all(ha_docs) -> 
     assert "emptyDir" in volumes[mounts["/tmp"]]
 
 
+def test_pod_shares_its_process_namespace_so_the_agent_can_fence_its_memgraph(ha_docs) -> None:
+    """Issue 16 items 4/5: the agent reads and SIGKILLs its Memgraph's process; same UID, no capability."""
+    _, docs = ha_docs
+    spec = r.pod_spec(docs)
+    assert spec["shareProcessNamespace"] is True
+    assert spec["securityContext"]["runAsUser"] == 101
+    for ctr in (r.container(docs, "agent"), r.container(docs, "memgraph")):
+        assert ctr.get("securityContext", {}).get("runAsUser", 101) == 101, ctr["name"]
+        assert "add" not in ctr.get("securityContext", {}).get("capabilities", {}), ctr["name"]
+
+
+def test_agent_finds_its_memgraph_by_the_data_directory_memgraph_is_given(ha_docs) -> None:
+    _, docs = ha_docs
+    args = r.container(docs, "memgraph")["args"]
+    flag = next(a for a in args if a.startswith("--data-directory="))
+    env = r.env_entries(r.container(docs, "agent"))
+    assert env["MEMGRAPH_DATA_DIRECTORY"]["value"] == flag.split("=", 1)[1]
+
+
 TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
@@ -168,6 +187,7 @@ def test_agent_env_carries_every_setting_from_values() -> None:
         "MEMGRAPH_HOST": "127.0.0.1",
         "MEMGRAPH_BOLT_PORT": "7688",
         "MEMGRAPH_REPLICATION_PORT": "10001",
+        "MEMGRAPH_DATA_DIRECTORY": "/var/lib/memgraph/mg_data",
         "HA_STATEFULSET": "graph",
         "HA_POD_SELECTOR": "app.kubernetes.io/name=memgraph,app.kubernetes.io/instance=memgraph",
         "HA_LEASE_NAME": "graph-election",

@@ -17,6 +17,7 @@ def test_default_pod_has_no_agent_no_prestop_and_no_api_token(default_docs) -> N
     assert "lifecycle" not in memgraph
     assert "env" not in memgraph
     assert spec["automountServiceAccountToken"] is False
+    assert "shareProcessNamespace" not in spec  # only the HA agent needs to see Memgraph's process
 
 
 def test_default_service_selects_every_pod_and_is_the_governing_service(default_docs) -> None:

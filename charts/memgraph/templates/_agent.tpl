@@ -120,6 +120,15 @@ both: coordinator.edge.settings).
   value: {{ $ha.drainSeconds | quote }}
 - name: HA_LOG_DIR
   value: {{ include "memgraph.logDir" . | quote }}
+{{- /* The agent finds its Memgraph's process by this flag's value (shareProcessNamespace): fencing
+       before a failover and telling a stopped Memgraph from a busy one (docs/architecture.md I3). Only the
+       flag Memgraph is given: a default here would name a command line no process carries. */}}
+{{- range (include "memgraph.args" . | fromJsonArray) }}
+{{- if hasPrefix "--data-directory=" . }}
+- name: MEMGRAPH_DATA_DIRECTORY
+  value: {{ trimPrefix "--data-directory=" . | quote }}
+{{- end }}
+{{- end }}
 - name: HA_LOG_FORMAT
   value: {{ $ha.logFormat | quote }}
 - name: HA_LOG_LEVEL

@@ -33,6 +33,8 @@ How close the emulation gets (documented limits):
   freezes (SIGSTOP, until `resume_memgraph`) at a chosen step of its next write commit (`wal_written`,
   `votes_in`, `local_commit`, `finalized`; reference memgraph-replication.md 7.1-7.2), exactly as the
   emulator's commit control does; `votes_in` + `stop` is the paused MAIN of 7.2.
+- stopped Memgraph (`pause_memgraph`, `resume_memgraph`): SIGSTOP / SIGCONT of the pod's Memgraph alone;
+  Bolt connections are still accepted by the kernel and never answered, as with a real stopped process.
 - busy Bolt workers (`busy_workers`): N of the pod's Memgraph Bolt workers (default all) run a query of
   S seconds; new queries queue, SHOW REPLICATION ROLE is still answered by the high-priority worker.
 - volume from an older MAIN (`write_offline`): while the pod's Memgraph is down, its data directory is
@@ -262,6 +264,13 @@ def commit_fault(cluster: SimCluster, pod: str, step: str, action: str, flog: Fa
     """Crash (`crash`) or freeze (`stop`) the pod's Memgraph at `step` of its next write commit."""
     cluster.runtime(pod).memgraph.arm_commit_fault(step, action)
     flog.add(f"memgraph of {pod} will {action} at {step} of its next commit")
+
+
+def pause_memgraph(cluster: SimCluster, pod: str, flog: FaultLog = NO_LOG) -> None:
+    """SIGSTOP to the pod's Memgraph (a frozen process or VM), returning once every thread stopped; the
+    agent and the pod object stay as they are."""
+    cluster.runtime(pod).memgraph.pause()
+    flog.add(f"memgraph of {pod} stopped (SIGSTOP)")
 
 
 def resume_memgraph(cluster: SimCluster, pod: str, flog: FaultLog = NO_LOG) -> None:

@@ -1,32 +1,30 @@
 """Scenarios in the windows of Memgraph's two-phase commit (reference memgraph-replication 7.2), with the
 emulator's commit control (`sim.faults.commit_fault`): a MAIN frozen at a chosen step of a write's commit.
 
-These pin HA defects the emulator's honesty now exposes; each is a strict xfail naming the behaviour until
-issue 16 ("HA defects") fixes it, so a fix turns it into a failure that asks for the marker's removal.
-Only the final assertion is the defect (`raises=AssertionError`); a setup that does not reach the window
-(no failover, no acknowledgement after the resume) fails as a plain failure, never as the expected one.
+A MAIN paused between the STRICT_SYNC votes and its local commit, for longer than a failover takes, would
+commit on resume, fail the finalize silently and acknowledge a write the promoted replica aborted. The
+leader fences it first (issue 16 item 5): the old MAIN's agent SIGKILLs its Memgraph through the pod's
+shared process namespace and confirms, and only then is the replica promoted. The killed commit is not
+committed on disk (7.2: WAL `commit=false`, skipped at replay), so its client gets an error, never an
+acknowledgement. A setup that does not reach the window (no freeze, no failover) fails plainly.
 """
 
 from __future__ import annotations
 
 import threading
 
-import pytest
 from neo4j import GraphDatabase
 
 from sim import faults
 from tests.scenarios.conftest import MakeScenario
 
 SLACK_S = 30.0
+TOKEN = "fence-scenario-token"  # the agents fence each other with the operator token (HA_API_TOKEN)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "HA defect for issue 16 (fence before promoting): a MAIN paused between the STRICT_SYNC votes and its "
-    "local commit, for longer than a failover takes, commits on resume and acknowledges a write that the "
-    "promoted replica aborted (reference 7.2); nothing stops its Memgraph before the promotion"))
 def test_main_paused_between_votes_and_local_commit_acknowledges_no_write_the_new_main_lacks(
         scenario: MakeScenario) -> None:
-    sc = scenario(seed=12)
+    sc = scenario(seed=12, extra_agent_env={"HA_API_TOKEN": TOKEN})
     assert sc.writer is not None
     sc.writer.stop()  # one client, so the frozen commit is ours and its late answer is seen
     old = sc.main()
@@ -47,12 +45,21 @@ def test_main_paused_between_votes_and_local_commit_acknowledges_no_write_the_ne
     client.start()
     sc.cluster.runtime(old).memgraph.wait_stopped(10.0)
     new = sc.wait_main(lambda m: m != old, sc.cfg.failover_after_s + SLACK_S, "failover from the paused MAIN")
-    faults.resume_memgraph(sc.cluster, old, flog=sc.flog)
+    faults.resume_memgraph(sc.cluster, old, flog=sc.flog)  # a no-op on a fenced (killed) Memgraph
     client.join(SLACK_S)
-    if client.is_alive() or not outcome.get("acked"):  # the setup, not the defect: a plain failure
-        pytest.fail(f"the paused write was not acknowledged after the resume: {outcome}")
+    if client.is_alive():  # the setup, not the behaviour: a plain failure
+        raise AssertionError(f"the paused write got no answer after the failover: {outcome}")
+    text = (sc.cluster.status()["cluster"].get("last_failover") or {}).get("text", "")
+    assert "fence: confirmed" in text, f"the failover did not confirm the fence of {old}: {text!r}"
     new_ip = sc.cluster.runtime(new).ip
     with GraphDatabase.driver(f"bolt://{new_ip}:{port}", auth=None, connection_timeout=3.0) as d, \
             d.session() as s:
         on_new = [r["id"] for r in s.run("MATCH (n:Late) RETURN n.id AS id")]
-    assert on_new == ["late-1"], f"acknowledged write 'late-1' is not on the new MAIN {new}: {on_new}"
+    if outcome.get("acked"):
+        assert on_new == ["late-1"], f"acknowledged write 'late-1' is not on the new MAIN {new}: {on_new}"
+    else:
+        assert on_new == [], f"a write its client saw fail is on the new MAIN {new}: {on_new}"
+    sc.converge()
+    ev = sc.finish()
+    assert ev.report.ok, sc.failure_text(ev)
+    assert ev.lost_acked_writes == 0

@@ -1,0 +1,38 @@
+"""Scenario: the MAIN's Memgraph is stopped (SIGSTOP: a frozen process, a stunned VM); pod and agent alive.
+
+A stopped Memgraph is dead for failover purposes (issue 16 item 4): it answers no Bolt query, not even
+SHOW REPLICATION ROLE on its high-priority worker, so the leader sees it unreachable; its agent sees every
+thread of the process in state `T` through the pod's shared process namespace and fails `/ready` at once,
+so the pod turns NotReady. After failoverAfter the leader fences it (its agent SIGKILLs it and confirms)
+and promotes the sync replica. Bound: docs/architecture.md "Liveness: slow is not down" -- failoverAfter
+plus the detection time (the readiness failure window, one reconcile interval, the observation's bound and
+the fence); the scenario allows generous slack on top, the bench measures it.
+"""
+
+from __future__ import annotations
+
+from sim import faults
+from tests.scenarios.conftest import MakeScenario
+
+SLACK_S = 20.0  # generous: 2 shared cores, other suites running
+TOKEN = "stopped-main-token"  # the agents fence each other with the operator token (HA_API_TOKEN)
+
+
+def test_main_whose_memgraph_is_stopped_is_fenced_and_failed_over(scenario: MakeScenario) -> None:
+    sc = scenario(seed=33, extra_agent_env={"HA_API_TOKEN": TOKEN})
+    old = sc.main()
+    cfg = sc.cfg
+    # docs/architecture.md: failoverAfter + reconcile interval + the observation's bound (2 x 1.5 s + 0.5 s)
+    # + the fence of a stopped process (< 1 s); the pod's readiness window is 0 here (PodTemplate default)
+    bound = cfg.failover_after_s + cfg.reconcile_interval_s + 3.5 + 1.0
+    faults.pause_memgraph(sc.cluster, old, flog=sc.flog)
+    new = sc.wait_main(lambda m: m != old, bound + SLACK_S, "failover from the stopped MAIN")
+    text = (sc.cluster.status()["cluster"].get("last_failover") or {}).get("text", "")
+    assert "fence: confirmed" in text, f"the failover did not confirm the fence of {old}: {text!r}"
+    assert not sc.cluster.runtime(old).memgraph.stopped, "the fenced Memgraph is still a stopped process"
+    faults.resume_memgraph(sc.cluster, old, flog=sc.flog)  # a no-op on the restarted process
+    sc.converge()
+    ev = sc.finish()
+    assert ev.report.ok, sc.failure_text(ev)
+    assert ev.lost_acked_writes == 0
+    assert sc.main() == new

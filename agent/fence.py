@@ -62,9 +62,11 @@ def parse(doc: dict[str, Any], bad: Callable[[str], Exception]) -> FenceRequest:
         raise bad("pod must be this pod's name")
     if not isinstance(uid, str) or not uid or len(uid) > 128:
         raise bad("uid must be this pod's UID (at most 128 characters)")
-    if not isinstance(gen, int) or isinstance(gen, bool) or not 1 <= gen <= MAX_GENERATION:
+    # JSON Schema's integer: any number with a zero fraction (210.0 too), as docs/openapi.yaml states it
+    if not isinstance(gen, int | float) or isinstance(gen, bool) or not float(gen).is_integer() \
+            or not 1 <= gen <= MAX_GENERATION:
         raise bad("generation must be the record generation being failed over (an integer >= 1)")
-    return FenceRequest(pod, uid, gen)
+    return FenceRequest(pod, uid, int(gen))
 
 
 def refusal(req: FenceRequest, target: FenceTarget) -> Result | None:

@@ -117,6 +117,10 @@ def test_procfs_reads_a_real_process_and_sees_it_stopped_then_running(tmp_path) 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "--data-directory", data])
     try:
         procs = MemgraphProcesses(data, ProcFS())
+        for _ in range(500):  # bounded: until the child has exec'd, /proc shows the parent's command line
+            if procs.find():
+                break
+            time.sleep(0.01)
         assert procs.find() == [child.pid]
         assert procs.view().state == "running"
         child.send_signal(signal.SIGSTOP)
@@ -215,8 +219,14 @@ def test_fence_that_cannot_confirm_answers_503() -> None:
 @pytest.mark.parametrize("doc", [
     {}, {"pod": "memgraph-0", "uid": "u"}, {"pod": "memgraph-0", "uid": "u", "generation": 0},
     {"pod": "memgraph-0", "uid": "u", "generation": True}, {"pod": "", "uid": "u", "generation": 1},
+    {"pod": "memgraph-0", "uid": "u", "generation": 2.5},
+    {"pod": "memgraph-0", "uid": "u", "generation": 1e300},
     {"pod": "memgraph-0", "uid": "", "generation": 1}, {"pod": 3, "uid": "u", "generation": 1},
 ])
 def test_fence_body_must_name_pod_uid_and_generation(doc: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         parse(doc, ValueError)
+
+
+def test_fence_generation_is_a_json_schema_integer_so_210_0_is_210() -> None:
+    assert parse({"pod": "memgraph-0", "uid": "u", "generation": 210.0}, ValueError).generation == 210

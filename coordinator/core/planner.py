@@ -309,7 +309,8 @@ def _failover(
     cause = cause or f"unreachable {down:.1f}s"
     follow = _register_followers(view, plan, candidate)
     sync = f"; {follow} registered {view.policy.sync_mode.value} before it is labelled" if follow else ""
-    said = f"; fence: {fenced}" if fenced else ""
+    # the verdict is logged before the actions run: a planned fence is not yet a confirmed one
+    said = "" if not fenced else f"; fencing {old} first" if fenced == "confirmed" else f"; fence: {fenced}"
     return Verdict(K.FAILOVER, f"{old} {cause}, promoting {kind} {candidate}{sync}{said}")
 
 

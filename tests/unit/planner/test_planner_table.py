@@ -274,7 +274,7 @@ CASES = [
          snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 5.0}, last_ready=(), main_seen=False,
               labels={0: {ROLE_LABEL: "main"}}),
          rec(confirmed=True),
-         "failover: memgraph-0 unreachable 5.0s, promoting sync replica memgraph-1; fence: confirmed",
+         "failover: memgraph-0 unreachable 5.0s, promoting sync replica memgraph-1; fencing memgraph-0 first",
          [FENCE_0, WriteRecord(_failed_over(0, 1, 5.0)), Promote(name(1)), CreateSnapshot(name(1))],
          ("FailoverStarted", "Promoted"),
          labels=None),
@@ -308,7 +308,7 @@ CASES = [
               labels={0: {ROLE_LABEL: "main", LEADER_LABEL: "true"}}),
          rec(),
          "failover: memgraph-0 unreachable 5.0s, promoting sync replica memgraph-1; memgraph-2 registered"
-         " strict_sync before it is labelled; fence: confirmed",
+         " strict_sync before it is labelled; fencing memgraph-0 first",
          [FENCE_0, WriteRecord(_failed_over(0, 1, 5.0, sync=2)), Promote(name(1)), reg(1, 2, STRICT),
           CreateSnapshot(name(1))],
          ("FailoverStarted", "Promoted", "ReplicaRegistered"),
@@ -317,7 +317,7 @@ CASES = [
     Case("failover_fences_the_old_main_before_the_record_names_the_new_one",
          snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 5.0}, last_ready=(1,)),
          rec(),
-         "failover: memgraph-0 unreachable 5.0s, promoting sync replica memgraph-1; fence: confirmed",
+         "failover: memgraph-0 unreachable 5.0s, promoting sync replica memgraph-1; fencing memgraph-0 first",
          [FENCE_0, WriteRecord(_failed_over(0, 1, 5.0)), Promote(name(1)), CreateSnapshot(name(1))],
          ("FailoverStarted", "Promoted")),
     Case("failover_after_an_unconfirmed_fence_goes_ahead_and_says_so",
@@ -333,7 +333,7 @@ CASES = [
          snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 7.0}, last_ready=(1,),
               fence_unconfirmed={0: FenceMiss("uid-0", 2, "agent of memgraph-0 did not answer")}),
          rec(),
-         "failover: memgraph-0 unreachable 7.0s, promoting sync replica memgraph-1; fence: confirmed",
+         "failover: memgraph-0 unreachable 7.0s, promoting sync replica memgraph-1; fencing memgraph-0 first",
          [FENCE_0, WriteRecord(_failed_over(0, 1, 7.0)), Promote(name(1)), CreateSnapshot(name(1))],
          ("FailoverStarted", "Promoted")),
     Case("failover_of_a_main_whose_pod_is_gone_cannot_fence_and_says_so",
@@ -371,7 +371,7 @@ CASES = [
          rec(),
          "failover: memgraph-0 unreachable 6.0s, promoting ASYNC replica (may lose writes; two writers"
          " possible during a partition) memgraph-3;"
-         " memgraph-2 registered strict_sync before it is labelled; fence: confirmed",
+         " memgraph-2 registered strict_sync before it is labelled; fencing memgraph-0 first",
          [FENCE_0, WriteRecord(_failed_over(0, 3, 6.0, sync=2, unfenced="ASYNC")), Promote(name(3)),
           reg(3, 2, STRICT), CreateSnapshot(name(3))],
          ("FailoverStarted", "Promoted", "ReplicaRegistered"),
@@ -387,7 +387,7 @@ CASES = [
          snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 5.0}), rec(mode="sync"),
          "failover: memgraph-0 unreachable 5.0s, promoting SYNC replica (may lose writes; two writers"
          " possible during a partition) memgraph-1; memgraph-2 registered sync before it is labelled;"
-         " fence: confirmed",
+         " fencing memgraph-0 first",
          [FENCE_0, WriteRecord(replace(_failed_over(0, 1, 5.0, sync=2, unfenced="SYNC"), sync_mode="sync")),
           Promote(name(1)),
           reg(1, 2, "sync"), CreateSnapshot(name(1))],
@@ -400,7 +400,7 @@ CASES = [
          [], ("DualMainBlocked",), blocked_by="memgraph-0", labels=[]),
     Case("failover_with_a_default_main_pod_around_still_promotes_only_the_sync_replica",
          snap({0: down(), 1: replica(), 2: main(data=0)}, unreachable={0: 5.5}, labels={2: {}}), rec(),
-         "failover: memgraph-0 unreachable 5.5s, promoting sync replica memgraph-1; fence: confirmed",
+         "failover: memgraph-0 unreachable 5.5s, promoting sync replica memgraph-1; fencing memgraph-0 first",
          [FENCE_0, WriteRecord(_failed_over(0, 1, 5.5)), Promote(name(1)),
           CreateSnapshot(name(1))],
          ("FailoverStarted", "Promoted", "DualMainBlocked")),

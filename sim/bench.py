@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from coordinator.core import defaults
-from sim import runs
+from sim import bench_late_ack, runs
 from sim.bench_measure import MemorySampler, percentile, stats
 from sim.bench_phases import Episode, SteadyState, agent_crash, failover, settle, steady_state, switchover
 from sim.check import Sampler
@@ -73,6 +73,7 @@ class Options:
     seed: int = 7
     writer_hz: float = 50.0
     keep: bool = False
+    late_ack_pauses: int = 5  # sim/bench_late_ack.py: N frozen commits per flavour (0: phase skipped)
 
 
 @dataclass
@@ -353,10 +354,13 @@ def run(opts: Options, workdir: Path, say: Callable[[str], None]) -> tuple[int, 
     try:
         faults = bench.fault_phase()
         steady, steady_ev = bench.steady_phase()
+        pauses = opts.late_ack_pauses
+        late = bench_late_ack.run(pauses, opts.seed, workdir, say) if pauses else {}
     finally:
         bench.memory.stop()
     out = summarize(opts, faults, steady, steady_ev, bench.memory, list(bench.prestops.values()),
                     time.monotonic() - t0)
+    out.update({k: v for k, v in late.items() if not k.endswith("_episodes")}, late_ack=late)
     complete = all(isinstance(out[k], int | float) for k in REQUIRED)
     # I4 is reported but does not fail the run when the bench had to repair a pod by hand (its volume
     # wiped: the diverged history deleted by the bench, not by the product); re-seeds keep it in archives
@@ -382,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     opts = Options(seed=args.seed, keep=args.keep)
     if args.quick:
-        opts.iterations, opts.node_loss, opts.window_s = 2, 1, 15.0
+        opts.iterations, opts.node_loss, opts.window_s, opts.late_ack_pauses = 2, 1, 15.0, 1
     if args.iterations is not None:
         opts.iterations = max(1, args.iterations)
     opts.agent_kills = opts.iterations if args.agent_kills is None else max(0, args.agent_kills)

@@ -1,0 +1,155 @@
+"""Bench phase `late_ack`: the residual risk of issue 16 item 5, acknowledged writes the new MAIN lacks.
+
+Role: on a fresh 3-pod emulated cluster (sim timings, STRICT_SYNC, the agents holding the API token they
+fence each other with), N times: freeze the MAIN at the worst moment of a client's write -- between the
+STRICT_SYNC votes and its local commit (`sim.faults.commit_fault(..., "votes_in", "stop")`, reference
+memgraph-replication.md 7.2) -- wait for the failover, resume the old MAIN right after it, and count the
+writes that were acknowledged to the client but are not on the new MAIN. Two flavours:
+- `unfenced`: the old MAIN's agent is stopped too (nothing of the pod answers: a lost node that comes
+  back), so the leader fails over with `fence: unconfirmed`: `late_ack_lost_writes`, the residual risk;
+- `fenced`: the agent answers, the leader fences before promoting: `late_ack_lost_writes_fenced` (0 is
+  the fix working).
+After each pause the cluster is settled (a diverged old MAIN repaired as docs/operations.md says).
+
+Usage: python -m sim.bench_late_ack [--pauses 5] [--seed 7]; the last stdout line is JSON.
+
+Must never: wait without a bound, leave a process stopped or running after `run` returns, or count a
+write whose outcome it did not see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from neo4j import GraphDatabase
+
+from sim import faults
+from sim.bench_phases import settle
+from sim.cluster import ClusterConfig, SimCluster
+from sim.kubelet import PodTemplate
+
+TOKEN = "bench-late-ack-token"
+WAIT_S = 90.0
+Say = Callable[[str], None]
+
+
+def _write(uri: str, ident: str, outcome: dict[str, Any]) -> None:
+    with GraphDatabase.driver(uri, auth=None, connection_timeout=3.0, max_transaction_retry_time=0.0) as d:
+        try:
+            with d.session() as s:
+                s.run("CREATE (:Late {id: $id})", id=ident).consume()
+            outcome["acked"] = True
+        except Exception as exc:  # the outcome is the measurement
+            outcome["error"] = type(exc).__name__
+
+
+def _on(cluster: SimCluster, pod: str, ident: str) -> bool:
+    uri = f"bolt://{cluster.runtime(pod).ip}:{cluster.ports['bolt']}"
+    with GraphDatabase.driver(uri, auth=None, connection_timeout=3.0) as d, d.session() as s:
+        return ident in {r["id"] for r in s.run("MATCH (n:Late) RETURN n.id AS id")}
+
+
+def _agent_signal(cluster: SimCluster, pod: str, sig: signal.Signals) -> None:
+    agent = cluster.runtime(pod).agent
+    if agent is not None and agent.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(agent.pid, sig)
+
+
+def one_pause(cluster: SimCluster, ident: str, unfenced: bool) -> dict[str, Any]:
+    """One frozen commit and failover; what the client was told and whether the new MAIN has the write."""
+    old = cluster.main()
+    if old is None:
+        raise TimeoutError("no MAIN before the pause")
+    faults.commit_fault(cluster, old, "votes_in", "stop")
+    outcome: dict[str, Any] = {}
+    uri = f"bolt://{cluster.runtime(old).ip}:{cluster.ports['bolt']}"
+    client = threading.Thread(target=_write, args=(uri, ident, outcome), daemon=True)
+    client.start()
+    t0 = time.monotonic()
+    stopped_agent = False
+    try:
+        cluster.runtime(old).memgraph.wait_stopped(10.0)
+        if unfenced:
+            _agent_signal(cluster, old, signal.SIGSTOP)
+            stopped_agent = True
+        cluster.wait_for(lambda: cluster.main() not in (None, old), WAIT_S, f"failover from {old}")
+        new = cluster.main()
+        assert new is not None
+        failover_s = time.monotonic() - t0
+    finally:  # the worst moment: the old MAIN resumes right after the promotion
+        faults.resume_memgraph(cluster, old)
+        if stopped_agent:
+            _agent_signal(cluster, old, signal.SIGCONT)
+    client.join(30.0)
+    if client.is_alive():
+        raise TimeoutError(f"the paused write {ident} got no answer")
+    text = ((cluster.status().get("cluster") or {}).get("last_failover") or {}).get("text", "")
+    acked = bool(outcome.get("acked"))
+    return {"old": old, "new": new, "acked": acked, "on_new_main": _on(cluster, new, ident),
+            "failover_s": round(failover_s, 2), "fence": text.rsplit("fence: ", 1)[-1] if "fence: " in text
+            else "", "error": outcome.get("error", "")}
+
+
+def run(pauses: int, seed: int, workdir: Path, say: Say) -> dict[str, Any]:
+    cfg = ClusterConfig(replicas=3, seed=seed, sync_mode="STRICT_SYNC", pod_management="Parallel",
+                        template=PodTemplate(grace_s=30, prestop_budget_s=15),
+                        extra_agent_env={"HA_API_TOKEN": TOKEN})
+    cluster = SimCluster(workdir / "late-ack", cfg)
+    out: dict[str, Any] = {"pauses": pauses}
+    try:
+        cluster.start(wait_ready_s=90)
+        cluster.wait_for(cluster.healthy, 60, "cluster healthy")
+        for flavour, unfenced in (("fenced", False), ("unfenced", True)):
+            episodes = []
+            for i in range(pauses):
+                ep = one_pause(cluster, f"{flavour}-{i}", unfenced)
+                ep["repaired"] = settle(cluster, WAIT_S, f"pause {flavour}-{i}")
+                say(f"  late-ack {flavour} {i + 1}/{pauses}: {ep}")
+                episodes.append(ep)
+            lost = sum(1 for e in episodes if e["acked"] and not e["on_new_main"])
+            key = "late_ack_lost_writes" if unfenced else "late_ack_lost_writes_fenced"
+            out[key] = lost
+            out[f"late_ack_{flavour}_episodes"] = episodes
+    finally:
+        cluster.stop()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sim.bench_late_ack", description=__doc__.splitlines()[0])
+    ap.add_argument("--pauses", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.getLogger("neo4j").setLevel(logging.CRITICAL)
+    t0 = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - t0:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    workdir = Path(tempfile.mkdtemp(prefix="memgraph-ha-late-ack-"))
+    try:
+        out = run(max(1, args.pauses), args.seed, workdir, say)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    out["wall_time_s"] = round(time.monotonic() - t0, 1)
+    print(json.dumps(out, sort_keys=True), flush=True)
+    return 0 if out.get("late_ack_lost_writes_fenced") == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,7 +11,9 @@ The route is token-protected (the operator bearer token) and refuses everything 
   high-priority worker, so a busy MAIN is refused too;
 - without MEMGRAPH_DATA_DIRECTORY (no view of the process) it answers 501 fence-unavailable.
 Otherwise: SIGKILL of the pod's Memgraph processes (agent.procfs), then 200 once they are gone, 503 when
-they are not gone within the bound. The kubelet restarts the container afterwards; the new process
+they are not gone within FENCE_KILL_CONFIRM_S (the leader asks again in a later cycle). The whole answer
+fits the leader's read timeout (coordinator.core.model FENCE_*): a fresh local role query only when a
+thread runs, bounded, then the kill. The kubelet restarts the container afterwards; the new process
 recovers from disk, where the paused commit is not committed (7.2), and its guard demotes it.
 
 So a fuzzer (tests/integration/*contract*) cannot kill a healthy MAIN: it knows neither the UID nor a
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent.procfs import MemgraphProcesses
-from coordinator.core.model import ClusterRecord
+from coordinator.core.model import FENCE_KILL_CONFIRM_S, ClusterRecord
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ def fence(req: FenceRequest, target: FenceTarget, procs: MemgraphProcesses | Non
         log.info("fence refused pod=%s generation=%d: local Memgraph runs and answers",
                  req.pod, req.generation)
         return 409, {"error": "main-healthy", "detail": "the local Memgraph runs and answers: it is not lost"}
-    gone, pids = procs.kill_and_confirm()
+    gone, pids = procs.kill_and_confirm(timeout_s=FENCE_KILL_CONFIRM_S)
     doc = {"outcome": "fenced" if pids else "no-process", "pids": list(pids), "state_before": before.state}
     if not gone:
         log.warning("fence not confirmed pod=%s pids=%s: still present after SIGKILL", req.pod, list(pids))

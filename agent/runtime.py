@@ -31,7 +31,13 @@ from agent.prestop_summary import last_record
 from agent.procfs import MemgraphProcesses
 from coordinator.core import record as record_codec
 from coordinator.core.identity import incarnation_identity, names_another_incarnation, pod_of
-from coordinator.core.model import ClusterRecord, Role, replica_name
+from coordinator.core.model import (
+    FENCE_LOCAL_CONNECT_S,
+    FENCE_LOCAL_QUERY_S,
+    ClusterRecord,
+    Role,
+    replica_name,
+)
 from coordinator.edge.logs import log_event
 from coordinator.edge.memgraph import MemgraphClient
 from coordinator.edge.settings import Settings
@@ -367,10 +373,12 @@ class Agent:
         return self.s.identity.uid
 
     def local_answers(self) -> bool:
-        """SHOW REPLICATION ROLE on the local Memgraph now, on a fresh connection (bounded: 1 s + 2 s)."""
+        """SHOW REPLICATION ROLE on the local Memgraph now, on a fresh connection, within the fence's
+        budget (FENCE_LOCAL_CONNECT_S + FENCE_LOCAL_QUERY_S): the query is served by Memgraph's
+        high-priority worker, so a busy Memgraph answers it at once on its own pod."""
         m = self.s.memgraph
         client = MemgraphClient(m.host, m.bolt_port, m.user, m.password,
-                                connect_timeout=1.0, query_timeout=2.0)
+                                connect_timeout=FENCE_LOCAL_CONNECT_S, query_timeout=FENCE_LOCAL_QUERY_S)
         try:
             client.role()
             return True

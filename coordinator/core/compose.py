@@ -207,7 +207,11 @@ def finish(
     core, final = place_record_writes(plan, record, sync_confirmation(view, plan, record))
     first, rest = label_actions(view, plan)
     events, new_memory = keyed_events(view, plan, memory)
-    actions = first + core + rest + plan.after + events
+    # the fence runs before the old MAIN's route is removed: a fence its agent refuses (its Memgraph
+    # answers locally) must leave a MAIN that may be healthy in the client Service (review defect c)
+    fences: list[Action] = [a for a in core if isinstance(a, Fence)]
+    core = [a for a in core if not isinstance(a, Fence)]
+    actions = fences + first + core + rest + plan.after + events
     if verdict.kind is DecisionKind.NO_ACTION and (first or rest):
         verdict = Verdict(DecisionKind.LABELS, f"{verdict.detail}; {describe(first + rest)}")
     if record.paused:

@@ -199,6 +199,19 @@ class FenceMiss:
     uid: str
     generation: int
     reason: str
+    at: float = 0.0  # Snapshot.now clock of the attempt (a Ready pod's fence is asked again after a while)
+
+
+# The fence round trip (issue 16 item 5, review defect a): what the old MAIN's agent may spend (a fresh
+# local role query, then SIGKILL and its confirmation) and what the leader waits for. A failover of a pod
+# of which nothing answers (node loss) costs at most FENCE_CONNECT_S or FENCE_READ_S more than unfenced.
+FENCE_LOCAL_CONNECT_S = 0.25
+FENCE_LOCAL_QUERY_S = 0.35
+FENCE_KILL_CONFIRM_S = 0.25
+FENCE_CONNECT_S = 0.5
+FENCE_READ_S = 1.0  # >= the agent's worst case: 0.25 + 0.35 + 0.25 s and the HTTP exchange
+# a Ready pod whose agent could not be reached is asked again only this long after (one try per 10 s)
+FENCE_READY_RETRY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -228,6 +241,9 @@ class Snapshot:
     wall: float = 0.0  # wall-clock epoch seconds of the observation (for the record's history only)
     # pod -> the last fence of that old MAIN that could not be confirmed (the failover then goes ahead)
     fence_unconfirmed: dict[str, FenceMiss] = field(default_factory=dict)
+    # pod -> the last fence its agent refused (409 main-healthy: its Memgraph answers locally; 503): the
+    # failover is withheld while it says so (issue 16 review defect c)
+    fence_refused: dict[str, FenceMiss] = field(default_factory=dict)
 
     def pod(self, name: str) -> PodView | None:
         for p in self.pods:

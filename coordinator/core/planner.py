@@ -18,11 +18,13 @@ from coordinator.core import reseed
 from coordinator.core.compose import Decision, PlannerMemory, finish
 from coordinator.core.history import Transition, append_transition
 from coordinator.core.model import (
+    FENCE_READY_RETRY_S,
     ClusterRecord,
     CreateSnapshot,
     Demote,
     EmitEvent,
     Fence,
+    FenceMiss,
     Policy,
     Promote,
     RegisterReplica,
@@ -162,7 +164,9 @@ def _terminating_main(view: View, plan: Plan) -> Verdict | None:
 
 
 def _main_lost(view: View, plan: Plan) -> Verdict | None:
-    """Failover only after failoverAfter and only with a pod Kubernetes also sees down (I3, I7)."""
+    """Failover only after failoverAfter and only with a pod Kubernetes also sees down (I3, I7), or whose
+    own agent confirms it lost: its Memgraph stopped or not answering locally, and now killed (issue 16
+    item 4: a stopped Memgraph still accepts TCP, so its pod stays Ready; a busy one answers)."""
     main = view.record.main
     if view.main_ok():
         return None
@@ -177,14 +181,34 @@ def _main_lost(view: View, plan: Plan) -> Verdict | None:
     if down < after:
         return Verdict(K.WAITING, f"{main} unreachable {down:.1f}s < failoverAfter {after:g}s{note}")
     pod = view.pod(main)
-    if pod is not None and pod.ready and not pod.terminating:
-        return Verdict(K.WAITING, f"{main} unreachable {down:.1f}s but its pod is Ready (no failover){note}")
+    ready = pod is not None and pod.ready and not pod.terminating
+    miss = _fence_note(view.snapshot.fence_unconfirmed, view, main)
+    if ready and miss is not None and view.snapshot.now - miss.at < FENCE_READY_RETRY_S:
+        return Verdict(K.WAITING, f"{main} unreachable {down:.1f}s but its pod is Ready and its agent did "
+                       f"not confirm it lost ({miss.reason}): no failover{note}")
     candidate, is_async, why = _failover_candidate(view)
     if not candidate:
         plan.key_event(f"nocand:{main}", "NoFailoverCandidate", f"{main} lost; {why}", main)
         return Verdict(K.WAITING, f"{main} unreachable {down:.1f}s, no failover candidate ({why}){note}")
     plan.blocked_by = ""
-    return _failover(view, plan, candidate, is_async, down, fence=True)
+    verdict = _failover(view, plan, candidate, is_async, down, fence=True, ready=ready)
+    refused = _fence_note(view.snapshot.fence_refused, view, main)
+    if refused is None:
+        return verdict
+    # Review defect c: the old MAIN's agent says its Memgraph runs and answers locally (only our Bolt path
+    # to it fails): promoting would make two MAINs. Withheld, said why; the fence is asked again each cycle.
+    plan.blocked_by = main
+    # (no seconds in this text: the verdict is logged when it changes, and this one lasts)
+    return Verdict(K.WAITING, f"failover withheld: {main} is unreachable from the leader, but its agent "
+                   f"refused the fence ({refused.reason}); asking again each cycle{note}")
+
+
+def _fence_note(notes: dict[str, FenceMiss], view: View, main: str) -> FenceMiss | None:
+    """The note about fencing `main` in this incarnation and generation, if any (older ones do not count)."""
+    pod, note = view.pod(main), notes.get(main)
+    if pod is None or note is None or note.uid != pod.uid or note.generation != view.record.generation:
+        return None
+    return note
 
 
 def _restore_main(view: View, plan: Plan) -> Verdict | None:
@@ -241,19 +265,21 @@ def _incarnation(view: View, name: str) -> str:
     return pod.incarnation if pod is not None else ""
 
 
-def _fence(view: View, plan: Plan, candidate: str) -> str:
+def _fence(view: View, plan: Plan, candidate: str, ready: bool) -> str:
     """Issue 16 item 5 (reference memgraph-replication.md 7.2): a MAIN paused between the STRICT_SYNC votes
     and its local commit commits on resume and acknowledges a write the promoted replica aborted. So the old
     MAIN's agent kills its Memgraph and confirms before the promotion (the executor stops the cycle when it
-    cannot: no promotion). Where nothing of the pod answers (or its agent cannot fence), the failover goes
-    ahead after failoverAfter with the fence unconfirmed, said in the record, an Event and the verdict.
+    cannot: no promotion). Where nothing of the pod answers (or its agent cannot fence) and Kubernetes
+    also sees the pod down (not Ready, gone, terminating), the failover goes ahead with the fence
+    unconfirmed, said in the record, an Event and the verdict; a Ready pod (`ready`) is failed over only
+    with a confirmed fence (its agent saw its Memgraph stopped or not answering locally and killed it).
     Returns "confirmed" or "unconfirmed (<why>)"."""
     old, gen = view.record.main, view.record.generation
     pod = view.pod(old)
-    miss = view.snapshot.fence_unconfirmed.get(old)
+    miss = _fence_note(view.snapshot.fence_unconfirmed, view, old)
     if pod is None or not pod.ip:
         why = "its pod is gone" if pod is None else "its pod has no IP"
-    elif miss is not None and miss.uid == pod.uid and miss.generation == gen:
+    elif miss is not None and not ready:
         why = miss.reason
     else:
         plan.actions.append(Fence(old, pod.uid, gen))
@@ -265,17 +291,19 @@ def _fence(view: View, plan: Plan, candidate: str) -> str:
 
 
 def _failover(
-    view: View, plan: Plan, candidate: str, is_async: bool, down: float, cause: str = "", fence: bool = False
+    view: View, plan: Plan, candidate: str, is_async: bool, down: float, cause: str = "", fence: bool = False,
+    ready: bool = False,
 ) -> Verdict:
-    """Label off first (no writes reach the old MAIN), fence it (`fence`), record, promote; replicas follow.
-    `cause` says why the old MAIN is lost in the verdict (default: how long it has been unreachable)."""
+    """Fence the old MAIN (`fence`; compose puts it before everything, so a refused fence leaves its route
+    alone), label off (no writes reach it), record, promote; replicas follow. `cause` says why the old
+    MAIN is lost in the verdict (default: how long it has been unreachable); `ready`: its pod is Ready."""
     old = view.record.main
     now = view.snapshot.now
     mode = view.record.sync_mode if candidate == view.record.sync_replica else ReplicaMode.ASYNC.value
     kind = (f"{mode.upper()} replica (may lose writes; two writers possible during a partition)" if is_async
             else "sync replica")
     plan.drop_main_label = True
-    fenced = _fence(view, plan, candidate) if fence else ""
+    fenced = _fence(view, plan, candidate, ready) if fence else ""
     plan.event("FailoverStarted", f"{old} unreachable {down:.1f}s; promoting {kind} {candidate}", old, True)
     text = f"{old}->{candidate} at {now:.3f} after {down:.1f}s"
     if is_async:  # status shows it (last_failover.text): the loss is reported, not hidden (item 6)
@@ -311,6 +339,8 @@ def _failover(
     sync = f"; {follow} registered {view.policy.sync_mode.value} before it is labelled" if follow else ""
     # the verdict is logged before the actions run: a planned fence is not yet a confirmed one
     said = "" if not fenced else f"; fencing {old} first" if fenced == "confirmed" else f"; fence: {fenced}"
+    if ready and fenced == "confirmed":
+        said += " (its pod is Ready: no failover unless its agent finds its Memgraph lost)"
     return Verdict(K.FAILOVER, f"{old} {cause}, promoting {kind} {candidate}{sync}{said}")
 
 

@@ -34,7 +34,7 @@ from coordinator.core.model import (
     SetLabels,
     WriteRecord,
 )
-from coordinator.edge.fence_client import FenceUnconfirmable
+from coordinator.edge.fence_client import FenceRefused, FenceUnconfirmable
 from coordinator.edge.logs import log_event
 from coordinator.edge.memgraph import ReplicaDiverged
 from coordinator.ports import FencePort, KubePort, MemgraphFactory, MemgraphPort, RecordPort
@@ -105,9 +105,13 @@ class Executor:
             except FenceUnconfirmable as exc:
                 assert isinstance(action, Fence)
                 result.unfenced, result.failed, result.error = action, action, str(exc)
-                log_event(log, "fence not confirmed: nothing of the old MAIN answered; promotion waits for "
-                          "the next cycle, then goes ahead unconfirmed", level=logging.WARNING,
+                log_event(log, "fence not confirmed: nothing of the old MAIN answered; deciding again now "
+                          "(unconfirmed failover, or none while its pod is Ready)", level=logging.WARNING,
                           **action_fields(action), error=str(exc))
+                break
+            except FenceRefused as exc:  # the reconciler logs it once per change (review defect c)
+                result.failed, result.error = action, str(exc)
+                log_event(log, "fence refused", level=logging.DEBUG, **action_fields(action), error=str(exc))
                 break
             except Exception as exc:
                 result.failed, result.error = action, f"{type(exc).__name__}: {exc}"

@@ -10,7 +10,8 @@ generation in which it is MAIN. The answer is sorted for the executor:
   another incarnation or generation; 503: the kill was not confirmed). No promotion; the next cycle asks
   again.
 
-Must never: call without a timeout, retry by itself, or log the token.
+Must never: call without a timeout, wait longer than FENCE_TIMEOUT_S, retry by itself (the planner asks
+again in a later cycle), or log the token.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import Any
 
 import requests
 
-from coordinator.core.model import PodView
+from coordinator.core.model import FENCE_CONNECT_S, FENCE_READ_S, PodView
 from coordinator.edge.logs import log_event
 
 log = logging.getLogger(__name__)
 
-FENCE_TIMEOUT_S = (1.0, 8.0)  # connect; read: the agent's role check (2 s) and kill confirmation (5 s)
+# connect; read: the agent's fresh local role query and the kill's confirmation, each bounded on its side
+# (coordinator.core.model FENCE_*): a pod of which nothing answers delays its failover by at most this
+FENCE_TIMEOUT_S = (FENCE_CONNECT_S, FENCE_READ_S)
 UNCONFIRMABLE_STATUSES = frozenset({401, 403, 501})
 
 

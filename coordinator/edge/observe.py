@@ -54,6 +54,7 @@ class Observer:
         self._seen_main = ""  # the record MAIN this observer has seen answering as MAIN
         self.register_errors: dict[str, str] = {}  # pod -> last REGISTER error text, set by the reconciler
         self.fence_unconfirmed: dict[str, FenceMiss] = {}  # pod -> its last unconfirmed fence (reconciler)
+        self.fence_refused: dict[str, FenceMiss] = {}  # pod -> the last fence its agent refused (reconciler)
         self._pool = cf.ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
         self.queries_last_cycle = 0
 
@@ -96,6 +97,7 @@ class Observer:
             leader=leader,
             wall=self.wall(),
             fence_unconfirmed=dict(self.fence_unconfirmed),
+            fence_refused=dict(self.fence_refused),
         )
 
     def _probe(self, pod: PodView, want_storage: bool) -> tuple[InstanceState, int]:

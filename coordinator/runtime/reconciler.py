@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from coordinator.core import defaults, planner
+from coordinator.core import defaults, fence_notes, planner
 from coordinator.core import record as record_codec
 from coordinator.core.health import cluster_health
 from coordinator.core.history import Transition, append_transition, switchover_outcome, with_write_pause
@@ -25,6 +25,7 @@ from coordinator.core.model import (
     ROLE_LABEL,
     ClusterRecord,
     EmitEvent,
+    Fence,
     FenceMiss,
     PodView,
     Policy,
@@ -36,7 +37,7 @@ from coordinator.core.model import (
 )
 from coordinator.core.outcomes import SwitchoverOutcome, TransitionKind
 from coordinator.core.status import SCHEMA_VERSION, build_status
-from coordinator.edge.actions import Executor
+from coordinator.edge.actions import ActResult, Executor
 from coordinator.edge.logs import log_event
 from coordinator.edge.observe import Observer
 from coordinator.ports import FencePort, KubePort, MemgraphFactory, RecordPort
@@ -124,23 +125,19 @@ class Coordinator:
         record = self.read_record()
         snap = self.observer.snapshot(record, self.identity)
         memory = self.last_decision.memory if self.last_decision else None
-        decision = planner.decide(snap, record, self.policy, memory)
-        self.last_snapshot, self.last_decision = snap, decision
-        self._log_verdict(decision)
-        if self.hooks.on_degraded:
-            self.hooks.on_degraded(decision.degraded)
-        actions = list(decision.actions)
-        switch = [a for a in actions if isinstance(a, RequestSwitchover)]
-        actions = [a for a in actions if not isinstance(a, RequestSwitchover)]
-        result = self.executor.run(actions, record)
+        decision, actions, switch, result = self._decide_and_act(snap, record, memory)
+        if result.unfenced is not None and result.record is None:
+            # Review defect a: decide again at once on the same observation, now knowing that the fence
+            # could not be confirmed: a pod of which nothing answers costs the fence's timeout, not
+            # another reconcile interval and observation (the fence runs first: nothing else ran).
+            snap = replace(snap, fence_unconfirmed=dict(self.observer.fence_unconfirmed))
+            decision, actions, switch, result = self._decide_and_act(snap, record, memory)
         if result.record is not None:
             self._note_record_change(record, result.record, snap.now)
             record = result.record
         record = self._note_failover_labelled(record, actions[: result.done])
         self._note_register_result(actions, result)
-        if result.unfenced is not None:  # the next cycle's planner fails over with the fence unconfirmed
-            miss = result.unfenced
-            self.observer.fence_unconfirmed[miss.pod] = FenceMiss(miss.uid, miss.generation, result.error)
+        self._note_fences(actions, result, record.generation)
         if result.diverged:
             self._mark_diverged(record, result.diverged)
         for req in switch:
@@ -154,6 +151,38 @@ class Coordinator:
         if self.hooks.on_cycle:
             self.hooks.on_cycle(self.clock() - start)
         return decision
+
+    def _decide_and_act(self, snap: Snapshot, record: ClusterRecord, memory: Any) -> tuple[
+            planner.Decision, list[Any], list[RequestSwitchover], ActResult]:
+        decision = planner.decide(snap, record, self.policy, memory)
+        self.last_snapshot, self.last_decision = snap, decision
+        self._log_verdict(decision)
+        if self.hooks.on_degraded:
+            self.hooks.on_degraded(decision.degraded)
+        actions = list(decision.actions)
+        switch = [a for a in actions if isinstance(a, RequestSwitchover)]
+        actions = [a for a in actions if not isinstance(a, RequestSwitchover)]
+        result = self.executor.run(actions, record)
+        if result.unfenced is not None:  # the planner fails over with the fence unconfirmed (or waits)
+            miss = result.unfenced
+            self.observer.fence_unconfirmed[miss.pod] = FenceMiss(miss.uid, miss.generation, result.error,
+                                                                  self.clock())
+        return decision, actions, switch, result
+
+    def _note_fences(self, actions: list[Any], result: ActResult, generation: int) -> None:
+        """Refused fences withhold the failover (said in the verdict; logged once per change, review defect
+        c); the notes are pruned to the latest generations (review defect d)."""
+        done = [a for a in actions[: result.done] if isinstance(a, Fence)]
+        new = None
+        if isinstance(result.failed, Fence) and result.unfenced is None:
+            f = result.failed
+            new = (f.pod, FenceMiss(f.uid, f.generation, result.error, self.clock()))
+        refused, changes = fence_notes.refusals_after(self.observer.fence_refused, actions, done, new)
+        for text in changes:
+            withheld = "no longer" not in text
+            log_event(log, f"fence: {text}", level=logging.WARNING if withheld else logging.INFO)
+        self.observer.fence_refused = fence_notes.prune(refused, generation)
+        self.observer.fence_unconfirmed = fence_notes.prune(self.observer.fence_unconfirmed, generation)
 
     def _log_verdict(self, decision: planner.Decision) -> None:
         """One line per cycle: INFO when the verdict changes (and every 60 s), DEBUG when it repeats."""

@@ -104,6 +104,7 @@ def snap(
     uids: dict[int, str] | None = None,
     restarts: dict[int, int] | None = None,
     fence_unconfirmed: dict[int, FenceMiss] | None = None,
+    fence_refused: dict[int, FenceMiss] | None = None,
 ) -> Snapshot:
     """A Snapshot of pods `pods` (default: every key of `instances`); a pod is Ready when reachable
     (unless in `not_ready`) or when in `force_ready` (Kubernetes sees it alive, we cannot reach it)."""
@@ -132,6 +133,7 @@ def snap(
         last_replica_ts={name(i): t for i, t in (last_ts or {}).items()},
         switchover_in_progress=switchover,
         fence_unconfirmed={name(i): m for i, m in (fence_unconfirmed or {}).items()},
+        fence_refused={name(i): m for i, m in (fence_refused or {}).items()},
     )
 
 

@@ -91,6 +91,8 @@ def _failed_over(old: int, new: int, after: float, gen: int = 4, now: float = 10
     )
 
 
+HEALTHY_409 = "agent of memgraph-0 answered 409 main-healthy"
+
 CASES = [
     # ---- steady state ---------------------------------------------------------------------------
     Case("steady_state_converged_cluster_needs_nothing", healthy(), rec(),
@@ -344,14 +346,53 @@ CASES = [
          [WriteRecord(_failed_over(0, 1, 5.0, fence="unconfirmed (its pod is gone)")), Promote(name(1)),
           CreateSnapshot(name(1))],
          ("FenceUnconfirmed", "FailoverStarted", "Promoted")),
-    Case("no_failover_while_the_main_pod_is_ready",
+    # issue 16 item 4: a stopped Memgraph still accepts TCP (its pod stays Ready); only its own agent can
+    # tell it lost, so a Ready pod is failed over through a confirmed fence alone
+    Case("a_ready_main_pod_is_failed_over_only_through_its_agents_fence",
          snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 30.0},
               labels={0: {ROLE_LABEL: "main", LEADER_LABEL: "true"}},
               force_ready=(0,)),
          rec(),
-         "waiting: memgraph-0 unreachable 30.0s but its pod is Ready (no"
-         " failover)", [], blocked_by="memgraph-0",
+         "failover: memgraph-0 unreachable 30.0s, promoting sync replica memgraph-1; memgraph-2 registered"
+         " strict_sync before it is labelled; fencing memgraph-0 first (its pod is Ready: no failover unless"
+         " its agent finds its Memgraph lost)",
+         [FENCE_0, WriteRecord(_failed_over(0, 1, 30.0, sync=2)), Promote(name(1)), reg(1, 2, STRICT),
+          CreateSnapshot(name(1))],
+         ("FailoverStarted", "Promoted", "ReplicaRegistered")),
+    Case("no_failover_while_the_main_pod_is_ready_and_its_agent_did_not_answer",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 30.0},
+              labels={0: {ROLE_LABEL: "main", LEADER_LABEL: "true"}}, force_ready=(0,),
+              fence_unconfirmed={0: FenceMiss("uid-0", 3, "agent of memgraph-0 did not answer", 999.0)}),
+         rec(),
+         "waiting: memgraph-0 unreachable 30.0s but its pod is Ready and its agent did not confirm it lost"
+         " (agent of memgraph-0 did not answer): no failover", [], blocked_by="memgraph-0",
          labels=[]),
+    Case("a_ready_main_pods_agent_that_did_not_answer_is_asked_again_after_the_retry_delay",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 30.0}, last_ready=(1,),
+              labels={0: {ROLE_LABEL: "main", LEADER_LABEL: "true"}}, force_ready=(0,),
+              fence_unconfirmed={0: FenceMiss("uid-0", 3, "agent of memgraph-0 did not answer", 989.0)}),
+         rec(),
+         "failover: memgraph-0 unreachable 30.0s, promoting sync replica memgraph-1; fencing memgraph-0 first"
+         " (its pod is Ready: no failover unless its agent finds its Memgraph lost)",
+         [FENCE_0, WriteRecord(_failed_over(0, 1, 30.0)), Promote(name(1)), CreateSnapshot(name(1))],
+         ("FailoverStarted", "Promoted")),
+    # review defect c: the old MAIN's agent says its Memgraph answers locally (only the leader's path is
+    # cut): no promotion (two MAINs), said in the verdict; the fence is asked again every cycle
+    Case("failover_is_withheld_while_the_old_mains_agent_refuses_the_fence",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 7.0}, last_ready=(1,),
+              fence_refused={0: FenceMiss("uid-0", 3, HEALTHY_409, 999.0)}),
+         rec(),
+         "waiting: failover withheld: memgraph-0 is unreachable from the leader, but its agent refused the"
+         " fence (agent of memgraph-0 answered 409 main-healthy); asking again each cycle",
+         [FENCE_0, WriteRecord(_failed_over(0, 1, 7.0)), Promote(name(1)), CreateSnapshot(name(1))],
+         ("FailoverStarted", "Promoted"), blocked_by="memgraph-0"),
+    Case("a_refused_fence_of_an_earlier_generation_withholds_nothing",
+         snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 7.0}, last_ready=(1,),
+              fence_refused={0: FenceMiss("uid-0", 2, HEALTHY_409, 999.0)}),
+         rec(),
+         "failover: memgraph-0 unreachable 7.0s, promoting sync replica memgraph-1; fencing memgraph-0 first",
+         [FENCE_0, WriteRecord(_failed_over(0, 1, 7.0)), Promote(name(1)), CreateSnapshot(name(1))],
+         ("FailoverStarted", "Promoted")),
     Case("replica_invalid_during_main_termination_is_not_promoted",
          snap({0: down(), 1: replica(), 2: replica()}, unreachable={0: 8.0}, terminating=(0,), last_ready=()),
          rec(),
@@ -509,3 +550,13 @@ def test_planner_case(case: Case) -> None:
 def test_table_has_at_least_30_named_cases() -> None:
     assert len(CASES) >= 30
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+def test_the_fence_runs_before_the_old_mains_route_is_removed() -> None:
+    """Review defect c: a fence the old MAIN's agent refuses (its Memgraph answers locally) stops the cycle
+    before anything else, so a MAIN that may be healthy keeps its client Service route."""
+    case = next(c for c in CASES if c.id == "failover_promotes_the_sync_replica_at_failover_after")
+    actions = list(decide(case.snapshot, case.record, case.policy, PlannerMemory(leader=LEADER)).actions)
+    label_off = actions.index(SetLabels(name(0), ((ROLE_LABEL, None),)))
+    assert actions[0] == FENCE_0
+    assert label_off < actions.index(Promote(name(1)))

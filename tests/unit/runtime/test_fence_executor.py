@@ -4,6 +4,7 @@ executor runs a failover's actions only past a confirmed fence (issue 16 item 5)
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,18 @@ import pytest
 import requests
 import responses
 
-from coordinator.core.model import ClusterRecord, Fence, PodView, Promote, WriteRecord
+from coordinator.core.model import (
+    FENCE_CONNECT_S,
+    FENCE_KILL_CONFIRM_S,
+    FENCE_LOCAL_CONNECT_S,
+    FENCE_LOCAL_QUERY_S,
+    FENCE_READ_S,
+    ClusterRecord,
+    Fence,
+    PodView,
+    Promote,
+    WriteRecord,
+)
 from coordinator.edge.actions import Executor
 from coordinator.edge.fence_client import AgentFencer, FenceRefused, FenceUnconfirmable
 
@@ -52,6 +64,25 @@ def test_an_agent_that_does_not_answer_makes_the_fence_unconfirmable() -> None:
     responses.post(URL, body=requests.ConnectTimeout("no route"))
     with pytest.raises(FenceUnconfirmable, match="did not answer"):
         AgentFencer(8080, "tok").fence(POD, 3)
+
+
+def test_the_fence_waits_about_a_second_at_most_and_covers_the_agents_own_bounds() -> None:
+    """Review defect a: a failover of a pod of which nothing answers costs the fence's timeout on top; the
+    agent's work (a fresh local role query, then SIGKILL and its confirmation) fits inside it."""
+    connect, read = AgentFencer(8080, "tok").timeout
+    assert (connect, read) == (FENCE_CONNECT_S, FENCE_READ_S)
+    assert FENCE_LOCAL_CONNECT_S + FENCE_LOCAL_QUERY_S + FENCE_KILL_CONFIRM_S < read <= 1.0
+    assert connect <= 0.5
+
+
+def test_an_agent_that_accepts_but_never_answers_makes_the_fence_unconfirmable() -> None:
+    """A frozen pod (node loss): the kernel completes the TCP handshake, nobody reads the request."""
+    with socket.socket() as frozen:
+        frozen.bind(("127.0.0.1", 0))
+        frozen.listen(4)  # never accepted
+        pod = PodView(name="memgraph-0", ordinal=0, ip="127.0.0.1", uid="uid-0")
+        with pytest.raises(FenceUnconfirmable, match="ReadTimeout"):
+            AgentFencer(frozen.getsockname()[1], "tok").fence(pod, 3)
 
 
 def test_without_a_token_the_leader_cannot_fence() -> None:

@@ -92,6 +92,8 @@ class AgentServices(Protocol):
 
     def api_token(self) -> str | None: ...
 
+    def fence_token(self) -> str | None: ...
+
 
 class ApiError(Exception):
     """An error answer: HTTP status, a short slug and a human detail."""
@@ -225,8 +227,8 @@ class _Routes:
         return _reply((status, {**body, "answered_by": self.s.pod_name}))
 
     def fence(self) -> flask.Response:
-        """Token first, then the body (agent/fence.py decides; a leader calls this on a lost MAIN's agent)."""
-        self.authorize()
+        """Fence or operator token, then the body (agent/fence.py decides; the leader calls it)."""
+        self.authorize(also=self.s.fence_token())
         req = parse_fence(_json_body(required=True), lambda d: ApiError(400, "bad-request", d))
         return _reply(self.s.fence(req))
 
@@ -250,17 +252,17 @@ class _Routes:
         status, body = self.s.purge(pod, archive)
         return _reply((status, {**body, "answered_by": self.s.pod_name}))
 
-    def authorize(self) -> None:
+    def authorize(self, also: str | None = None) -> None:
         """No bearer credentials: 401 (RFC 6750). Credentials while no token is configured: 403 disabled.
-        Wrong credentials: 401."""
-        token = self.s.api_token()
+        Wrong credentials: 401. `also`: one more token this route alone accepts (HA_FENCE_TOKEN)."""
+        accepted = [t for t in (self.s.api_token(), also) if t]
         scheme, _, given = flask.request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
-            note = "" if token else " (this agent has no API token configured: the routes are disabled)"
+            note = "" if accepted else " (this agent has no API token configured: the routes are disabled)"
             raise ApiError(401, "unauthorized", f"'Authorization: Bearer <token>' header required{note}")
-        if not token:
+        if not accepted:
             raise ApiError(403, "disabled", "operator routes are disabled: no API token is configured")
-        if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        if not any(hmac.compare_digest(given.strip().encode(), t.encode()) for t in accepted):
             raise ApiError(401, "unauthorized", "the bearer token is not valid")
 
     def forward(self, method: str, path: str, body: dict[str, Any] | None, timeout: Any) -> flask.Response:

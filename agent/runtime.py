@@ -366,6 +366,9 @@ class Agent:
     def api_token(self) -> str | None:
         return self.s.api.token
 
+    def fence_token(self) -> str | None:
+        return self.s.api.fence_token
+
     # ---- fencing (agent/fence.py) -----------------------------------------------------------------
 
     @property

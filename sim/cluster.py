@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import random
+import secrets
 import shutil
 import threading
 import time
@@ -94,6 +95,7 @@ class SimCluster:
         self.terminations: list[TerminationRecord] = []
         self.skip_hook_once: set[str] = set()
         self.held_pods: set[str] = set()  # deleted pods the StatefulSet controller must not re-create yet
+        self._fence_token = secrets.token_hex(24)  # HA_FENCE_TOKEN, as the chart generates one
         self._stop = threading.Event()
         self._lock = threading.RLock()  # guards runtimes (shared with the controller and the kubelet loop)
         self._threads: list[threading.Thread] = []
@@ -183,6 +185,9 @@ class SimCluster:
             "HA_PRESTOP_BUDGET_SECONDS": str(c.template.prestop_budget_s),
             "HA_DRAIN_SECONDS": str(c.drain_s),
             "HA_LOG_FORMAT": "logfmt",
+            # as the chart's generated Secret <fullname>-ha-fence: one random token per cluster, so a
+            # failover fences the old MAIN with the chart's defaults (a test may override or blank it)
+            "HA_FENCE_TOKEN": self._fence_token,
         }
         if c.memgraph_auth:
             env["MEMGRAPH_USER"], env["MEMGRAPH_PASSWORD"] = c.memgraph_auth

@@ -1,7 +1,8 @@
 """The leader's side of fencing: ask the old MAIN's agent to kill its Memgraph and confirm (issue 16 item 5).
 
 Role: one bounded HTTP call, `POST /api/v1/fence` on the old MAIN's agent (docs/openapi.yaml) with the
-operator bearer token (HA_API_TOKEN, shared by the agents), naming the pod, its UID and the record
+agents' fence token (HA_FENCE_TOKEN, which the chart generates; else the operator token HA_API_TOKEN) as
+a bearer token, naming the pod, its UID and the record
 generation in which it is MAIN. The answer is sorted for the executor:
 - 200: fenced (the detail is returned);
 - `FenceUnconfirmable`: nothing of the pod answered (connect or read failure), or its agent cannot fence
@@ -48,7 +49,8 @@ class AgentFencer:
 
     def fence(self, pod: PodView, generation: int) -> str:
         if not self.token:
-            raise FenceUnconfirmable("no API token configured (HA_API_TOKEN): agents cannot fence")
+            raise FenceUnconfirmable("no fence token configured (HA_FENCE_TOKEN, HA_API_TOKEN): "
+                                     "agents cannot fence")
         url = f"http://{pod.ip}:{self.port}/api/v1/fence"
         body = {"pod": pod.name, "uid": pod.uid, "generation": generation}
         try:

@@ -131,16 +131,19 @@ class PrestopSettings:
 
 @dataclass(frozen=True, repr=False)
 class ApiSettings:
-    """The agent's HTTP API (AGENT_BIND, AGENT_PORT, HA_API_TOKEN for the operator routes)."""
+    """The agent's HTTP API (AGENT_BIND, AGENT_PORT, HA_API_TOKEN for the operator routes, HA_FENCE_TOKEN
+    for the agents' own POST /api/v1/fence only: the chart generates it, so fencing works without an
+    operator token and without opening the operator routes)."""
 
     bind: str = d.AGENT_BIND
     port: int = d.AGENT_PORT
     token: str | None = None
+    fence_token: str | None = None
     # HA_STATUS_AUTH: "token": GET /api/v1/status and /api/v1/local ask for the token as well; "open": not
     status_auth: str = d.STATUS_AUTH
 
     def __repr__(self) -> str:
-        return _repr(self, frozenset({"token"}))
+        return _repr(self, frozenset({"token", "fence_token"}))
 
 
 @dataclass(frozen=True)
@@ -341,6 +344,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             bind=r.text("AGENT_BIND", d.AGENT_BIND),
             port=r.parsed("AGENT_PORT", d.AGENT_PORT, _port),
             token=r.raw("HA_API_TOKEN"),
+            fence_token=r.raw("HA_FENCE_TOKEN"),
             status_auth=r.parsed("HA_STATUS_AUTH", d.STATUS_AUTH, _one_of(_STATUS_AUTH, False)),
         ),
         log=LogSettings(

@@ -164,7 +164,7 @@ def start_coordinator(
         interval_s=settings.policy.reconcile_interval_s,
         switchover_budget_s=settings.prestop.budget_s,
         hooks=hooks,
-        fencer=AgentFencer(settings.api.port, settings.api.token),
+        fencer=AgentFencer(settings.api.port, settings.api.fence_token or settings.api.token),
     )
     box.append(coord)
     kube.start()

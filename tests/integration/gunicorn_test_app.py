@@ -80,6 +80,9 @@ class FakeServices:
     def api_token(self) -> str | None:
         return None
 
+    def fence_token(self) -> str | None:
+        return None
+
 
 def main() -> None:
     host, port, marker = check_loopback(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])

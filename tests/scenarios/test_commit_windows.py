@@ -19,12 +19,11 @@ from sim import faults
 from tests.scenarios.conftest import MakeScenario
 
 SLACK_S = 30.0
-TOKEN = "fence-scenario-token"  # the agents fence each other with the operator token (HA_API_TOKEN)
 
 
 def test_main_paused_between_votes_and_local_commit_acknowledges_no_write_the_new_main_lacks(
         scenario: MakeScenario) -> None:
-    sc = scenario(seed=12, extra_agent_env={"HA_API_TOKEN": TOKEN})
+    sc = scenario(seed=12)  # the agents fence each other with the generated HA_FENCE_TOKEN
     assert sc.writer is not None
     sc.writer.stop()  # one client, so the frozen commit is ours and its late answer is seen
     old = sc.main()

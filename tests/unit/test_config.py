@@ -271,10 +271,12 @@ def test_policy_carries_the_decision_knobs() -> None:
 
 
 def test_repr_and_str_hide_password_and_token() -> None:
-    s = load_settings(env(MEMGRAPH_USER="ha", MEMGRAPH_PASSWORD="s3cr3t-pw", HA_API_TOKEN="t0k3n-value"))
+    s = load_settings(env(MEMGRAPH_USER="ha", MEMGRAPH_PASSWORD="s3cr3t-pw", HA_API_TOKEN="t0k3n-value",
+                          HA_FENCE_TOKEN="f3nce-value"))
+    assert s.api.fence_token == "f3nce-value"
     for text in (repr(s), str(s), f"{s}", repr([s])):
-        assert "s3cr3t-pw" not in text and "t0k3n-value" not in text
-        assert "password='***'" in text and "token='***'" in text
+        assert "s3cr3t-pw" not in text and "t0k3n-value" not in text and "f3nce-value" not in text
+        assert "password='***'" in text and "token='***'" in text and "fence_token='***'" in text
         assert "user='ha'" in text
 
 

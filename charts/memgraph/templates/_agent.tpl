@@ -139,6 +139,11 @@ both: coordinator.edge.settings).
   value: {{ $ha.port | quote }}
 - name: HA_STATUS_AUTH
   value: {{ $ha.statusAuth | quote }}
+- name: HA_FENCE_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "memgraph.fenceSecretName" . }}
+      key: {{ if $ha.fenceToken.existingSecret }}{{ $ha.fenceToken.key }}{{ else }}token{{ end }}
 {{- if $ha.apiToken.existingSecret }}
 - name: HA_API_TOKEN
   valueFrom:

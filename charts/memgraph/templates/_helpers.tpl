@@ -54,6 +54,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (printf "%s-ha" (include "memgraph.fullname" .)) .Values.haAgent.leaseName }}
 {{- end }}
 
+{{/* The Secret holding the agents' fence token (HA_FENCE_TOKEN): the operator's, or the one this chart
+generates (templates/fence-token-secret.yaml). */}}
+{{- define "memgraph.fenceSecretName" -}}
+{{- default (printf "%s-ha-fence" (include "memgraph.fullname" .) | trunc 63 | trimSuffix "-") .Values.haAgent.fenceToken.existingSecret }}
+{{- end }}
+
 {{- define "memgraph.hooksConfigMapName" -}}
 {{- printf "%s-ha-hooks" (include "memgraph.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}

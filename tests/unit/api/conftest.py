@@ -21,6 +21,7 @@ class FakeServices:
     leader: bool = True
     leader_base: str | None = "http://memgraph-0.memgraph-headless:8080"
     token: str | None = "s3cret-token"
+    fencing_token: str | None = None  # HA_FENCE_TOKEN
     pods: set[str] = field(default_factory=lambda: {"memgraph-0", "memgraph-1", "memgraph-2"})
     healthy: tuple[bool, str] = (True, "loops ran 0.4s ago")
     is_ready: tuple[bool, str] = (True, "memgraph answers; role replica as recorded")
@@ -90,6 +91,9 @@ class FakeServices:
 
     def api_token(self) -> str | None:
         return self.token
+
+    def fence_token(self) -> str | None:
+        return self.fencing_token
 
 
 @pytest.fixture

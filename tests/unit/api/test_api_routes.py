@@ -467,3 +467,24 @@ def test_fence_is_never_forwarded_to_the_leader(client, services):
     services.leader = False
     client.post("/api/v1/fence", json=FENCE, headers=AUTH)
     assert len(services.fence_calls) == 1  # answered here: each agent fences only its own Memgraph
+
+
+def test_the_fence_token_opens_the_fence_route_alone(client, services):
+    """Review defect b: the chart generates HA_FENCE_TOKEN, so fencing works with its defaults, while the
+    operator routes (switchover, pause, resume) stay disabled without an operator token."""
+    services.token, services.fencing_token = None, "fence-only"
+    fence_auth = {"Authorization": "Bearer fence-only"}
+    assert client.post("/api/v1/fence", json=FENCE, headers=fence_auth).status_code == 409
+    assert len(services.fence_calls) == 1
+    for route in ("/api/v1/pause", "/api/v1/resume", "/api/v1/switchover"):
+        assert error_of(client.post(route, json={}, headers=fence_auth)) == (403, "disabled")
+    assert error_of(client.post("/api/v1/fence", json=FENCE)) == (401, "unauthorized")
+    assert error_of(client.post("/api/v1/fence", json=FENCE, headers=AUTH)) == (401, "unauthorized")
+    assert len(services.fence_calls) == 1
+
+
+def test_with_both_tokens_the_operator_routes_refuse_the_fence_token(client, services):
+    services.fencing_token = "fence-only"
+    fence_auth = {"Authorization": "Bearer fence-only"}
+    assert error_of(client.post("/api/v1/pause", json={}, headers=fence_auth)) == (401, "unauthorized")
+    assert client.post("/api/v1/fence", json=FENCE, headers=AUTH).status_code == 409

@@ -86,7 +86,7 @@ def test_an_agent_that_accepts_but_never_answers_makes_the_fence_unconfirmable()
 
 
 def test_without_a_token_the_leader_cannot_fence() -> None:
-    with pytest.raises(FenceUnconfirmable, match="no API token"):
+    with pytest.raises(FenceUnconfirmable, match="no fence token"):
         AgentFencer(8080, None).fence(POD, 3)
 
 

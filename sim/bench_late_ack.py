@@ -1,12 +1,13 @@
 """Bench phase `late_ack`: the residual risk of issue 16 item 5, acknowledged writes the new MAIN lacks.
 
-Role: on a fresh 3-pod emulated cluster (sim timings, STRICT_SYNC, the agents holding the API token they
-fence each other with), N times: freeze the MAIN at the worst moment of a client's write -- between the
-STRICT_SYNC votes and its local commit (`sim.faults.commit_fault(..., "votes_in", "stop")`, reference
-memgraph-replication.md 7.2) -- wait for the failover, resume the old MAIN right after it, and count the
-writes that were acknowledged to the client but are not on the new MAIN. Two flavours:
-- `unfenced`: the old MAIN's agent is stopped too (nothing of the pod answers: a lost node that comes
-  back), so the leader fails over with `fence: unconfirmed`: `late_ack_lost_writes`, the residual risk;
+Role: on a fresh 3-pod emulated cluster (sim timings, STRICT_SYNC, the agents holding the generated fence
+token, as the chart's defaults give them), N times: freeze the MAIN at the worst moment of a client's
+write -- between the STRICT_SYNC votes and its local commit (`sim.faults.commit_fault(..., "votes_in",
+"stop")`, reference memgraph-replication.md 7.2) -- wait for the failover, resume the old MAIN right
+after it, and count the writes that were acknowledged to the client but are not on the new MAIN. Two flavours:
+- `unfenced`: the old MAIN's whole pod is frozen (a lost node that comes back: NotReady after the node
+  grace, nothing of it answers), so the leader fails over with `fence: unconfirmed`:
+  `late_ack_lost_writes`, the residual risk;
 - `fenced`: the agent answers, the leader fences before promoting: `late_ack_lost_writes_fenced` (0 is
   the fix working).
 After each pause the cluster is settled (a diverged old MAIN repaired as docs/operations.md says).
@@ -20,12 +21,9 @@ write whose outcome it did not see.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
-import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -41,7 +39,10 @@ from sim.bench_phases import settle
 from sim.cluster import ClusterConfig, SimCluster
 from sim.kubelet import PodTemplate
 
-TOKEN = "bench-late-ack-token"
+# A frozen Memgraph and agent on a node that still runs its kubelet would keep the pod Ready (its TCP port
+# accepts) and, with nothing of the pod answering, no failover is due; a lost node is what turns it
+# NotReady (the node controller's grace, shortened like the sim's other timings).
+NODE_GRACE_S = 2.0
 WAIT_S = 90.0
 Say = Callable[[str], None]
 
@@ -62,13 +63,6 @@ def _on(cluster: SimCluster, pod: str, ident: str) -> bool:
         return ident in {r["id"] for r in s.run("MATCH (n:Late) RETURN n.id AS id")}
 
 
-def _agent_signal(cluster: SimCluster, pod: str, sig: signal.Signals) -> None:
-    agent = cluster.runtime(pod).agent
-    if agent is not None and agent.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(agent.pid, sig)
-
-
 def one_pause(cluster: SimCluster, ident: str, unfenced: bool) -> dict[str, Any]:
     """One frozen commit and failover; what the client was told and whether the new MAIN has the write."""
     old = cluster.main()
@@ -83,8 +77,8 @@ def one_pause(cluster: SimCluster, ident: str, unfenced: bool) -> dict[str, Any]
     stopped_agent = False
     try:
         cluster.runtime(old).memgraph.wait_stopped(10.0)
-        if unfenced:
-            _agent_signal(cluster, old, signal.SIGSTOP)
+        if unfenced:  # the node is lost: agent frozen too, the pod NotReady after the node grace
+            cluster.runtime(old).freeze(not_ready_after_s=NODE_GRACE_S)
             stopped_agent = True
         cluster.wait_for(lambda: cluster.main() not in (None, old), WAIT_S, f"failover from {old}")
         new = cluster.main()
@@ -93,7 +87,7 @@ def one_pause(cluster: SimCluster, ident: str, unfenced: bool) -> dict[str, Any]
     finally:  # the worst moment: the old MAIN resumes right after the promotion
         faults.resume_memgraph(cluster, old)
         if stopped_agent:
-            _agent_signal(cluster, old, signal.SIGCONT)
+            cluster.runtime(old).thaw()
     client.join(30.0)
     if client.is_alive():
         raise TimeoutError(f"the paused write {ident} got no answer")
@@ -106,8 +100,7 @@ def one_pause(cluster: SimCluster, ident: str, unfenced: bool) -> dict[str, Any]
 
 def run(pauses: int, seed: int, workdir: Path, say: Say) -> dict[str, Any]:
     cfg = ClusterConfig(replicas=3, seed=seed, sync_mode="STRICT_SYNC", pod_management="Parallel",
-                        template=PodTemplate(grace_s=30, prestop_budget_s=15),
-                        extra_agent_env={"HA_API_TOKEN": TOKEN})
+                        template=PodTemplate(grace_s=30, prestop_budget_s=15))
     cluster = SimCluster(workdir / "late-ack", cfg)
     out: dict[str, Any] = {"pauses": pauses}
     try:

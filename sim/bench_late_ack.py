@@ -63,6 +63,21 @@ def _on(cluster: SimCluster, pod: str, ident: str) -> bool:
         return ident in {r["id"] for r in s.run("MATCH (n:Late) RETURN n.id AS id")}
 
 
+def _seed(cluster: SimCluster) -> None:
+    """One acknowledged write on every pod first. Without it the only data ever written is the late
+    writes themselves (the fenced ones are never committed), so a new MAIN is empty while the thawed old
+    MAIN holds its late write, and the coordinator's empty-MAIN guard rightly refuses to route or register
+    there: a state no cluster with data reaches, which stopped an earlier run of this bench."""
+    main = cluster.main()
+    if main is None:
+        raise TimeoutError("no MAIN to seed")
+    outcome: dict[str, Any] = {}
+    _write(f"bolt://{cluster.runtime(main).ip}:{cluster.ports['bolt']}", "seed", outcome)
+    if not outcome.get("acked"):
+        raise RuntimeError(f"the seed write was not acknowledged: {outcome}")
+    cluster.wait_for(lambda: all(_on(cluster, p, "seed") for p in cluster.pod_names()), 30, "seed everywhere")
+
+
 def one_pause(cluster: SimCluster, ident: str, unfenced: bool) -> dict[str, Any]:
     """One frozen commit and failover; what the client was told and whether the new MAIN has the write."""
     old = cluster.main()
@@ -106,6 +121,7 @@ def run(pauses: int, seed: int, workdir: Path, say: Say) -> dict[str, Any]:
     try:
         cluster.start(wait_ready_s=90)
         cluster.wait_for(cluster.healthy, 60, "cluster healthy")
+        _seed(cluster)
         for flavour, unfenced in (("fenced", False), ("unfenced", True)):
             episodes = []
             for i in range(pauses):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from coordinator.core import reseed
+from coordinator.core import fencing, reseed
 from coordinator.core.compose import Decision, PlannerMemory, finish
 from coordinator.core.history import Transition, append_transition
 from coordinator.core.model import (
@@ -23,8 +23,6 @@ from coordinator.core.model import (
     CreateSnapshot,
     Demote,
     EmitEvent,
-    Fence,
-    FenceMiss,
     Policy,
     Promote,
     RegisterReplica,
@@ -182,7 +180,7 @@ def _main_lost(view: View, plan: Plan) -> Verdict | None:
         return Verdict(K.WAITING, f"{main} unreachable {down:.1f}s < failoverAfter {after:g}s{note}")
     pod = view.pod(main)
     ready = pod is not None and pod.ready and not pod.terminating
-    miss = _fence_note(view.snapshot.fence_unconfirmed, view, main)
+    miss = fencing.note(view.snapshot.fence_unconfirmed, view, main)
     if ready and miss is not None and view.snapshot.now - miss.at < FENCE_READY_RETRY_S:
         return Verdict(K.WAITING, f"{main} unreachable {down:.1f}s but its pod is Ready and its agent did "
                        f"not confirm it lost ({miss.reason}): no failover{note}")
@@ -192,7 +190,7 @@ def _main_lost(view: View, plan: Plan) -> Verdict | None:
         return Verdict(K.WAITING, f"{main} unreachable {down:.1f}s, no failover candidate ({why}){note}")
     plan.blocked_by = ""
     verdict = _failover(view, plan, candidate, is_async, down, fence=True, ready=ready)
-    refused = _fence_note(view.snapshot.fence_refused, view, main)
+    refused = fencing.note(view.snapshot.fence_refused, view, main)
     if refused is None:
         return verdict
     # Review defect c: the old MAIN's agent says its Memgraph runs and answers locally (only our Bolt path
@@ -201,14 +199,6 @@ def _main_lost(view: View, plan: Plan) -> Verdict | None:
     # (no seconds in this text: the verdict is logged when it changes, and this one lasts)
     return Verdict(K.WAITING, f"failover withheld: {main} is unreachable from the leader, but its agent "
                    f"refused the fence ({refused.reason}); asking again each cycle{note}")
-
-
-def _fence_note(notes: dict[str, FenceMiss], view: View, main: str) -> FenceMiss | None:
-    """The note about fencing `main` in this incarnation and generation, if any (older ones do not count)."""
-    pod, note = view.pod(main), notes.get(main)
-    if pod is None or note is None or note.uid != pod.uid or note.generation != view.record.generation:
-        return None
-    return note
 
 
 def _restore_main(view: View, plan: Plan) -> Verdict | None:
@@ -265,31 +255,6 @@ def _incarnation(view: View, name: str) -> str:
     return pod.incarnation if pod is not None else ""
 
 
-def _fence(view: View, plan: Plan, candidate: str, ready: bool) -> str:
-    """Issue 16 item 5 (reference memgraph-replication.md 7.2): a MAIN paused between the STRICT_SYNC votes
-    and its local commit commits on resume and acknowledges a write the promoted replica aborted. So the old
-    MAIN's agent kills its Memgraph and confirms before the promotion (the executor stops the cycle when it
-    cannot: no promotion). Where nothing of the pod answers (or its agent cannot fence) and Kubernetes
-    also sees the pod down (not Ready, gone, terminating), the failover goes ahead with the fence
-    unconfirmed, said in the record, an Event and the verdict; a Ready pod (`ready`) is failed over only
-    with a confirmed fence (its agent saw its Memgraph stopped or not answering locally and killed it).
-    Returns "confirmed" or "unconfirmed (<why>)"."""
-    old, gen = view.record.main, view.record.generation
-    pod = view.pod(old)
-    miss = _fence_note(view.snapshot.fence_unconfirmed, view, old)
-    if pod is None or not pod.ip:
-        why = "its pod is gone" if pod is None else "its pod has no IP"
-    elif miss is not None and not ready:
-        why = miss.reason
-    else:
-        plan.actions.append(Fence(old, pod.uid, gen))
-        return "confirmed"
-    plan.event("FenceUnconfirmed", f"{old} could not be fenced ({why}); promoting {candidate} after "
-               "failoverAfter anyway: a paused old MAIN may still acknowledge a write the new MAIN lacks",
-               old, True)
-    return f"unconfirmed ({why})"
-
-
 def _failover(
     view: View, plan: Plan, candidate: str, is_async: bool, down: float, cause: str = "", fence: bool = False,
     ready: bool = False,
@@ -303,7 +268,7 @@ def _failover(
     kind = (f"{mode.upper()} replica (may lose writes; two writers possible during a partition)" if is_async
             else "sync replica")
     plan.drop_main_label = True
-    fenced = _fence(view, plan, candidate, ready) if fence else ""
+    fenced = fencing.fence_or_say(view, plan, candidate, ready) if fence else ""
     plan.event("FailoverStarted", f"{old} unreachable {down:.1f}s; promoting {kind} {candidate}", old, True)
     text = f"{old}->{candidate} at {now:.3f} after {down:.1f}s"
     if is_async:  # status shows it (last_failover.text): the loss is reported, not hidden (item 6)

@@ -10,7 +10,8 @@ after it, and count the writes that were acknowledged to the client but are not 
   `late_ack_lost_writes`, the residual risk;
 - `fenced`: the agent answers, the leader fences before promoting: `late_ack_lost_writes_fenced` (0 is
   the fix working).
-After each pause the cluster is settled (a diverged old MAIN repaired as docs/operations.md says).
+After each pause the cluster is settled (`sim.bench_phases.settle`: a diverged old MAIN is re-seeded by
+the product; repaired by hand only as settle's last resort, and then counted in `late_ack_repaired_by_hand`).
 
 Usage: python -m sim.bench_late_ack [--pauses 5] [--seed 7]; the last stdout line is JSON.
 
@@ -126,13 +127,16 @@ def run(pauses: int, seed: int, workdir: Path, say: Say) -> dict[str, Any]:
             episodes = []
             for i in range(pauses):
                 ep = one_pause(cluster, f"{flavour}-{i}", unfenced)
-                ep["repaired"] = settle(cluster, WAIT_S, f"pause {flavour}-{i}")
+                reseeded, by_hand, _ = settle(cluster, WAIT_S, f"pause {flavour}-{i}")
+                ep["reseeded"], ep["repaired_by_hand"] = reseeded, by_hand
                 say(f"  late-ack {flavour} {i + 1}/{pauses}: {ep}")
                 episodes.append(ep)
             lost = sum(1 for e in episodes if e["acked"] and not e["on_new_main"])
             key = "late_ack_lost_writes" if unfenced else "late_ack_lost_writes_fenced"
             out[key] = lost
             out[f"late_ack_{flavour}_episodes"] = episodes
+        out["late_ack_repaired_by_hand"] = sum(len(e["repaired_by_hand"]) for k in ("fenced", "unfenced")
+                                               for e in out[f"late_ack_{k}_episodes"])
     finally:
         cluster.stop()
     return out

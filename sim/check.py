@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim import check_clients
+from sim import check_clients, check_declared
 from sim.sampler import Sampler
 from sim.timeline import UNKNOWN, RoleSample, Timeline, write_pauses
 
@@ -134,10 +134,15 @@ def check_i1(tl: Timeline, b: Bounds) -> CheckResult:
     if not rounds:
         return CheckResult("I1", False, "no role samples recorded")
     bad = _persistent(rounds, _i1_keys, b.lag_rounds)
-    bad += check_clients.acks_off_record(tl, b.lag_rounds * tl.sample_period_s)
+    second: list[str] = []  # a declared unfenced failover's second writer: counted, listed (check_declared)
+    for a, text in check_clients.acks_off_record_by(tl, b.lag_rounds * tl.sample_period_s):
+        (second if check_declared.covering(tl, a.backend_pod, a.t_end) else bad).append(text)
+    note = (f"DECLARED SECOND WRITER: {len(second)} write(s) acknowledged by a declared old MAIN while the "
+            "record named another",) if second else ()
     if bad:
-        return CheckResult("I1", False, f"{len(bad)} one-writer violation(s)", tuple(bad))
-    return CheckResult("I1", True, f"one writer in all {len(rounds)} rounds")
+        return CheckResult("I1", False, f"{len(bad)} one-writer violation(s)", tuple(bad) + note)
+    extra = f"; {len(second)} declared second-writer ack(s)" if second else ""
+    return CheckResult("I1", True, f"one writer in all {len(rounds)} rounds{extra}", note + tuple(second))
 
 
 def _i2_keys(rnd: list[RoleSample]) -> set[str]:
@@ -187,19 +192,26 @@ def check_i3(tl: Timeline, b: Bounds) -> CheckResult:
     lossy = [f for f in tl.failovers if f.lossy]
     allowed_until = max((f.t for f in lossy), default=None)
     evidence, allowed = [], []
+    declared_ids = check_declared.acked_declared(tl)
     for pod in [tl.final.main, *tl.final.ready_replicas]:
         have = set(tl.final.ids_by_pod.get(pod, ()))
         lost = set(acked) - have
         excused = {i for i in lost if allowed_until is not None and acked[i] <= allowed_until}
-        if lost - excused:
-            evidence.append(f"{pod} lacks {len(lost - excused)} acked id(s): {_short(lost - excused)}")
+        declared = {i for i in lost - excused if i in declared_ids}
+        if lost - excused - declared:
+            bad = lost - excused - declared
+            evidence.append(f"{pod} lacks {len(bad)} acked id(s): {_short(bad)}")
         if excused:
             allowed.append(f"{pod} lacks {len(excused)} id(s) acked before lossy failover: {_short(excused)}")
+        if tl.declared_losses:
+            allowed += check_declared.lost_evidence(tl, declared, pod)
     lied = check_clients.failed_but_present(tl)
     if evidence or lied:
         what = "acknowledged writes lost" if evidence else "writes reported failed were committed"
         return CheckResult("I3", False, what, tuple(evidence + lied + allowed))
-    note = f"; loss allowed by {len(lossy)} lossy failover(s)" if allowed else ""
+    note = f"; loss allowed by {len(lossy)} lossy failover(s)" if any("lossy" in a for a in allowed) else ""
+    declared_n = sum(1 for a in allowed if a.startswith("DECLARED"))
+    note += f"; {declared_n} DECLARED LOSS line(s) in the evidence" if declared_n else ""
     unknown = sum(1 for a in tl.attempts if a.outcome == UNKNOWN)
     return CheckResult(
         "I3",
@@ -215,7 +227,8 @@ def check_i4(tl: Timeline, b: Bounds) -> CheckResult:
     """I4 no divergence created: divergence reported only on pods where it was injected or that were
     diverged at the start; no pod outside that set holds ids the final MAIN lacks; and the ids a diverged
     pod held are still on it or in its quarantine (never deleted)."""
-    known = set(tl.injected_divergence) | set(tl.diverged_at_start)
+    declared = {d.old_main for d in tl.declared_losses}  # an unfenced failover's old MAIN (check_declared)
+    known = set(tl.injected_divergence) | set(tl.diverged_at_start) | declared
     crashed = _crashed_mains_with_inflight_commits(tl)
     evidence = [
         f"divergence reported on {r.pod} at t={r.t:.3f} via {r.source}: {r.detail}"
@@ -240,7 +253,8 @@ def check_i4(tl: Timeline, b: Bounds) -> CheckResult:
     notes = tuple(
         f"{pod}: crashed MAIN kept unacknowledged in-flight commit(s) {_short(ids)} (from outside)"
         for pod, ids in sorted(crashed.items())
-    )
+    ) + tuple(f"DECLARED DIVERGENCE: {pod}, the old MAIN of a declared unfenced failover"
+              for pod in sorted(declared))
     return CheckResult(
         "I4",
         True,

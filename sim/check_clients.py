@@ -20,13 +20,18 @@ from __future__ import annotations
 
 import itertools
 
-from sim.timeline import ERROR, RecordSample, Timeline
+from sim.timeline import ERROR, RecordSample, Timeline, WriteAttempt
 
 
 def acks_off_record(tl: Timeline, lag_s: float) -> list[str]:
     """Acknowledged writes whose backend pod was not the record's MAIN in [start - lag, end + lag]
     (the last record sample before that window counts too), nor the record's previous MAIN while the
     newly named one had not yet reported MAIN in any role sample (see the module docstring)."""
+    return [text for _, text in acks_off_record_by(tl, lag_s)]
+
+
+def acks_off_record_by(tl: Timeline, lag_s: float) -> list[tuple[WriteAttempt, str]]:
+    """`acks_off_record` with the attempt of each finding."""
     recs = sorted(tl.records, key=lambda r: r.t)
     if not recs:
         return []
@@ -43,8 +48,8 @@ def acks_off_record(tl: Timeline, lag_s: float) -> list[str]:
         if mains and a.backend_pod not in mains and not any(
                 prev == a.backend_pod and t_change <= a.t_end and a.t_end <= promoted + lag_s
                 for prev, t_change, promoted in handovers):
-            out.append(f"write {a.id} acknowledged by {a.backend_pod} at t={a.t_end:.3f} while the record "
-                       f"named {', '.join(sorted(m or '(none)' for m in mains))} (lag {lag_s:.2f}s)")
+            out.append((a, f"write {a.id} acknowledged by {a.backend_pod} at t={a.t_end:.3f} while the "
+                       f"record named {', '.join(sorted(m or '(none)' for m in mains))} (lag {lag_s:.2f}s)"))
     return out
 
 

@@ -223,6 +223,21 @@ class FailoverMark:
         return not self.planned and (not self.target_ready or self.target_mode == "async")
 
 
+@dataclass(frozen=True)
+class DeclaredLoss:
+    """A scenario's declaration that it runs an UNFENCED failover on purpose (SYNC or ASYNC mode with
+    allowAsyncFailover, issue 16 item 6): `old_main`, cut off in [start, end], may commit writes the new
+    MAIN never gets. The checker counts and lists what that pod did in the window -- acknowledged writes
+    the final MAIN lacks (I3), acknowledgements while the record named another MAIN (I1, a second
+    writer), ids only it holds (I4, which must still be kept on it or in its archive) -- instead of
+    failing on them; `sim.check_declared` says exactly what is counted. Never set by default."""
+
+    old_main: str
+    start: float
+    end: float
+    reason: str
+
+
 @dataclass
 class Timeline:
     """Everything one run recorded. Mutable while the run goes on; `to_json`/`from_json` round-trip."""
@@ -239,6 +254,7 @@ class Timeline:
     prestops: list[PrestopRecord] = field(default_factory=list)
     outages: list[OutageWindow] = field(default_factory=list)
     failovers: list[FailoverMark] = field(default_factory=list)
+    declared_losses: list[DeclaredLoss] = field(default_factory=list)  # see DeclaredLoss; empty by default
     reads: list[ReadAttempt] = field(default_factory=list)
     records: list[RecordSample] = field(default_factory=list)
     endpoint_delay_s: float = 0.0  # EndpointSlice propagation of the run (kube-proxy routes this late)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from sim import runs
+from sim import check_declared, runs
 from sim.check import Bounds, Sampler
 from sim.cluster import ClusterConfig, SimCluster
 from sim.converge import STABLE_S, converged, wait_stable
@@ -171,6 +171,7 @@ class Scenario:
             "faults": self.flog.render(self.t0),
             "results": {r.name: {"ok": r.ok, "summary": r.summary, "evidence": list(r.evidence)}
                         for r in ev.report.results},
+            **({"declared_loss": check_declared.summary(ev.timeline)} if ev.timeline.declared_losses else {}),
             **(extra or {}),
         }
         ev.summary = doc

@@ -6,6 +6,15 @@ endpoint change it. Outage modes: `refuse` (the listening socket is closed: conn
 `503` (every request answers 503 with a Status), `hang` (requests are accepted and never answered, and
 open watch streams deliver nothing, until the outage ends or the client gives up).
 
+Stale views (`set_stale_view`): one client, told apart by its source address (on the namespaced bed
+each pod has its own 198.18.x.y address), learns of changes to chosen resources `delay_s` late -- its
+LIST answers the state as it was `delay_s` ago and its WATCH delivers each change `delay_s` after it was
+committed, in order, from where the list left off (reference bolt-and-kube-emulation.md 3.4: "A specific
+RV: replay the changes *after* it"; "`resourceVersion` unset or "0": first send synthetic `ADDED` events
+for every current matching object" -- current as of `delay_s` ago here). That is a lagging watch cache or
+a slow path between that client and the API server, for reads only: its writes, and a GET of one object
+(a quorum read from etcd in the apiserver when no resourceVersion is given), stay current.
+
 Must never: sleep while holding its lock, or apply a fault to the admin endpoint.
 """
 
@@ -44,6 +53,18 @@ class Injection:
         return self.remaining > 0 and (self.verb in (None, verb)) and self.path.search(path) is not None
 
 
+@dataclass(frozen=True)
+class StaleView:
+    """What one client sees late: `resources` (plural names, e.g. "pods") through `verbs`."""
+
+    delay_s: float
+    resources: frozenset[str]
+    verbs: frozenset[str]
+
+
+STALE_VERBS = ("list", "watch")
+
+
 class Faults:
     """Thread-safe fault state. `clock` (monotonic seconds) times outage windows."""
 
@@ -54,6 +75,7 @@ class Faults:
         self._latency: dict[str, float] = {}  # path prefix ("" = every path) -> milliseconds
         self._injections: list[Injection] = []
         self._counters: Counter[tuple[str, str]] = Counter()
+        self._stale: dict[str, StaleView] = {}  # client source address -> its stale view
 
     # ---- outages -----------------------------------------------------------------------------
 
@@ -134,6 +156,40 @@ class Faults:
                     return inj.code
             return None
 
+    # ---- stale views ---------------------------------------------------------------------------
+
+    def set_stale_view(self, client: str, delay_s: float, resources: tuple[str, ...] = ("pods",),
+                       verbs: tuple[str, ...] = STALE_VERBS) -> None:
+        """From now on, requests from source address `client` see `resources` `delay_s` late through
+        `verbs` (a subset of list and watch; see the module docstring). Watch streams already open follow
+        it from their next batch of changes."""
+        if delay_s <= 0:
+            raise ValueError("a stale view needs a delay > 0 (clear_stale_view ends one)")
+        bad = set(verbs) - set(STALE_VERBS)
+        if bad or not verbs or not resources:
+            raise ValueError(f"verbs must be a non-empty subset of {STALE_VERBS} and resources non-empty")
+        with self.cond:
+            self._stale[client] = StaleView(float(delay_s), frozenset(resources), frozenset(verbs))
+        log.info("kube emulator stale view client=%s delay_s=%g resources=%s verbs=%s", client, delay_s,
+                 ",".join(sorted(resources)), ",".join(sorted(verbs)))
+
+    def clear_stale_view(self, client: str | None = None) -> None:
+        """End the stale view of `client` (every client's when None)."""
+        with self.cond:
+            if client is None:
+                self._stale.clear()
+            else:
+                self._stale.pop(client, None)
+        log.info("kube emulator stale view cleared client=%s", client or "*")
+
+    def stale_delay(self, client: str, verb: str, resource: str) -> float:
+        """How late `client` sees `resource` through `verb` (0: current)."""
+        with self.cond:
+            view = self._stale.get(client)
+        if view is None or verb not in view.verbs or resource not in view.resources:
+            return 0.0
+        return view.delay_s
+
     # ---- counters ------------------------------------------------------------------------------
 
     def count(self, user_agent: str, verb: str) -> None:
@@ -163,6 +219,8 @@ class Faults:
                     "remaining_s": None if o.until is None else max(0.0, o.until - self.clock()),
                 },
                 "latency_ms": dict(self._latency),
+                "stale_views": {c: {"delay_s": v.delay_s, "resources": sorted(v.resources),
+                                    "verbs": sorted(v.verbs)} for c, v in sorted(self._stale.items())},
                 "injections": [
                     {"code": i.code, "verb": i.verb, "path": i.path.pattern, "remaining": i.remaining}
                     for i in self._injections

@@ -100,6 +100,7 @@ class ApiHandler(BaseHTTPRequestHandler):
                     accept=self.headers.get("Accept") or "",
                     authorize=lambda asked: self._authorize(user, asked),
                     alive=self._client_alive,
+                    client=str(self.client_address[0]),
                 )
             )
         except errors.ApiError as err:

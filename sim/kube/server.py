@@ -372,6 +372,14 @@ class KubeEmulator:
     def clear_latency(self) -> None:
         self.faults.clear_latency()
 
+    def set_stale_view(self, client: str, delay_s: float, resources: tuple[str, ...] = ("pods",),
+                       verbs: tuple[str, ...] = ("list", "watch")) -> None:
+        """Requests from source address `client` see `resources` `delay_s` late (sim.kube.faults)."""
+        self.faults.set_stale_view(client, delay_s, resources, verbs)
+
+    def clear_stale_view(self, client: str | None = None) -> None:
+        self.faults.clear_stale_view(client)
+
     def inject(self, code: int, verb: str | None = None, path_regex: str = ".*", count: int = 1) -> None:
         self.faults.inject(code, verb, path_regex, count)
 

@@ -44,6 +44,7 @@ class Change:
     namespace: str
     old: Obj | None
     new: Obj
+    t: float = 0.0  # the store's clock when it was committed (a stale view replays it `delay` later)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,31 @@ class Store:
                 if k == rt.key and (ns is None or n == ns) and flt(o)
             ]
             return items, self.revision
+
+    def select_as_of(
+        self, rt: ResourceType, ns: str | None, flt: Callable[[Obj | None], bool], cutoff: float
+    ) -> tuple[list[Obj], int]:
+        """As `select`, but the state at store-clock time `cutoff`: the changes committed after it are
+        undone from the history, and the RV is that of the last change kept (a watch from it replays the
+        undone ones). When the history does not reach back that far, the oldest state it can rebuild."""
+        with self.cond:
+            state = {k: o for k, o in self._objects.items() if k[0] == rt.key}
+            rv = self.revision
+            for ch in reversed(self._history):
+                if ch.t <= cutoff:
+                    rv = ch.rv
+                    break
+                rv = max(self.compacted, ch.rv - 1)
+                if ch.key != rt.key:
+                    continue
+                key = (ch.key, ch.namespace, str(_meta(ch.new).get("name", "")))
+                if ch.old is None:
+                    state.pop(key, None)
+                else:
+                    state[key] = ch.old
+            items = [copy.deepcopy(o) for (_, n, _), o in sorted(state.items())
+                     if (ns is None or n == ns) and flt(o)]
+            return items, rv
 
     # ---- writes ------------------------------------------------------------------------------
 
@@ -343,7 +369,8 @@ class Store:
         self.revision += 1
         _meta(new)["resourceVersion"] = str(self.revision)
         self._objects[key] = new
-        self._record(Change(self.revision, "ADDED" if old is None else "MODIFIED", key[0], key[1], old, new))
+        self._record(Change(self.revision, "ADDED" if old is None else "MODIFIED", key[0], key[1], old, new,
+                           self.clock()))
         return copy.deepcopy(new)
 
     def _remove(self, key: Key) -> Obj:
@@ -352,7 +379,7 @@ class Store:
         self.revision += 1
         last = dict(old)
         last["metadata"] = {**_meta(old), "resourceVersion": str(self.revision)}
-        self._record(Change(self.revision, "DELETED", key[0], key[1], old, last))
+        self._record(Change(self.revision, "DELETED", key[0], key[1], old, last, self.clock()))
         return copy.deepcopy(last)
 
     def _stamp_deletion(self, rt: ResourceType, key: Key, old: Obj, grace: int) -> Obj:

@@ -49,6 +49,7 @@ class Request:
     accept: str
     authorize: Callable[[RequestInfo], None]  # raises 403 when the request's user may not do `info`
     alive: Callable[[], bool]  # False once a watch client went away
+    client: str = ""  # the source address (a stale view is keyed by it: sim.kube.faults)
 
 
 def _q(query: dict[str, list[str]], name: str) -> str | None:
@@ -102,7 +103,12 @@ def _get(req: Request, route: Route) -> Answer:
 def _list(req: Request, route: Route) -> Answer:
     rt = route.rt
     flt = make_filter(_q(req.query, "labelSelector"), _q(req.query, "fieldSelector"), rt.kind)
-    items, rv = req.emu.store.select(rt, route.namespace, flt)
+    delay = req.emu.faults.stale_delay(req.client, "list", rt.plural)
+    store = req.emu.store
+    if delay > 0:
+        items, rv = store.select_as_of(rt, route.namespace, flt, store.clock() - delay)
+    else:
+        items, rv = store.select(rt, route.namespace, flt)
     if tables.wants_table(req.accept):
         return Answer(200, tables.table(rt, items, str(rv)), content_type=tables.TABLE_CONTENT_TYPE)
     for item in items:  # the apiserver strips kind/apiVersion from list items
@@ -202,6 +208,7 @@ def _watch(req: Request, route: Route) -> Answer:
         resource_version=rv,
         timeout_s=float(timeout) if timeout else None,
         bookmarks=_q(req.query, "allowWatchBookmarks") in ("true", "1"),
+        delay_s=lambda: req.emu.faults.stale_delay(req.client, "watch", rt.plural),
     )
     emu = req.emu
     events = watch.stream(emu.store, wreq, req.alive, emu.faults.hold, emu.watch_max_s)

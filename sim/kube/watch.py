@@ -13,6 +13,10 @@ bolt-and-kube-emulation.md 3.4:
   send them on demand from tests" (`{"type":"BOOKMARK","object":{"kind":...,"apiVersion":...,
   "metadata":{"resourceVersion":"N"}}}`).
 
+A stale view (`delay_s` > 0, sim.kube.faults: one client learns of changes late): the initial ADDED
+events are the state of `delay_s` ago (`Store.select_as_of`), and each change is delivered once it is
+`delay_s` old, in RV order -- later changes wait behind it.
+
 Must never: block for longer than its deadline, or deliver an event the selector excludes.
 """
 
@@ -43,6 +47,9 @@ class WatchRequest:
     resource_version: str | None = None
     timeout_s: float | None = None
     bookmarks: bool = False
+    # a stale view: every change delivered this long after it was committed; asked before each batch, so
+    # an open stream follows the view as it is set and cleared
+    delay_s: Callable[[], float] = lambda: 0.0
 
 
 def translate(change: Change, req: WatchRequest) -> dict[str, Any] | None:
@@ -77,7 +84,11 @@ def start_position(store: Store, req: WatchRequest) -> tuple[list[dict[str, Any]
     """Initial events and the RV to continue from. Raises 400 for a malformed RV."""
     rv = req.resource_version
     if rv in (None, "", "0"):
-        items, pos = store.select(req.rt, req.namespace, req.matches)
+        delay = req.delay_s()
+        if delay > 0:
+            items, pos = store.select_as_of(req.rt, req.namespace, req.matches, store.clock() - delay)
+        else:
+            items, pos = store.select(req.rt, req.namespace, req.matches)
         return [{"type": "ADDED", "object": o} for o in items], pos
     try:
         pos = int(str(rv))
@@ -115,7 +126,12 @@ def stream(
             raise StreamCut("watch streams cut")
         if hold(0):
             continue  # the API hung while we waited: hold these back, they are re-read from history
-        for change in changes:
+        delay = req.delay_s()
+        due = _due(store, changes, delay)
+        if len(due) < len(changes):  # a stale view: the rest are re-read once they are old enough
+            wait = changes[len(due)].t + delay - store.clock()
+            time.sleep(max(0.0, min(POLL_S, wait, deadline - time.monotonic())))
+        for change in due:
             pos = change.rv
             event = translate(change, req)
             if event is not None:
@@ -123,3 +139,14 @@ def stream(
         if req.bookmarks and sig.bookmarks != seen.bookmarks:
             yield bookmark(req.rt, pos)
         seen = sig
+
+
+def _due(store: Store, changes: list[Change], delay_s: float) -> list[Change]:
+    """The leading changes old enough to deliver under a stale view of `delay_s` (all when 0)."""
+    if delay_s <= 0:
+        return changes
+    cutoff = store.clock() - delay_s
+    n = 0
+    while n < len(changes) and changes[n].t <= cutoff:
+        n += 1
+    return changes[:n]

@@ -52,10 +52,12 @@ def test_main_pod_deletion_with_the_leaders_pod_view_late_is_switched_over_by_th
     sc = scenario(seed=71, template={"prestop_budget_s": BUDGET_S, "grace_s": BUDGET_S + 30.0})
     c, main = sc.cluster, sc.main()
     leader = _leader(sc)
-    if leader == main:  # the MAIN's own agent leads: move leadership off it (its agent restarts)
-        faults.kill_agent(c, main, flog=sc.flog)
+    if leader == main:  # the MAIN's own agent leads: move leadership off it. Held down until another
+        # agent leads: a restarted agent of the same pod is the same election identity and renews its Lease
+        faults.kill_agent(c, main, hold=True, flog=sc.flog)
         c.wait_for(lambda: _leader(sc) not in ("", main), c.cfg.lease_duration_s + SLACK_S,
                    "another agent leads")
+        faults.release(c, main, flog=sc.flog)
         sc.converge(final=False)
         leader = _leader(sc)
     sc.flog.add(f"leader {leader}, MAIN {main}")

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from sim import faults
+from sim.readback import read_ids
 from sim.timeline import DeclaredLoss
 from tests.scenarios.conftest import MakeScenario, needs_partitions
 
@@ -35,6 +36,7 @@ SLACK_S = 30.0  # generous: 2 shared cores, other suites running
 NODE_GRACE_S = 8.0
 RECONCILE_CYCLES = 10  # "a few reconcile cycles" past failoverAfter, with a leader change's lease on top
 POLL_S = 0.2
+IN_FLIGHT_S = 120.0  # TCP's retransmission backoff after a ~20 s cut, and Memgraph's replication timeouts
 
 
 def _events(sc: Any, reason: str) -> list[str]:
@@ -45,6 +47,16 @@ def _events(sc: Any, reason: str) -> list[str]:
 def _record_main(sc: Any) -> str:
     lease = sc.cluster.kube.get("Lease", sc.cfg.namespace, f"{sc.cfg.name}-ha")
     return str((lease["metadata"].get("annotations") or {}).get("memgraph-ha.io/main", ""))
+
+
+def _ids(sc: Any, pod: str) -> set[str]:
+    user, password = sc.cfg.memgraph_auth or ("", "")
+    return read_ids(sc.cluster.runtime(pod).ip, sc.cluster.ports["bolt"], user=user, password=password)
+
+
+def _replicas_ids(sc: Any) -> set[str]:
+    main = sc.main()
+    return set().union(*(_ids(sc, p) for p in sc.cluster.pod_names() if p != main))
 
 
 def _verdict(sc: Any) -> str:
@@ -80,6 +92,11 @@ def test_sync_mode_main_cut_off_is_not_failed_over_without_allow_async_failover(
     healed_at = time.monotonic()
     sc.converge(timeout_s=90)
     sc.wait_acks_after(healed_at, 20, SLACK_S)
+    # A commit in flight at the cut reached the replicas (SYNC ships before the local commit becomes
+    # visible, reference memgraph-replication.md 5/7.1) and ends on the MAIN only once its answer comes back
+    # after the heal (TCP's retransmission backoff): wait for it, bounded, before the final read (I4).
+    c.wait_for(lambda: _replicas_ids(sc) <= _ids(sc, old), IN_FLIGHT_S, "the commits in flight at the cut "
+               f"visible on {old}")
     on_old = [a for a in sc.writer.attempts if a.acked and a.t_start >= healed_at] if sc.writer else []
     ev = sc.finish(extra={"verdict": verdict, "events": events[:3]})
     assert ev.report.ok, sc.failure_text(ev)

@@ -29,7 +29,7 @@ logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(me
 from sim.cluster import ClusterConfig, SimCluster
 from sim.kubelet import PodTemplate
 c = SimCluster(Path(sys.argv[1]), ClusterConfig(seed=3, pod_management="Parallel",
-               template=PodTemplate(grace_s=10, prestop_budget_s=5)))
+               template=PodTemplate()))
 c.start(wait_ready_s=90)
 print("STARTED", flush=True)
 time.sleep(120)

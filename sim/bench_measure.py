@@ -60,6 +60,9 @@ def stats(values: Sequence[float]) -> dict[str, float | int | None]:
 # ---- the writer's records -----------------------------------------------------------------------
 
 
+FLOWING_S = 1.0  # writes flow when one was acknowledged this recently (the bench writes 50 per second)
+
+
 def _acks(attempts: Iterable[WriteAttempt], since: float) -> list[WriteAttempt]:
     return sorted((a for a in attempts if a.acked and a.t_end >= since), key=lambda a: a.t_end)
 
@@ -83,17 +86,20 @@ class Pause:
         return self.first_new.t_end - self.last_old.t_end
 
 
-def outage_after(attempts: Iterable[WriteAttempt], fault: float, end: float) -> float | None:
+def outage_after(attempts: Iterable[WriteAttempt], fault: float, end: float,
+                 flowing_s: float = FLOWING_S) -> float | None:
     """How long writes through the Service stopped because of a fault at `fault`: the longest span
-    without an acknowledgement from the fault to `end`, the first span counted from the fault itself
-    (fault -> first ack after it). None when no write was acknowledged after the fault by `end`."""
-    acks = [a.t_end for a in _acks(attempts, fault) if a.t_end <= end]
-    if not acks:
+    without an acknowledgement in [fault, end], the first counted from the fault itself (fault -> first
+    ack after it) and the last up to `end`. None when writes were not flowing again at `end` (no ack in
+    its last `flowing_s`, or no ack at all of a write SENT after the fault: a write in flight at the fault
+    and acknowledged just after it does not show that writes resumed)."""
+    acks = [a for a in _acks(attempts, fault) if a.t_end <= end]
+    if not acks or end - acks[-1].t_end > flowing_s or not any(a.t_start >= fault for a in acks):
         return None
     worst, prev = 0.0, fault
-    for t in acks:
-        worst, prev = max(worst, t - prev), t
-    return worst
+    for a in acks:
+        worst, prev = max(worst, a.t_end - prev), a.t_end
+    return max(worst, end - prev)
 
 
 def first_ack_after(attempts: Iterable[WriteAttempt], fault: float) -> float | None:

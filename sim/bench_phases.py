@@ -22,6 +22,7 @@ Must never: wait without a bound, touch a product module, or report a figure it 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,8 +49,11 @@ class Episode:
     pause_s: float | None = None  # last ack on the old MAIN -> first ack on the new one (MAIN moved)
     leader_lost: bool = False  # the faulty pod's agent was the leader
     notes: dict[str, Any] = field(default_factory=dict)
-    repaired: list[str] = field(default_factory=list)  # pods found diverged afterwards and repaired
+    reseeded: list[str] = field(default_factory=list)  # pods found diverged afterwards, re-seeded by HA
+    manual: list[str] = field(default_factory=list)  # pods the bench had to repair by hand (must be none)
+    redundancy_s: list[float] = field(default_factory=list)  # divergence first seen -> full redundancy
     settle_error: str = ""  # not healthy again within the bound (measured all the same)
+    old_main_window_s: float | None = None  # the old MAIN, back, reported MAIN this long (issue 16 item 9)
 
 
 @dataclass
@@ -59,6 +63,7 @@ class Run:
     cluster: SimCluster
     writer: Writer
     timeline: Timeline
+    old_addr: str = ""  # the faulted MAIN's address when the episode began (its successor gets another)
 
     def addr(self, pod: str) -> str:
         """How the writer's records name the pod its connection reached (`WriteAttempt.backend`)."""
@@ -118,24 +123,35 @@ def _leader(c: SimCluster) -> str | None:
     return None
 
 
-def _measure(r: Run, kind: str, old: str, t0: float, end: float, new: str | None,
-             leader_lost: bool, notes: dict[str, Any]) -> Episode:
-    attempts = r.writer.attempts
-    pause = pause_across(attempts, r.addr(old), r.addr(new), t0 - 2.0) if new and new != old else None
+def _mark(r: Run, kind: str, old: str, new: str | None) -> None:
+    """The change of MAIN, for the checker (a crashed MAIN's in-flight commit is excused, I4)."""
     if new and new != old:
         r.timeline.failovers.append(FailoverMark(time.monotonic(), old, new, planned=kind == "switchover"))
-    return Episode(kind, old, new or old, outage_after(attempts, t0, end), first_ack_after(attempts, t0),
+
+
+def _measure(r: Run, kind: str, old: str, t0: float, end: float, new: str | None,
+             leader_lost: bool, notes: dict[str, Any], mark: bool = True) -> Episode:
+    attempts = r.writer.attempts
+    pause = pause_across(attempts, r.old_addr, r.addr(new), t0 - 2.0) if new and new != old else None
+    if mark:
+        _mark(r, kind, old, new)
+    outage = outage_after(attempts, t0, end)
+    if outage is None:  # no write acknowledged through the Service from the fault to the end: unmeasured
+        notes = {**notes, "writes_resumed": False, "window_s": round(end - t0, 3)}
+    return Episode(kind, old, new or old, outage, first_ack_after(attempts, t0),
                    0.0, pause.seconds if pause else None, leader_lost, notes)
 
 
 def _begin(r: Run) -> tuple[str, bool]:
     """The MAIN the fault will hit, and whether its agent leads."""
     old = _main_now(r.cluster, 60)
+    r.old_addr = r.addr(old)
     return old, _leader(r.cluster) == old
 
 
 def _finish(r: Run, ep: Episode, t0: float, timeout_s: float) -> Episode:
-    ep.repaired, ep.settle_error = _settle_noting(r.cluster, timeout_s, f"{ep.kind} of {ep.old_main}")
+    (ep.reseeded, ep.manual, ep.redundancy_s), ep.settle_error = _settle_noting(
+        r.cluster, timeout_s, f"{ep.kind} of {ep.old_main}")
     ep.recovered_s = time.monotonic() - t0
     return ep
 
@@ -164,6 +180,7 @@ def kill_held(r: Run) -> Episode:
     c, t = r.cluster, r.cluster.timings
     old, leader_lost = _begin(r)
     t0 = time.monotonic()
+    watch = OldMainWatch(c, old, r.bound(t.backoff_max_s))
     faults.kill_memgraph(c, old, hold=True)
     try:
         new = _moved(c, old, r.bound(t.lease_duration_s, t.failover_after_s))
@@ -171,8 +188,10 @@ def kill_held(r: Run) -> Episode:
             _acks_after(r, t0, ACKS_ON_NEW_MAIN, SLACK_S, r.addr(new))
         ep = _measure(r, "failover_kill", old, t0, time.monotonic(), new, leader_lost, {})
     finally:
-        faults.release(c, old)
-    return _finish(r, ep, t0, r.bound(t.lease_duration_s))
+        watch.start()
+        faults.release(c, old)  # its restart waits for its back-off when it crashed in the last 10 min
+    ep.old_main_window_s = watch.result()
+    return _finish(r, ep, t0, r.bound(t.backoff_max_s))
 
 
 def crash_restart(r: Run) -> Episode:
@@ -190,16 +209,30 @@ def crash_restart(r: Run) -> Episode:
 
 
 def _held_fault(r: Run, kind: str, fault: contextlib.AbstractContextManager[Any], old: str,
-                leader_lost: bool, bound: float, notes: dict[str, Any]) -> Episode:
-    """A fault held until a new MAIN took writes (or `bound` passed), then undone; measured from its start."""
+                leader_lost: bool, bound: float, notes: dict[str, Any], watch: bool = False) -> Episode:
+    """A fault held until a new MAIN took writes (or `bound` passed), then undone. Measured from its
+    start to the cluster healthy again: when no new MAIN took over, the writes stopped until the heal.
+    With `watch`, how long the old MAIN reports MAIN once it is back (`OldMainWatch`)."""
     t0 = time.monotonic()
+    watcher = OldMainWatch(r.cluster, old, r.bound(r.cluster.timings.lease_duration_s))
     with fault:
         new = _moved(r.cluster, old, bound)
+        _mark(r, kind, old, new)
         if new:
             _acks_after(r, t0, ACKS_ON_NEW_MAIN, SLACK_S, r.addr(new))
-        notes = {**notes, "main_moved": bool(new)}
-        ep = _measure(r, kind, old, t0, time.monotonic(), new, leader_lost, notes)
-    return _finish(r, ep, t0, r.bound(r.cluster.timings.lease_duration_s))
+        held = time.monotonic() - t0
+        if watch:
+            watcher.start()  # just before the heal
+    window = watcher.result() if watch else None
+    bound_after = r.bound(r.cluster.timings.lease_duration_s)
+    ep = _finish(r, Episode(kind, old, new or old, None, None, 0.0), t0, bound_after)
+    _acks_after(r, time.monotonic(), ACKS_ON_NEW_MAIN, SLACK_S)
+    done = _measure(r, kind, old, t0, time.monotonic(), new, leader_lost,
+                    {**notes, "main_moved": bool(new), "fault_held_s": round(held, 3)}, mark=False)
+    done.recovered_s, done.settle_error = ep.recovered_s, ep.settle_error
+    done.reseeded, done.manual, done.redundancy_s = ep.reseeded, ep.manual, ep.redundancy_s
+    done.old_main_window_s = window
+    return done
 
 
 def node_loss(r: Run, variant: str) -> Episode:
@@ -207,7 +240,7 @@ def node_loss(r: Run, variant: str) -> Episode:
     old, leader_lost = _begin(r)
     bound = r.bound(t.node_grace_s, t.node_monitor_period_s, t.lease_duration_s, t.failover_after_s)
     return _held_fault(r, "failover_node_loss", faults.node_loss(r.cluster, old, variant), old, leader_lost,
-                       bound, {"variant": variant, "node": r.cluster.node_of(old)})
+                       bound, {"variant": variant, "node": r.cluster.node_of(old)}, watch=variant == "freeze")
 
 
 def main_hang(r: Run) -> Episode:
@@ -227,11 +260,15 @@ def pod_partition(r: Run) -> Episode:
 
 
 def agent_crash(r: Run) -> Episode:
+    """The MAIN's agent killed once; afterwards its pod is replaced, so that every sample is the first
+    crash of its container (a second one within 10 minutes would wait 10 s, 20 s, ... of back-off: the
+    crash-loop scenario shows that)."""
     c, t = r.cluster, r.cluster.timings
     old, leader_lost = _begin(r)
     worker = next(i.worker for i in c.incarnations() if i.runtime.name == old)
     backoff = worker.containers["agent"].backoff.current_s()
     before = worker.restarts()["agent"]
+    _writes_steady(r.writer, 1.0, SLACK_S)  # the outage measured is this fault's, not a previous one's tail
     t0 = time.monotonic()
     faults.kill_agent(c, old)
     # the kubelet restarted the agent and the pod is Ready again (or the MAIN moved), and writes flow
@@ -240,9 +277,12 @@ def agent_crash(r: Run) -> Episode:
                f"agent of {old} back")
     _acks_after(r, time.monotonic(), ACKS_ON_NEW_MAIN, SLACK_S)
     new = c.main()
-    ep = _measure(r, "agent_crash_on_main", old, t0, time.monotonic(), new, leader_lost,
-                  {"back_off_before_s": backoff, "main_moved": bool(new and new != old)})
-    return _finish(r, ep, t0, r.bound(t.backoff_max_s))
+    ep = _finish(r, _measure(r, "agent_crash_on_main", old, t0, time.monotonic(), new, leader_lost,
+                             {"back_off_before_s": backoff, "main_moved": bool(new and new != old)}),
+                 t0, r.bound(t.backoff_max_s))
+    c.restart_pod(old, timeout_s=r.bound(t.grace_s))  # a fresh incarnation for the next sample
+    _settle_noting(c, r.bound(t.lease_duration_s), f"replacing {old}")
+    return ep
 
 
 EPISODES: dict[str, Callable[[Run], Episode]] = {
@@ -259,13 +299,15 @@ EPISODES: dict[str, Callable[[Run], Episode]] = {
 
 # ---- healthy again -------------------------------------------------------------------------------
 
+Settled = tuple[list[str], list[str], list[float]]  # (re-seeded by HA, repaired by hand, redundancy s)
 
-def _settle_noting(cluster: SimCluster, timeout_s: float, after: str) -> tuple[list[str], str]:
+
+def _settle_noting(cluster: SimCluster, timeout_s: float, after: str) -> tuple[Settled, str]:
     """`settle`, but a timeout is noted on the episode (its figures were measured) instead of raised."""
     try:
         return settle(cluster, timeout_s, after), ""
     except TimeoutError as exc:
-        return list(_diverged(cluster)), str(exc)
+        return ([], list(_diverged(cluster)), []), str(exc)
 
 
 def _diverged(cluster: SimCluster) -> list[str]:
@@ -275,12 +317,32 @@ def _diverged(cluster: SimCluster) -> list[str]:
         return []
 
 
-def settle(cluster: SimCluster, timeout_s: float, after: str) -> list[str]:
-    """Wait until the cluster is healthy; a pod reported diverged meanwhile is repaired the way
-    docs/operations.md tells an operator to (its data moved away: here the pod is deleted, its volume
-    wiped, and it comes back empty). Returns the pods repaired."""
-    cluster.wait_for(lambda: cluster.healthy() or bool(_diverged(cluster)), timeout_s,
-                     f"cluster healthy (or a pod diverged) after {after}")
+def settle(cluster: SimCluster, timeout_s: float, after: str, repair_after_s: float = 180.0) -> Settled:
+    """Wait until the cluster is healthy again with full redundancy (healthy: every other pod a ready
+    replica, no divergence). A pod reported diverged meanwhile is re-seeded by the product; the bench
+    repairs nothing by itself, except, as the last resort that `manual_repairs` counts, a pod still
+    diverged after `repair_after_s` (deleted, its volume wiped). Returns (re-seeded, repaired by hand,
+    seconds from each divergence first seen to full redundancy)."""
+    seen: dict[str, float] = {}
+
+    def healthy_noting() -> bool:
+        now = time.monotonic()
+        for pod in _diverged(cluster):
+            seen.setdefault(pod, now)
+        return cluster.healthy()
+
+    try:
+        cluster.wait_for(healthy_noting, max(timeout_s, repair_after_s), f"full redundancy after {after}")
+    except TimeoutError:
+        if not _diverged(cluster):
+            raise
+        return [], _repair_by_hand(cluster, timeout_s), []
+    done = time.monotonic()
+    return sorted(seen), [], [done - t for t in seen.values()]
+
+
+def _repair_by_hand(cluster: SimCluster, timeout_s: float) -> list[str]:
+    """The last resort (counted as manual repairs): delete a diverged pod, wipe its volume."""
     repaired: list[str] = []
     for pod in _diverged(cluster):
         uid = cluster.pod_uid(pod)
@@ -294,3 +356,62 @@ def settle(cluster: SimCluster, timeout_s: float, after: str) -> list[str]:
     if repaired:
         cluster.wait_for(cluster.healthy, timeout_s, f"cluster healthy after repairing {repaired}")
     return repaired
+
+
+def _writes_steady(writer: Writer, quiet_s: float, timeout_s: float) -> bool:
+    """Wait (bounded) until the last `quiet_s` seconds hold acknowledged writes and no failed one."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        since = time.monotonic() - quiet_s
+        recent = [a for a in writer.attempts if a.t_end >= since]
+        if recent and all(a.acked for a in recent) and not any(
+                ln.inflight is not None and ln.inflight[1] < since for ln in writer.lanes_now()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class OldMainWatch:
+    """Started just before a lost MAIN comes back (restarted or thawed): polls its Memgraph's role every
+    20 ms through the emulator's admin channel and measures how long it reports MAIN before its guard
+    demotes it (issue 16 item 9). The admin channel answers once the process restored its state, at the
+    latest when Bolt does, so this bounds what a client connecting by pod address can see. 0.0 when it
+    never reports MAIN, None when it never came back within the bound."""
+
+    POLL_S = 0.02
+
+    def __init__(self, cluster: SimCluster, pod: str, bound_s: float = 30.0) -> None:
+        self.cluster, self.pod, self.bound_s = cluster, pod, bound_s
+        self.window_s: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"old-main-watch-{pod}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def result(self) -> float | None:
+        if self._thread.ident is None:
+            return None
+        self._thread.join(self.bound_s + 5.0)
+        return self.window_s
+
+    def _role(self) -> str | None:
+        try:
+            rt = self.cluster.runtime(self.pod)
+            if not rt.memgraph.alive or rt.frozen or "memgraph" in rt.hung:
+                return None
+            return str(rt.memgraph.admin("state", timeout_s=0.5).get("role"))
+        except Exception:
+            return None
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.bound_s
+        first_main: float | None = None
+        while time.monotonic() < deadline:
+            role = self._role()
+            now = time.monotonic()
+            if role == "main" and first_main is None:
+                first_main = now
+            elif role == "replica":
+                self.window_s = 0.0 if first_main is None else now - first_main
+                return
+            time.sleep(self.POLL_S)

@@ -4,7 +4,9 @@ crash-looping, and the kubelet of the MAIN's node dead.
 
 Each runs a writer through the client Service and the I1-I7 checker (tests/scenarios/harness.py), on the
 chart's timings at the suite's time scale (tests/conftest.py). A scenario that shows a product defect is
-a strict xfail naming the behaviour: the fix belongs to the HA-defects issue.
+a strict xfail naming the behaviour: the fix belongs to the HA-defects issue. The agent and kubelet
+faults cost no write since issue 16 item 1 (the client Service follows the role label and publishes
+not-ready addresses, the agent has no readiness probe): they pin that.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import pytest
 from sim import faults
 from sim.cluster import SimCluster
 from sim.runs import RunEvidence
-from sim.timeline import OutageWindow
 from sim.timescale import TimeScale
 from tests.scenarios.conftest import MakeScenario
 from tests.scenarios.harness import Scenario
@@ -80,7 +81,8 @@ def test_memgraph_hung_on_main_is_failed_over(scenario: MakeScenario) -> None:
     old, sync = sc.main(), sc.sync_replica()
     t = sc.cluster.timings
     with faults.hang(sc.cluster, old, "memgraph", flog=sc.flog):
-        # only the agent's readiness (its local Memgraph silent) can take the pod out: tcpSocket passes
+        # its tcpSocket probes pass (the kernel accepts for a stopped process) and the pod stays in the
+        # Service by its label: only the leader, its Memgraph silent, moves the MAIN
         new = sc.wait_main(lambda m: m != old, t.lease_duration_s + t.failover_after_s + SLACK_S,
                            "failover away from the hung MAIN")
         assert new == sync
@@ -92,21 +94,19 @@ def test_memgraph_hung_on_main_is_failed_over(scenario: MakeScenario) -> None:
     assert sc.cluster.roles()[old].role == "replica"
 
 
-def _agent_outage(sc: Scenario, start: float) -> None:
-    sc.timeline.outages.append(OutageWindow(start, time.monotonic(), "agent", main_healthy=True))
+def assert_main_kept_taking_writes(ev: RunEvidence, main: str, start: float, end: float) -> None:
+    """While only the MAIN's agent was down, the MAIN kept its role and its `main` label in every sample
+    (the client Service routes by the label and publishes not-ready addresses: the pod may be NotReady,
+    a container not running) and no write sent in [start, end] failed."""
+    off = [round(s.t - start, 2) for s in ev.timeline.samples
+           if s.pod == main and start <= s.t <= end and (s.role != "main" or s.label != "main")]
+    assert not off, f"{main} lost its role or label while only its agent was down: {off[:5]} s in"
+    during = [a for a in ev.timeline.attempts if start <= a.t_start and a.t_end <= end]
+    failed = [a for a in during if not a.acked]
+    assert during and not failed, (f"{len(failed)} of {len(during)} writes failed while only the MAIN's "
+                                   f"agent was down: {[(a.error_class, a.message[:80]) for a in failed[:5]]}")
 
 
-def assert_main_stayed_in_the_service(ev: RunEvidence, main: str, start: float, end: float) -> None:
-    """The MAIN's pod stayed Ready in every sample of [start, end] (its Memgraph never stopped): the
-    property the agent faults break today, whatever the machine's speed (the I7 check after it judges
-    the write outage, whose length does depend on how fast the agent restarts)."""
-    out = [s.t - start for s in ev.timeline.samples if s.pod == main and start <= s.t <= end and not s.ready]
-    assert not out, (f"{main}, a healthy MAIN, was out of the Service (not Ready) in {len(out)} samples, "
-                     f"from {min(out):.1f}s to {max(out):.1f}s after the fault")
-
-
-@pytest.mark.xfail(strict=True, reason="the MAIN's agent crash takes the MAIN out of the Service: the "
-                   "agent's readiness gates pod Ready, so writes stop until the agent is back (I7)")
 def test_main_agent_killed_once_costs_no_write(scenario: MakeScenario) -> None:
     sc = scenario(seed=24)
     main = sc.main()
@@ -115,18 +115,15 @@ def test_main_agent_killed_once_costs_no_write(scenario: MakeScenario) -> None:
     wait_running_again(sc, main, "agent", 1, SLACK_S)
     sc.cluster.wait_for(lambda: sc.cluster.pod_ready(main), SLACK_S, f"{main} Ready again")
     t1 = time.monotonic()
-    _agent_outage(sc, t0)
     sc.converge()
     ev = sc.finish()
-    assert_main_stayed_in_the_service(ev, main, t0, t1)
-    assert sc.main() == main and not ev.timeline.failovers
-    assert ev.lost_acked_writes == 0
     assert ev.report.ok, sc.failure_text(ev)
+    assert ev.lost_acked_writes == 0
+    assert_main_kept_taking_writes(ev, main, t0, t1)
+    assert sc.main() == main and not ev.timeline.failovers
 
 
 @pytest.mark.long
-@pytest.mark.xfail(strict=True, reason="a crash-looping agent on the MAIN keeps the MAIN out of the Service "
-                   "for its whole back-off: the agent's readiness gates pod Ready (I7)")
 def test_main_agent_crash_looping_costs_no_write(scenario: MakeScenario) -> None:
     sc = scenario(seed=25)
     main = sc.main()
@@ -137,18 +134,18 @@ def test_main_agent_crash_looping_costs_no_write(scenario: MakeScenario) -> None
         wait_running_again(sc, main, "agent", n, t.backoff_initial_s * 2**n + SLACK_S)
     sc.cluster.wait_for(lambda: sc.cluster.pod_ready(main), SLACK_S, f"{main} Ready again")
     t1 = time.monotonic()
-    _agent_outage(sc, t0)
     sc.converge()
     ev = sc.finish()
-    assert_main_stayed_in_the_service(ev, main, t0, t1)
-    assert ev.lost_acked_writes == 0
     assert ev.report.ok, sc.failure_text(ev)
+    assert ev.lost_acked_writes == 0
+    assert_main_kept_taking_writes(ev, main, t0, t1)
+    assert sc.main() == main and not ev.timeline.failovers
 
 
-@pytest.mark.xfail(strict=True, reason="with the kubelet of the MAIN's node dead, the node controller "
-                   "marks the MAIN's pod not Ready after the node grace: the Service drops a healthy MAIN "
-                   "and nothing fails over (its Memgraph still answers), so writes stop until eviction (I7)")
 def test_kubelet_dead_on_the_mains_node_costs_no_write(scenario: MakeScenario) -> None:
+    """The node controller marks the MAIN's pod not Ready after the node grace (its kubelet reports
+    nothing), its containers run on: the client Service keeps routing by the role label (it publishes
+    not-ready addresses) and nobody fails over a MAIN whose Memgraph answers."""
     sc = scenario(seed=26)
     main = sc.main()
     t = sc.cluster.timings
@@ -159,8 +156,10 @@ def test_kubelet_dead_on_the_mains_node_costs_no_write(scenario: MakeScenario) -
         sc.flog.add(f"{main} not Ready (node unreachable) after {time.monotonic() - t0:.1f}s")
         time.sleep(t.lease_duration_s + t.failover_after_s + t.reconcile_interval_s * 2)
         assert sc.cluster.runtime(main).container_running("memgraph"), "the containers run on"
-    _agent_outage(sc, t0)
+    t1 = time.monotonic()
     sc.converge()
     ev = sc.finish()
-    assert ev.lost_acked_writes == 0
     assert ev.report.ok, sc.failure_text(ev)
+    assert ev.lost_acked_writes == 0
+    assert_main_kept_taking_writes(ev, main, t0, t1)
+    assert sc.main() == main and not ev.timeline.failovers

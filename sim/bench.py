@@ -71,7 +71,7 @@ class Options:
     writer_hz: float = 50.0
     keep: bool = False
     scale: TimeScale = field(default_factory=TimeScale.from_env)
-    late_ack_pauses: int = 5  # sim/bench_late_ack.py: N frozen commits per flavour (0: phase skipped)
+    late_ack_pauses: int = 3  # sim/bench_late_ack.py: N frozen commits per flavour (0: skipped; was 5)
     only: tuple[str, ...] = ()  # run only these phases (a partial run: the other figures are null)
 
     def count(self, phase: bench_plan.Phase) -> int:

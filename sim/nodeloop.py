@@ -52,6 +52,9 @@ class NodeLifecycle:
         for name in node_names:
             self.ctl.add(name, time.monotonic())
         self.volumes: dict[str, VolumeHold] = {}  # pod name (its claims) -> the incarnation holding them
+        # pods bound by `schedule` whose object may not be in the API yet (kube-scheduler's "assumed" pods:
+        # with Parallel pod management the next pod is scheduled before the previous one's object exists)
+        self._assumed: dict[str, str] = {}
         self.events: list[tuple[float, str, NodeEvent]] = []
         self._lock = threading.RLock()
         self._loop = Loop("node-lifecycle", lambda: self.tick(time.monotonic()))
@@ -110,11 +113,16 @@ class NodeLifecycle:
         if not candidates:
             return None
         load = {n: 0 for n in candidates}
-        for p in self.list_pods():
-            n = (p.get("spec") or {}).get("nodeName")
-            if n in load and p["metadata"]["name"] != pod:
+        with self._lock:
+            where = dict(self._assumed)
+        where.update({p["metadata"]["name"]: (p.get("spec") or {}).get("nodeName") for p in self.list_pods()})
+        for name, n in where.items():
+            if n in load and name != pod:
                 load[n] += 1
-        return min(candidates, key=lambda n: (load[n], n))
+        chosen = min(candidates, key=lambda n: (load[n], n))
+        with self._lock:
+            self._assumed[pod] = chosen
+        return chosen
 
     # ---- volumes ----------------------------------------------------------------------------------
 

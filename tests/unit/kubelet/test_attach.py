@@ -51,3 +51,10 @@ def test_scheduling_prefers_the_node_without_a_pod_of_the_set() -> None:
     nl.set_kubelet("node-0", KubeletState.FROZEN)
     nl.tick(1000.0)  # far past the grace: node-0 unreachable
     assert nl.schedule("memgraph-0") == "node-3"
+
+
+def test_pods_scheduled_before_their_objects_exist_go_to_different_nodes() -> None:
+    # Parallel pod management schedules the next pod before the previous one's object is in the API
+    nl = lifecycle()
+    nodes = [nl.schedule(f"memgraph-{i}") for i in range(3)]
+    assert len(set(nodes)) == 3, f"pods of the set stacked on one node: {nodes}"

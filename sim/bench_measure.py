@@ -2,8 +2,8 @@
 from /proc, API request rates from the Kubernetes emulator's counters, and the leader's Bolt queries.
 
 Role: small, separately testable pieces `sim.bench` composes. Pure functions over the writer's records
-(`pause_across`, `first_ack_on`), and samplers that only read (`/proc`, the emulator's counters, the
-leader's status document).
+(`outage_after`, `first_ack_after`, `pause_across`, `first_ack_on`), and samplers that only read
+(`/proc`, the emulator's counters, the leader's status document; `steady_state` resets the counters).
 
 Must never: change the cluster, wait without a bound, or invent a figure: a measurement that found no
 data returns None and the caller reports it as missing.
@@ -19,11 +19,14 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.timeline import WriteAttempt
+
+if TYPE_CHECKING:
+    from sim.cluster import SimCluster
 
 AGENT_UA_PREFIX = "memgraph-ha-agent/"
 
@@ -57,6 +60,9 @@ def stats(values: Sequence[float]) -> dict[str, float | int | None]:
 # ---- the writer's records -----------------------------------------------------------------------
 
 
+FLOWING_S = 1.0  # writes flow when one was acknowledged this recently (the bench writes 50 per second)
+
+
 def _acks(attempts: Iterable[WriteAttempt], since: float) -> list[WriteAttempt]:
     return sorted((a for a in attempts if a.acked and a.t_end >= since), key=lambda a: a.t_end)
 
@@ -78,6 +84,28 @@ class Pause:
     @property
     def seconds(self) -> float:
         return self.first_new.t_end - self.last_old.t_end
+
+
+def outage_after(attempts: Iterable[WriteAttempt], fault: float, end: float,
+                 flowing_s: float = FLOWING_S) -> float | None:
+    """How long writes through the Service stopped because of a fault at `fault`: the longest span
+    without an acknowledgement in [fault, end], the first counted from the fault itself (fault -> first
+    ack after it) and the last up to `end`. None when writes were not flowing again at `end` (no ack in
+    its last `flowing_s`, or no ack at all of a write SENT after the fault: a write in flight at the fault
+    and acknowledged just after it does not show that writes resumed)."""
+    acks = [a for a in _acks(attempts, fault) if a.t_end <= end]
+    if not acks or end - acks[-1].t_end > flowing_s or not any(a.t_start >= fault for a in acks):
+        return None
+    worst, prev = 0.0, fault
+    for a in acks:
+        worst, prev = max(worst, a.t_end - prev), a.t_end
+    return max(worst, end - prev)
+
+
+def first_ack_after(attempts: Iterable[WriteAttempt], fault: float) -> float | None:
+    """Seconds from `fault` to the first acknowledgement of a write sent at or after it (None: none)."""
+    ends = [a.t_end for a in attempts if a.acked and a.t_start >= fault]
+    return min(ends) - fault if ends else None
 
 
 def pause_across(attempts: Iterable[WriteAttempt], old: str, new: str, since: float) -> Pause | None:
@@ -213,3 +241,31 @@ def sample_leader_queries(agent_url: str, seconds: float, period_s: float) -> li
             values.append(int(obs["bolt_queries_last_cycle"]))
         time.sleep(period_s)
     return values
+
+
+@dataclass
+class SteadyState:
+    window_s: float
+    requests_per_min: dict[str, float] = field(default_factory=dict)
+    requests_by_verb: dict[str, dict[str, int]] = field(default_factory=dict)
+    bolt_queries: list[int] = field(default_factory=list)
+    leader: str = ""
+
+
+def steady_state(cluster: SimCluster, window_s: float, settle_s: float) -> SteadyState:
+    """Reset the emulator's counters after `settle_s`, count every agent's requests for `window_s`,
+    and meanwhile read the leader's Bolt queries per cycle from its status document."""
+    time.sleep(settle_s)
+    leader = str(cluster.status().get("cluster", {}).get("leader") or "")
+    url = cluster.runtime(leader).agent_url if leader else ""
+    cluster.kube.reset_counters()
+    t0 = time.monotonic()
+    period = max(0.1, min(cluster.timings.reconcile_interval_s / 2, 1.0))
+    queries = sample_leader_queries(url, window_s, period) if url else []
+    left = window_s - (time.monotonic() - t0)
+    if left > 0:
+        time.sleep(left)
+    counters = cluster.kube.counters()
+    window = time.monotonic() - t0
+    return SteadyState(window, agent_request_rates(counters, window), agent_requests_by_verb(counters),
+                       queries, leader)

@@ -1,12 +1,20 @@
 """The measured episodes of `make bench`, each on a running emulated cluster with a writer.
 
-Role: one function per kind of episode -- a switchover (delete the MAIN pod: the preStop path), an
-unplanned failover (kill -9 of the MAIN's Memgraph, held down as in CrashLoopBackOff, or the whole
-pod frozen as on node loss), and a steady-state window (API requests per agent, the leader's Bolt
-queries per reconcile cycle). Each returns what it measured and leaves the cluster healthy again, or
-raises TimeoutError when it cannot.
-
-Faults are the scenario suite's (`sim.faults`): `kill_memgraph(hold=True)` / `release`, `node_loss`.
+Role: one function per kind of episode, each injecting one fault on the MAIN (`sim.faults`), measuring
+from the fault, undoing it and leaving the cluster healthy again (or noting that it did not become so):
+- `switchover`: the MAIN's pod deleted (`kubectl delete pod`): its preStop hook hands the MAIN over;
+- `kill_held`: Memgraph killed (-9) and held down (the container does not come back);
+- `crash_restart`: Memgraph killed (-9); the kubelet restarts it (CrashLoopBackOff: at once the first
+  time, then after 10 s, 20 s, ... for the same container);
+- `node_loss`: the MAIN's node lost, `freeze` (everything on it stops) or `partition` (it runs on, cut
+  off; its kubelet reports nothing); healed once a new MAIN took writes;
+- `main_hang`: Memgraph stopped (SIGSTOP) on the MAIN, its port still open; resumed afterwards;
+- `pod_partition`: the MAIN's pod cut from everything while its node and kubelet are fine;
+- `agent_crash`: the MAIN's agent killed (-9); the kubelet restarts it.
+Every figure counts from the fault: `outage_s` is the longest span without an acknowledged write through
+the Service from the fault to the end of the episode's window (the first span is fault -> first ack);
+`first_ack_s` is fault -> the first acknowledgement of a write sent after the fault.
+Waits are bounded by the cluster's own timings (`SimCluster.timings`, on its time scale) plus slack.
 
 Must never: wait without a bound, touch a product module, or report a figure it did not measure.
 """
@@ -14,221 +22,282 @@ Must never: wait without a bound, touch a product module, or report a figure it 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sim import faults
-from sim.bench_measure import (
-    agent_request_rates,
-    agent_requests_by_verb,
-    first_ack_on,
-    pause_across,
-    sample_leader_queries,
-)
+from sim.bench_measure import first_ack_after, first_ack_on, outage_after, pause_across
 from sim.cluster import SimCluster
 from sim.timeline import FailoverMark, Timeline
 from sim.workload import Writer
 
-Say = Callable[[str], None]
+SLACK_S = 30.0  # real seconds on top of the timings: process starts and 2 shared cores
+ACKS_ON_NEW_MAIN = 5
 
 
 @dataclass
 class Episode:
-    kind: str  # switchover | failover | node_loss
+    kind: str
     old_main: str
     new_main: str
-    pause_s: float | None  # last ack on the old MAIN -> first ack on the new one
-    to_first_ack_s: float | None  # fault (delete / kill / freeze) -> first ack on the new MAIN
+    outage_s: float | None  # longest span without an ack from the fault to the end of the window
+    first_ack_s: float | None  # fault -> first ack of a write sent after it
     recovered_s: float  # fault -> cluster healthy again
-    leader_lost: bool = False  # the lost pod's agent was the leader
+    pause_s: float | None = None  # last ack on the old MAIN -> first ack on the new one (MAIN moved)
+    leader_lost: bool = False  # the faulty pod's agent was the leader
+    notes: dict[str, Any] = field(default_factory=dict)
     reseeded: list[str] = field(default_factory=list)  # pods found diverged afterwards, re-seeded by HA
     manual: list[str] = field(default_factory=list)  # pods the bench had to repair by hand (must be none)
     redundancy_s: list[float] = field(default_factory=list)  # divergence first seen -> full redundancy
-    settle_error: str = ""  # the cluster was not healthy again within the bound (measured all the same)
+    settle_error: str = ""  # not healthy again within the bound (measured all the same)
     old_main_window_s: float | None = None  # the old MAIN, back, reported MAIN this long (issue 16 item 9)
 
 
 @dataclass
-class SteadyState:
-    window_s: float
-    requests_per_min: dict[str, float] = field(default_factory=dict)
-    requests_by_verb: dict[str, dict[str, int]] = field(default_factory=dict)
-    bolt_queries: list[int] = field(default_factory=list)
-    leader: str = ""
+class Run:
+    """What an episode needs: the cluster, the writer, the timeline of the run."""
+
+    cluster: SimCluster
+    writer: Writer
+    timeline: Timeline
+    old_addr: str = ""  # the faulted MAIN's address when the episode began (its successor gets another)
+
+    def addr(self, pod: str) -> str:
+        """How the writer's records name the pod its connection reached (`WriteAttempt.backend`)."""
+        return f"{pod}/{self.cluster.runtime(pod).uid}"
+
+    def bound(self, *timings: float) -> float:
+        return sum(timings) + SLACK_S
 
 
-def _addr(cluster: SimCluster, pod: str) -> str:
-    """How the writer's records name the pod its connection reached (`WriteAttempt.backend`)."""
-    return f"{pod}/{cluster.runtime(pod).uid}"
+def _main_now(c: SimCluster, timeout_s: float) -> str:
+    box: list[str] = []
+
+    def found() -> bool:
+        m = c.main()
+        if m:
+            box.append(m)
+        return bool(m)
+
+    c.wait_for(found, timeout_s, "a designated MAIN")
+    return box[-1]
 
 
-def _main_now(cluster: SimCluster, timeout_s: float) -> str:
-    main = cluster.main()
-    if main is None:
-        cluster.wait_for(lambda: cluster.main() is not None, timeout_s, "a designated MAIN")
-        main = cluster.main()
-    assert main is not None
-    return main
-
-
-def _new_main(cluster: SimCluster, old: str, timeout_s: float) -> str:
+def _moved(c: SimCluster, old: str, timeout_s: float) -> str | None:
+    """The new MAIN once the record names another pod (None: not within `timeout_s`)."""
     box: list[str] = []
 
     def moved() -> bool:
-        m = cluster.main()
+        m = c.main()
         if m is not None and m != old:
             box.append(m)
             return True
         return False
 
-    cluster.wait_for(moved, timeout_s, f"a MAIN other than {old}")
+    try:
+        c.wait_for(moved, timeout_s, f"a MAIN other than {old}")
+    except TimeoutError:
+        return None
     return box[-1]
 
 
-def _first_ack(writer: Writer, address: str, after: float, timeout_s: float) -> float | None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        ack = first_ack_on(writer.attempts, address, after)
-        if ack is not None:
-            return ack.t_end
-        time.sleep(0.05)
+def _acks_after(r: Run, t: float, count: int, timeout_s: float, backend: str | None = None) -> bool:
+    def enough() -> bool:
+        acks = [a for a in r.writer.attempts if a.acked and a.t_start >= t
+                and (backend is None or a.backend == backend)]
+        return len(acks) >= count
+
+    try:
+        r.cluster.wait_for(enough, timeout_s, f"{count} acks after the fault")
+    except TimeoutError:
+        return False
+    return True
+
+
+def _leader(c: SimCluster) -> str | None:
+    with contextlib.suppress(Exception):
+        return str(c.status().get("cluster", {}).get("leader") or "") or None
     return None
 
 
-def switchover(cluster: SimCluster, writer: Writer, timeout_s: float = 60.0) -> Episode:
-    """Delete the MAIN's pod (as `kubectl delete pod`): its preStop hands the role over."""
-    old = _main_now(cluster, timeout_s)
-    old_addr, uid = _addr(cluster, old), cluster.pod_uid(old)
+def _mark(r: Run, kind: str, old: str, new: str | None) -> None:
+    """The change of MAIN, for the checker (a crashed MAIN's in-flight commit is excused, I4)."""
+    if new and new != old:
+        r.timeline.failovers.append(FailoverMark(time.monotonic(), old, new, planned=kind == "switchover"))
+
+
+def _measure(r: Run, kind: str, old: str, t0: float, end: float, new: str | None,
+             leader_lost: bool, notes: dict[str, Any], mark: bool = True) -> Episode:
+    attempts = r.writer.attempts
+    pause = pause_across(attempts, r.old_addr, r.addr(new), t0 - 2.0) if new and new != old else None
+    if mark:
+        _mark(r, kind, old, new)
+    outage = outage_after(attempts, t0, end)
+    if outage is None:  # no write acknowledged through the Service from the fault to the end: unmeasured
+        notes = {**notes, "writes_resumed": False, "window_s": round(end - t0, 3)}
+    return Episode(kind, old, new or old, outage, first_ack_after(attempts, t0),
+                   0.0, pause.seconds if pause else None, leader_lost, notes)
+
+
+def _begin(r: Run) -> tuple[str, bool]:
+    """The MAIN the fault will hit, and whether its agent leads."""
+    old = _main_now(r.cluster, 60)
+    r.old_addr = r.addr(old)
+    return old, _leader(r.cluster) == old
+
+
+def _finish(r: Run, ep: Episode, t0: float, timeout_s: float) -> Episode:
+    (ep.reseeded, ep.manual, ep.redundancy_s), ep.settle_error = _settle_noting(
+        r.cluster, timeout_s, f"{ep.kind} of {ep.old_main}")
+    ep.recovered_s = time.monotonic() - t0
+    return ep
+
+
+# ---- the episodes ---------------------------------------------------------------------------------
+
+
+def switchover(r: Run) -> Episode:
+    c, t = r.cluster, r.cluster.timings
+    old, leader_lost = _begin(r)
+    uid = c.pod_uid(old)
     t0 = time.monotonic()
-    cluster.delete_pod(old)
-    new = _new_main(cluster, old, timeout_s)
-    new_addr = _addr(cluster, new)
-    first = _first_ack(writer, new_addr, t0, timeout_s)
-    pause = pause_across(writer.attempts, old_addr, new_addr, t0 - 2.0)
-    cluster.wait_for(lambda: cluster.pod_uid(old) not in (None, uid) and cluster.pod_ready(old),
-                     cluster.cfg.template.grace_s + timeout_s, f"{old} recreated and Ready")
-    settled, error = _settle_noting(cluster, timeout_s, f"deleting {old}")
-    return Episode("switchover", old, new, pause.seconds if pause else None,
-                   None if first is None else first - t0, time.monotonic() - t0, False, *settled, error)
+    c.delete_pod(old)
+    new = _moved(c, old, r.bound(t.prestop_budget_s))
+    if new:
+        _acks_after(r, t0, ACKS_ON_NEW_MAIN, SLACK_S, r.addr(new))
+    c.wait_for(lambda: c.pod_uid(old) not in (None, uid) and c.pod_ready(old), r.bound(t.grace_s),
+               f"{old} recreated and Ready")
+    ep = _measure(r, "switchover", old, t0, time.monotonic(), new, leader_lost, {})
+    first = first_ack_on(r.writer.attempts, r.addr(new), t0) if new else None
+    ep.notes["delete_to_first_ack_on_new_main_s"] = None if first is None else first.t_end - t0
+    return _finish(r, ep, t0, r.bound(t.grace_s))
 
 
-def agent_crash(cluster: SimCluster, writer: Writer, timeout_s: float = 60.0) -> Episode:
-    """kill -9 of the MAIN's agent, restarted by the kubelet as after a crash or an OOM kill (issue 16
-    item 1): the pod is NotReady meanwhile (a container not running), the MAIN must stay and keep taking
-    writes. `pause_s` is the longest gap between acknowledged writes from the last one before the kill to
-    the first one after the agent answers again."""
-    main = _main_now(cluster, timeout_s)
-    rt = cluster.runtime(main)
-    _writes_steady(writer, 1.0, timeout_s)  # the pause measured is this fault's, not a previous one's tail
+def kill_held(r: Run) -> Episode:
+    c, t = r.cluster, r.cluster.timings
+    old, leader_lost = _begin(r)
     t0 = time.monotonic()
-    faults.kill_agent(cluster, main)
-    cluster.wait_for(lambda: rt.agent is not None and rt.agent.poll() is None and rt.http_ok("/health", 0.5),
-                     timeout_s, f"{main}'s agent restarted")
-    end = _first_ack(writer, _addr(cluster, main), time.monotonic(), timeout_s)  # the MAIN must stay
-    acks = sorted(a.t_end for a in writer.attempts if a.acked and t0 - 5.0 <= a.t_end <= (end or t0))
-    before = [t for t in acks if t <= t0]
-    seq = ([before[-1]] if before else []) + [t for t in acks if t > t0]
-    pause = max((b - a for a, b in itertools.pairwise(seq)), default=None)
-    now_main = cluster.main() or ""
-    settled, error = _settle_noting(cluster, timeout_s, f"killing {main}'s agent")
-    if now_main != main:
-        error = error or f"the MAIN moved from {main} to {now_main or 'nobody'} on an agent crash"
-    return Episode("agent_crash", main, now_main, pause if end is not None else None, None,
-                   time.monotonic() - t0, False, *settled, error)
+    watch = OldMainWatch(c, old, r.bound(t.backoff_max_s))
+    faults.kill_memgraph(c, old, hold=True)
+    try:
+        new = _moved(c, old, r.bound(t.lease_duration_s, t.failover_after_s))
+        if new:
+            _acks_after(r, t0, ACKS_ON_NEW_MAIN, SLACK_S, r.addr(new))
+        ep = _measure(r, "failover_kill", old, t0, time.monotonic(), new, leader_lost, {})
+    finally:
+        watch.start()
+        faults.release(c, old)  # its restart waits for its back-off when it crashed in the last 10 min
+    ep.old_main_window_s = watch.result()
+    return _finish(r, ep, t0, r.bound(t.backoff_max_s))
 
 
-def _writes_steady(writer: Writer, quiet_s: float, timeout_s: float) -> bool:
-    """Wait (bounded) until the last `quiet_s` seconds hold acknowledged writes and no failed one."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        since = time.monotonic() - quiet_s
-        recent = [a for a in writer.attempts if a.t_end >= since]
-        if recent and all(a.acked for a in recent) and not any(
-                ln.inflight is not None and ln.inflight[1] < since for ln in writer.lanes_now()):
-            return True
-        time.sleep(0.05)
-    return False
+def crash_restart(r: Run) -> Episode:
+    c, t = r.cluster, r.cluster.timings
+    old, leader_lost = _begin(r)
+    worker = next(i.worker for i in c.incarnations() if i.runtime.name == old)
+    backoff = worker.containers["memgraph"].backoff.current_s()
+    t0 = time.monotonic()
+    faults.kill_memgraph(c, old)
+    _acks_after(r, t0, ACKS_ON_NEW_MAIN, r.bound(t.backoff_max_s, t.failover_after_s))
+    new = c.main()
+    ep = _measure(r, "failover_crash_restart", old, t0, time.monotonic(), new, leader_lost,
+                  {"back_off_before_s": backoff, "main_moved": bool(new and new != old)})
+    return _finish(r, ep, t0, r.bound(t.backoff_max_s))
 
 
-class OldMainWatch:
-    """Started just before a lost MAIN comes back (restarted or thawed): polls its Memgraph's role every
-    20 ms through the emulator's admin channel and measures how long it reports MAIN before its guard
-    demotes it (issue 16 item 9). The admin channel answers once the process restored its state, at the
-    latest when Bolt does, so this bounds what a client connecting by pod address can see. 0.0 when it
-    never reports MAIN, None when it never came back within the bound."""
-
-    POLL_S = 0.02
-
-    def __init__(self, cluster: SimCluster, pod: str, bound_s: float = 30.0) -> None:
-        self.cluster, self.pod, self.bound_s = cluster, pod, bound_s
-        self.window_s: float | None = None
-        self._thread = threading.Thread(target=self._run, name=f"old-main-watch-{pod}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def result(self) -> float | None:
-        self._thread.join(self.bound_s + 5.0)
-        return self.window_s
-
-    def _role(self) -> str | None:
-        try:
-            rt = self.cluster.runtime(self.pod)
-            if not rt.memgraph.alive or rt.frozen:
-                return None
-            return str(rt.memgraph.admin("state", timeout_s=0.5).get("role"))
-        except Exception:
-            return None
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.bound_s
-        first_main: float | None = None
-        while time.monotonic() < deadline:
-            role = self._role()
-            now = time.monotonic()
-            if role == "main" and first_main is None:
-                first_main = now
-            elif role == "replica":
-                self.window_s = 0.0 if first_main is None else now - first_main
-                return
-            time.sleep(self.POLL_S)
+def _held_fault(r: Run, kind: str, fault: contextlib.AbstractContextManager[Any], old: str,
+                leader_lost: bool, bound: float, notes: dict[str, Any], watch: bool = False) -> Episode:
+    """A fault held until a new MAIN took writes (or `bound` passed), then undone. Measured from its
+    start to the cluster healthy again: when no new MAIN took over, the writes stopped until the heal.
+    With `watch`, how long the old MAIN reports MAIN once it is back (`OldMainWatch`)."""
+    t0 = time.monotonic()
+    watcher = OldMainWatch(r.cluster, old, r.bound(r.cluster.timings.lease_duration_s))
+    with fault:
+        new = _moved(r.cluster, old, bound)
+        _mark(r, kind, old, new)
+        if new:
+            _acks_after(r, t0, ACKS_ON_NEW_MAIN, SLACK_S, r.addr(new))
+        held = time.monotonic() - t0
+        if watch:
+            watcher.start()  # just before the heal
+    window = watcher.result() if watch else None
+    bound_after = r.bound(r.cluster.timings.lease_duration_s)
+    ep = _finish(r, Episode(kind, old, new or old, None, None, 0.0), t0, bound_after)
+    _acks_after(r, time.monotonic(), ACKS_ON_NEW_MAIN, SLACK_S)
+    done = _measure(r, kind, old, t0, time.monotonic(), new, leader_lost,
+                    {**notes, "main_moved": bool(new), "fault_held_s": round(held, 3)}, mark=False)
+    done.recovered_s, done.settle_error = ep.recovered_s, ep.settle_error
+    done.reseeded, done.manual, done.redundancy_s = ep.reseeded, ep.manual, ep.redundancy_s
+    done.old_main_window_s = window
+    return done
 
 
-def failover(cluster: SimCluster, writer: Writer, timeline: Timeline, node_loss: bool = False,
-             not_ready_after_s: float = 2.0, timeout_s: float = 60.0) -> Episode:
-    """An unplanned loss of the MAIN, held until a new MAIN took writes, then undone.
+def node_loss(r: Run, variant: str) -> Episode:
+    t = r.cluster.timings
+    old, leader_lost = _begin(r)
+    bound = r.bound(t.node_grace_s, t.node_monitor_period_s, t.lease_duration_s, t.failover_after_s)
+    return _held_fault(r, "failover_node_loss", faults.node_loss(r.cluster, old, variant), old, leader_lost,
+                       bound, {"variant": variant, "node": r.cluster.node_of(old)}, watch=variant == "freeze")
 
-    node_loss=False: kill -9 of the MAIN's Memgraph, and the kubelet does not restart it (CrashLoopBackOff)
-    -- its readiness probe fails, the pod turns NotReady, its agent keeps running. node_loss=True: every
-    process of the pod is SIGSTOPped (memgraph and agent; a leader there loses its Lease only when it
-    expires) and the pod turns NotReady after `not_ready_after_s` (the node controller's grace).
-    """
-    old = _main_now(cluster, timeout_s)
-    leader_lost = cluster.status().get("cluster", {}).get("leader") == old
-    old_addr = _addr(cluster, old)
-    with contextlib.ExitStack() as undo:
-        t0 = time.monotonic()
-        watch = OldMainWatch(cluster, old)
-        if node_loss:
-            undo.enter_context(faults.node_loss(cluster, old, not_ready_after_s=not_ready_after_s))
-        else:
-            faults.kill_memgraph(cluster, old, hold=True)
-            undo.callback(faults.release, cluster, old)
-        undo.callback(watch.start)  # callbacks run last-in first-out: the watch starts just before the undo
-        new = _new_main(cluster, old, timeout_s)
-        new_addr = _addr(cluster, new)
-        timeline.failovers.append(FailoverMark(time.monotonic(), old, new, planned=False))
-        first = _first_ack(writer, new_addr, t0, timeout_s)
-        pause = pause_across(writer.attempts, old_addr, new_addr, t0 - 2.0)
-    window = watch.result()
-    settled, error = _settle_noting(cluster, timeout_s, f"the loss of {old}")
-    return Episode("node_loss" if node_loss else "failover", old, new, pause.seconds if pause else None,
-                   None if first is None else first - t0, time.monotonic() - t0, leader_lost, *settled, error,
-                   old_main_window_s=window)
 
+def main_hang(r: Run) -> Episode:
+    """Memgraph stopped on the MAIN: its tcpSocket probes may pass, the agent's readiness may not."""
+    t = r.cluster.timings
+    old, leader_lost = _begin(r)
+    bound = r.bound(t.node_grace_s, t.lease_duration_s, t.failover_after_s)
+    return _held_fault(r, "main_hang", faults.hang(r.cluster, old, "memgraph"), old, leader_lost, bound, {})
+
+
+def pod_partition(r: Run) -> Episode:
+    t = r.cluster.timings
+    old, leader_lost = _begin(r)
+    bound = r.bound(t.node_grace_s, t.lease_duration_s, t.failover_after_s)
+    return _held_fault(r, "partition_main", faults.cut_off(r.cluster, old), old, leader_lost, bound,
+                       {"variant": "pod"})
+
+
+def agent_crash(r: Run) -> Episode:
+    """The MAIN's agent killed once; afterwards its pod is replaced, so that every sample is the first
+    crash of its container (a second one within 10 minutes would wait 10 s, 20 s, ... of back-off: the
+    crash-loop scenario shows that)."""
+    c, t = r.cluster, r.cluster.timings
+    old, leader_lost = _begin(r)
+    worker = next(i.worker for i in c.incarnations() if i.runtime.name == old)
+    backoff = worker.containers["agent"].backoff.current_s()
+    before = worker.restarts()["agent"]
+    _writes_steady(r.writer, 1.0, SLACK_S)  # the outage measured is this fault's, not a previous one's tail
+    t0 = time.monotonic()
+    faults.kill_agent(c, old)
+    # the kubelet restarted the agent and the pod is Ready again (or the MAIN moved), and writes flow
+    c.wait_for(lambda: (worker.restarts()["agent"] > before and c.pod_ready(old))
+               or c.main() not in (None, old), r.bound(t.backoff_max_s, t.lease_duration_s),
+               f"agent of {old} back")
+    _acks_after(r, time.monotonic(), ACKS_ON_NEW_MAIN, SLACK_S)
+    new = c.main()
+    ep = _finish(r, _measure(r, "agent_crash_on_main", old, t0, time.monotonic(), new, leader_lost,
+                             {"back_off_before_s": backoff, "main_moved": bool(new and new != old)}),
+                 t0, r.bound(t.backoff_max_s))
+    c.restart_pod(old, timeout_s=r.bound(t.grace_s))  # a fresh incarnation for the next sample
+    _settle_noting(c, r.bound(t.lease_duration_s), f"replacing {old}")
+    return ep
+
+
+EPISODES: dict[str, Callable[[Run], Episode]] = {
+    "switchover": switchover,
+    "failover_kill": kill_held,
+    "failover_crash_restart": crash_restart,
+    "failover_node_loss_freeze": lambda r: node_loss(r, "freeze"),
+    "failover_node_loss_partition": lambda r: node_loss(r, "partition"),
+    "main_hang": main_hang,
+    "partition_main_pod": pod_partition,
+    "agent_crash_on_main": agent_crash,
+}
+
+
+# ---- healthy again -------------------------------------------------------------------------------
 
 Settled = tuple[list[str], list[str], list[float]]  # (re-seeded by HA, repaired by hand, redundancy s)
 
@@ -238,7 +307,7 @@ def _settle_noting(cluster: SimCluster, timeout_s: float, after: str) -> tuple[S
     try:
         return settle(cluster, timeout_s, after), ""
     except TimeoutError as exc:
-        return ([], [p for p in _diverged(cluster)], []), str(exc)
+        return ([], list(_diverged(cluster)), []), str(exc)
 
 
 def _diverged(cluster: SimCluster) -> list[str]:
@@ -279,7 +348,7 @@ def _repair_by_hand(cluster: SimCluster, timeout_s: float) -> list[str]:
         uid = cluster.pod_uid(pod)
         faults.delete_pod(cluster, pod, hold=True)
         try:
-            faults.wait_pod_gone(cluster, pod, uid, cluster.cfg.template.grace_s + 10)
+            faults.wait_pod_gone(cluster, pod, uid, cluster.timings.grace_s + SLACK_S)
             cluster.wipe_pvc(pod)
         finally:
             faults.release(cluster, pod)
@@ -289,20 +358,60 @@ def _repair_by_hand(cluster: SimCluster, timeout_s: float) -> list[str]:
     return repaired
 
 
-def steady_state(cluster: SimCluster, window_s: float, settle_s: float) -> SteadyState:
-    """Reset the emulator's counters after `settle_s`, count every agent's requests for `window_s`,
-    and meanwhile read the leader's Bolt queries per cycle from its status document."""
-    time.sleep(settle_s)
-    leader = str(cluster.status().get("cluster", {}).get("leader") or "")
-    url = cluster.runtime(leader).agent_url if leader else ""
-    cluster.kube.reset_counters()
-    t0 = time.monotonic()
-    period = max(0.1, min(cluster.cfg.reconcile_interval_s / 2, 1.0))
-    queries = sample_leader_queries(url, window_s, period) if url else []
-    left = window_s - (time.monotonic() - t0)
-    if left > 0:
-        time.sleep(left)
-    counters = cluster.kube.counters()
-    window = time.monotonic() - t0
-    return SteadyState(window, agent_request_rates(counters, window), agent_requests_by_verb(counters),
-                       queries, leader)
+def _writes_steady(writer: Writer, quiet_s: float, timeout_s: float) -> bool:
+    """Wait (bounded) until the last `quiet_s` seconds hold acknowledged writes and no failed one."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        since = time.monotonic() - quiet_s
+        recent = [a for a in writer.attempts if a.t_end >= since]
+        if recent and all(a.acked for a in recent) and not any(
+                ln.inflight is not None and ln.inflight[1] < since for ln in writer.lanes_now()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class OldMainWatch:
+    """Started just before a lost MAIN comes back (restarted or thawed): polls its Memgraph's role every
+    20 ms through the emulator's admin channel and measures how long it reports MAIN before its guard
+    demotes it (issue 16 item 9). The admin channel answers once the process restored its state, at the
+    latest when Bolt does, so this bounds what a client connecting by pod address can see. 0.0 when it
+    never reports MAIN, None when it never came back within the bound."""
+
+    POLL_S = 0.02
+
+    def __init__(self, cluster: SimCluster, pod: str, bound_s: float = 30.0) -> None:
+        self.cluster, self.pod, self.bound_s = cluster, pod, bound_s
+        self.window_s: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"old-main-watch-{pod}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def result(self) -> float | None:
+        if self._thread.ident is None:
+            return None
+        self._thread.join(self.bound_s + 5.0)
+        return self.window_s
+
+    def _role(self) -> str | None:
+        try:
+            rt = self.cluster.runtime(self.pod)
+            if not rt.memgraph.alive or rt.frozen or "memgraph" in rt.hung:
+                return None
+            return str(rt.memgraph.admin("state", timeout_s=0.5).get("role"))
+        except Exception:
+            return None
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.bound_s
+        first_main: float | None = None
+        while time.monotonic() < deadline:
+            role = self._role()
+            now = time.monotonic()
+            if role == "main" and first_main is None:
+                first_main = now
+            elif role == "replica":
+                self.window_s = 0.0 if first_main is None else now - first_main
+                return
+            time.sleep(self.POLL_S)

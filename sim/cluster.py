@@ -1,21 +1,18 @@
-"""The emulated cluster: a Memgraph StatefulSet on the Kubernetes emulator, with real agents (the facade).
+"""The emulated cluster: a Memgraph StatefulSet on the Kubernetes emulator, with real agents (facade).
 
-Role: start and stop the Kubernetes emulator (with the chart's ServiceAccount, Role, RoleBinding and
-PDB applied as Helm renders them: the agents run under that Role), the StatefulSet controller
-(`sim.statefulset`: pods 0..N-1, OrderedReady or Parallel creation, a deleted pod recreated with the
-same name, a new IP and the same PVC directories) and the kubelet loop (`sim.kubelet_loop`: Ready
-conditions from the probes, the termination sequence of a pod marked for deletion, then its
-finalisation; each pod's containers are a `sim.kubelet.PodRuntime` started in the pod's sandbox), and
-hold the state they share (the runtimes by pod, pods held away or cut by a fault, hooks to skip). The
-network is `sim.clusternet.ClusterNetwork`: every pod incarnation in a network namespace of its own
-(loopback where namespaces cannot be made), the API server (HTTPS, its certificate valid for its
-address) on the bridge, every Service on an address of its own served by kube-proxy (`endpoint_delay_s`
-late; established connections stay pinned), cluster DNS from the same delayed view. What tests, faults,
-the demo and the bench use is here: pod names and uids, readiness, deletion and restart, the client
-Service (the write Service's address: kube-proxy picks the pod), the roles the invariant sampler polls
-(`PodRole`), and the status document from any agent. The controller and kubelet work on the emulator's
-store directly (as the real ones are trusted components that write status); the agents and every test
-client go through the real `kubernetes` client over HTTPS, so they see what they would see in a cluster.
+Role: wire the pieces of the emulated cluster and offer what tests, the demo, the bench and the faults
+use: the Kubernetes API emulator (`sim.kube`), the chart rendered with the cluster's values and put on its
+time scale (`sim.chart`, `sim.clusterconfig`), the StatefulSet controller (`sim.statefulset`), the nodes,
+their lifecycle controller, the scheduler and the volume attachments (`sim.nodeloop`), and the nodes'
+kubelets (`sim.kubelet_loop`, each pod's containers driven by `sim.podworker` with the chart's probes and
+CrashLoopBackOff). The network is `sim.clusternet.ClusterNetwork`: every pod incarnation in a network
+namespace of its own (loopback where namespaces cannot be made), the API server (HTTPS, its certificate
+valid for its address) on the bridge, every Service on an address of its own served by kube-proxy
+(`endpoint_delay_s` late, on the time scale; established connections stay pinned), cluster DNS from the
+same delayed view; the client Service is the write Service's address. The agents run as the chart's
+ServiceAccount under its rendered Role. The controllers and kubelets work on the emulator's store
+directly (as the real ones are trusted components that write status); the agents and every test client
+go through the real `kubernetes` client over HTTPS, so they see what they would see in a cluster.
 
 Must never: touch a product module (it only starts `python -m agent` and `hooks/prestop.py`), or leave a
 process, namespace, link or hosts file after `stop()`.
@@ -26,118 +23,102 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import random
 import secrets
 import shutil
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sim import manifests
+from sim.clusterconfig import ClusterConfig, ClusterTimings
 from sim.clusternet import ClusterNetwork
-from sim.endpoints import DEFAULT_DELAY_S
 from sim.kube.server import KubeEmulator
-from sim.kubelet import PodRuntime, PodTemplate, TerminationRecord
-from sim.kubelet_loop import KubeletLoop
-from sim.statefulset import StatefulSetController, is_ready, list_pods
+from sim.kubelet import PodRuntime, TerminationRecord
+from sim.kubelet_loop import Incarnation, Kubelets
+from sim.nodeloop import NodeLifecycle
+from sim.nodes import KubeletState
+from sim.statefulset import StatefulSetController
 from sim.timeline import PodRole
 
+__all__ = ["ROLE_LABEL", "ClusterConfig", "ClusterTimings", "SimCluster"]
 log = logging.getLogger(__name__)
 ROLE_LABEL = "memgraph-ha.io/role"
 
 
-@dataclass
-class ClusterConfig:
-    replicas: int = 3
-    name: str = "memgraph"
-    namespace: str = "default"
-    template: PodTemplate = field(default_factory=PodTemplate)
-    seed: int | None = None
-    memgraph_auth: tuple[str, str] | None = None
-    lease_duration_s: float = 4.0
-    renew_deadline_s: float = 3.0
-    retry_period_s: float = 0.5
-    reconcile_interval_s: float = 0.5
-    failover_after_s: float = 2.0
-    sync_mode: str = "STRICT_SYNC"
-    # haAgent.divergence.reseed (the chart's default, auto): `auto` also runs the chart's reseed init
-    # container in every pod, as the chart does with HA on
-    reseed: str = "auto"
-    drain_s: float = 0.5
-    extra_agent_env: dict[str, str] = field(default_factory=dict)
-    # StatefulSet podManagementPolicy: the chart's OrderedReady, or Parallel (every missing pod is created
-    # at once, without waiting for the lower ordinals; the scenario suite uses it to start faster)
-    pod_management: str = "OrderedReady"
-    # edits the chart's rendered ServiceAccount/Role/RoleBinding/PDB before they are applied (a test that
-    # takes a verb away from the Role); None applies them as rendered
-    edit_identity: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
-    network: str = "auto"  # netns (required), loopback, or auto: netns when it can be made (sim.bed)
-    endpoint_delay_s: float = DEFAULT_DELAY_S  # EndpointSlice propagation to kube-proxy and DNS
-    headless_publish_not_ready: bool = True  # the chart's headless Service (False: seed 001 incident 3)
-
-
 class SimCluster:
     def __init__(self, workdir: Path, config: ClusterConfig | None = None) -> None:
-        self.cfg = config or ClusterConfig()
+        self.cfg = c = config or ClusterConfig()
         self.workdir = workdir
-        self.rng = random.Random(self.cfg.seed)
+        self.rng = random.Random(c.seed)
         for sub in ("pvc", "logs"):
             (workdir / sub).mkdir(parents=True, exist_ok=True)
+        self.scale = c.time_scale
+        self.chart = c.chart()
+        node_timings, backoff = c.node_timings.scaled(self.scale), c.backoff.scaled(self.scale)
+        self.timings = c.timings(self.chart)
         self.kubeconfig = workdir / "kubeconfig"
-        self.net: ClusterNetwork | None = None  # opened by start()
-        self.kube: KubeEmulator  # set by start(): it listens on the network's API address
-        self.cut_pods: dict[str, str] = {}  # pods under a partition fault -> what was cut
-        self.runtimes: dict[str, PodRuntime] = {}
-        self.terminations: list[TerminationRecord] = []
-        self.skip_hook_once: set[str] = set()
+        self.node_names = [f"node-{i}" for i in range(c.replicas + c.spare_nodes)]
+        self._node_timings, self._backoff = node_timings, backoff
         self.held_pods: set[str] = set()  # deleted pods the StatefulSet controller must not re-create yet
         self._fence_token = secrets.token_hex(24)  # HA_FENCE_TOKEN, as the chart generates one
-        self._stop = threading.Event()
-        self._lock = threading.RLock()  # guards runtimes (shared with the controller and the kubelet loop)
-        self._threads: list[threading.Thread] = []
-        self.controller = StatefulSetController(self)
-        self.kubelet = KubeletLoop(self)
+        self.skip_hook_once: set[str] = set()  # pods whose next termination runs no preStop hook
+        self.cut_pods: dict[str, str] = {}  # pods under a partition fault -> what was cut
+        # set by start(): the network (its bed decides the API server's address), then what uses the API
+        self.net: ClusterNetwork | None = None
+        self.kube: KubeEmulator
+        self.nodes: NodeLifecycle
+        self.kubelets: Kubelets
+        self.sts: StatefulSetController
+        self._lock = threading.RLock()
+        self._started = False
 
     # ---- lifecycle ------------------------------------------------------------------------------
 
     def start(self, wait_ready_s: float = 60.0) -> None:
         c = self.cfg
-        self.net = net = ClusterNetwork(self.workdir, c.namespace, c.name, f"{c.name}-headless", c.seed,
-                                        c.network, c.endpoint_delay_s)
+        self._started = True  # from here on stop() tears down whatever was made
+        self.net = net = ClusterNetwork(self.workdir, c.namespace, c.name, manifests.headless(c, self.chart),
+                                        c.seed, c.network, self.timings.endpoint_delay_s)
         self.kube = KubeEmulator(host=net.bed.api_host, port=net.bed.api_port)
+        self.nodes = NodeLifecycle(self.kube, c.namespace, self._list_pods, self.node_names,
+                                   self._node_timings, c.seed)
+        self.kubelets = Kubelets(self.kube, c.namespace, self._list_pods, self.nodes, self._backoff,
+                                 self._gone, self.skip_hook_once)
+        self.sts = StatefulSetController(c.name, c.replicas, c.pod_management == "Parallel", self._list_pods,
+                                         self.nodes.schedule, self._create_pod, self.held_pods)
         self.kube.start()
         self.kube.write_kubeconfig(self.kubeconfig)
         self.ports = dict(net.bed.ports)
         self.cfg.template.agent_env = self._agent_env()
-        self.cfg.template.with_reseed_init = self.cfg.template.with_agent and self.cfg.reseed == "auto"
-        objects = manifests.objects(self.cfg, self.ports)
+        self.cfg.template.with_reseed_init = (self.cfg.template.with_agent
+                                              and self.chart.agent_env().get("HA_RESEED") == "auto")
+        objects = manifests.objects(c, self.chart, self.ports)
         net.assign_cluster_ips(objects)
         for obj in objects:
             self.kube.create(obj)
         self._apply_chart_identity()
         net.start(self._list_pods, lambda: self.kube.list("Service", c.namespace), lambda: self.kube.revision)
-        for target, name in ((self.controller.run, "sts-controller"), (self.kubelet.run, "kubelet")):
-            t = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
-            t.start()
-            self._threads.append(t)
+        self.nodes.start()
+        self.kubelets.start()
+        self.sts.start()
         self.wait_ready(wait_ready_s)
 
     def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=5)
-        deadline = time.monotonic() + 30.0  # a pod being created in parallel must finish starting first
-        while self.controller.creating() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with self._lock:
-            runtimes = list(self.runtimes.values())
-        for rt in runtimes:
-            with contextlib.suppress(Exception):
-                rt.terminate(grace_s=2.0, run_hook=False)
+        if not self._started:
+            return
+        if hasattr(self, "sts"):
+            self.sts.stop()
+            self.kubelets.stop()
+            self.nodes.stop()
+            for inc in self.kubelets.all():
+                with contextlib.suppress(Exception):
+                    inc.runtime.kill_all()
         if self.net is not None:
             self.net.stop()
         if hasattr(self, "kube"):
@@ -160,51 +141,96 @@ class SimCluster:
 
     def _apply_chart_identity(self) -> None:
         """The chart's ServiceAccount, Role, RoleBinding and PDB: the agents run as that ServiceAccount."""
-        objs = manifests.chart_identity(self.cfg, self.cfg.template.agent_env.get("HA_LEASE_NAME", ""))
+        objs = manifests.chart_identity(self.cfg)
         if self.cfg.edit_identity is not None:
             objs = self.cfg.edit_identity(objs)
         for obj in objs:
             self.kube.create(obj)
 
     def _agent_env(self) -> dict[str, str]:
+        """The agent's environment as the chart renders it (on the time scale), plus what the cluster
+        knows better: the namespace (a fieldRef in the chart), credentials. Each pod's KUBECONFIG is its
+        own (its ServiceAccount token, `Kubelets.service_account_kubeconfig`)."""
         c = self.cfg
-        env = {
-            "POD_NAMESPACE": c.namespace,
-            "HA_STATEFULSET": c.name,
-            "HA_POD_SELECTOR": manifests.selector(c),
-            # As the chart: no HA_HEADLESS_SERVICE, so replicas are registered at their pod IPs and every
-            # new incarnation (a new IP) exercises the re-registration.
-            "HA_LEASE_NAME": f"{c.name}-ha",
-            "HA_LEASE_DURATION_SECONDS": str(c.lease_duration_s),
-            "HA_RENEW_DEADLINE_SECONDS": str(c.renew_deadline_s),
-            "HA_RETRY_PERIOD_SECONDS": str(c.retry_period_s),
-            "HA_RECONCILE_INTERVAL_SECONDS": str(c.reconcile_interval_s),
-            "HA_FAILOVER_AFTER_SECONDS": str(c.failover_after_s),
-            "HA_SYNC_MODE": c.sync_mode,
-            "HA_RESEED": c.reseed,
-            "HA_PRESTOP_BUDGET_SECONDS": str(c.template.prestop_budget_s),
-            "HA_DRAIN_SECONDS": str(c.drain_s),
-            "HA_LOG_FORMAT": "logfmt",
-            # as the chart's generated Secret <fullname>-ha-fence: one random token per cluster, so a
-            # failover fences the old MAIN with the chart's defaults (a test may override or blank it)
-            "HA_FENCE_TOKEN": self._fence_token,
-        }
+        env = self.chart.agent_env()
+        # the chart's generated Secret <fullname>-ha-fence (a secretKeyRef, which the render's plain env
+        # leaves out): one random token per cluster, so a failover fences the old MAIN with the chart's
+        # defaults (a test may override or blank it)
+        env.update(POD_NAMESPACE=c.namespace, HA_LOG_FORMAT="logfmt", HA_FENCE_TOKEN=self._fence_token)
         if c.memgraph_auth:
             env["MEMGRAPH_USER"], env["MEMGRAPH_PASSWORD"] = c.memgraph_auth
         env.update(c.extra_agent_env)
         return env
 
+    # ---- pods -----------------------------------------------------------------------------------
+
+    def _create_pod(self, name: str, node: str) -> None:
+        """The StatefulSet controller's create: the pod object, bound to `node`, and its runtime in a new
+        sandbox (a new network namespace and address per incarnation)."""
+        assert self.net is not None
+        box = self.net.new_pod(name)
+        try:
+            obj = manifests.pod(self.cfg, self.chart, name, str(uuid.uuid4()), box.ip, node)
+            uid = str(self.kube.create(obj, keep_status=True)["metadata"]["uid"])  # the API server's
+        except BaseException:
+            self.net.release(box)
+            raise
+        rt = PodRuntime(name, uid, box, self.ports, self.cfg.template, self.chart,
+                        self.workdir / "pvc" / name, self.workdir / "logs", self.net.bed.hosts_file,
+                        self.cfg.memgraph_auth)
+        if self.cfg.template.with_agent:
+            kubeconfig = self.kubelets.service_account_kubeconfig(self.workdir, self.cfg.name, name, uid)
+            rt.extra_env["KUBECONFIG"] = str(kubeconfig)
+        self.kubelets.bind(rt, node)
+
+    def _gone(self, rt: PodRuntime) -> None:
+        """An incarnation is over: its sandbox goes (namespace, veth, hosts file)."""
+        if self.pod_uid(rt.name) in (None, rt.uid):
+            self.cut_pods.pop(rt.name, None)
+        if self.net is not None:
+            self.net.release(rt.box)
+
+    @property
+    def runtimes(self) -> dict[str, PodRuntime]:
+        """The incarnation of each pod name that its API object names (orphans on lost nodes excluded)."""
+        return {i.runtime.name: i.runtime for i in self.incarnations()}
+
+    def incarnations(self) -> list[Incarnation]:
+        uids = {p["metadata"]["uid"] for p in self._list_pods()}
+        return [i for i in self.kubelets.all() if i.runtime.uid in uids]
+
+    def orphans(self) -> list[Incarnation]:
+        """Incarnations whose pod object is gone while their containers may still run (a lost node)."""
+        uids = {p["metadata"]["uid"] for p in self._list_pods()}
+        return [i for i in self.kubelets.all() if i.runtime.uid not in uids]
+
+    @property
+    def terminations(self) -> list[TerminationRecord]:
+        return self.kubelets.terminations
+
+    def node_of(self, pod: str) -> str:
+        for inc in self.incarnations():
+            if inc.runtime.name == pod:
+                return inc.node
+        raise KeyError(pod)
+
+    def set_kubelet(self, node: str, state: KubeletState) -> None:
+        self.kubelets.set_kubelet(node, state)
+
+    def force_delete(self, name: str) -> None:
+        """`kubectl delete pod --grace-period=0 --force`: the object goes at once, whatever still runs."""
+        self.kube.delete("Pod", self.cfg.namespace, name, 0)
+
     # ---- what tests and the demo use ------------------------------------------------------------
 
     def _list_pods(self) -> list[Any]:
-        return list_pods(self)
+        return list(self.kube.list("Pod", self.cfg.namespace, label_selector=manifests.selector(self.cfg)))
 
     def pod_names(self) -> list[str]:
         return [f"{self.cfg.name}-{i}" for i in range(self.cfg.replicas)]
 
     def runtime(self, name: str) -> PodRuntime:
-        with self._lock:
-            return self.runtimes[name]
+        return self.runtimes[name]
 
     def wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -212,7 +238,7 @@ class SimCluster:
             with contextlib.suppress(Exception):
                 pods = self._list_pods()
                 if len(pods) == self.cfg.replicas and all(
-                    is_ready(p) and not p["metadata"].get("deletionTimestamp") for p in pods
+                    _is_ready(p) and not p["metadata"].get("deletionTimestamp") for p in pods
                 ):
                     return
             time.sleep(0.1)
@@ -241,9 +267,10 @@ class SimCluster:
         return {p["metadata"]["name"]: dict(p["metadata"].get("labels") or {}) for p in self._list_pods()}
 
     def delete_pod(self, name: str, grace_s: float | None = None, run_hook: bool = True) -> None:
+        """`kubectl delete pod` (the pod's own grace period unless `grace_s`, on the cluster's scale)."""
         if not run_hook:
             self.skip_hook_once.add(name)
-        grace = int(grace_s if grace_s is not None else self.cfg.template.grace_s)
+        grace = None if grace_s is None else math.ceil(grace_s)
         self.kube.delete("Pod", self.cfg.namespace, name, grace)
 
     def pod_uid(self, name: str) -> str | None:
@@ -254,7 +281,7 @@ class SimCluster:
     def pod_ready(self, name: str) -> bool:
         with contextlib.suppress(Exception):
             pod = self.kube.get("Pod", self.cfg.namespace, name)
-            return is_ready(pod) and not pod["metadata"].get("deletionTimestamp")
+            return _is_ready(pod) and not pod["metadata"].get("deletionTimestamp")
         return False
 
     def roles(self) -> dict[str, PodRole]:
@@ -266,12 +293,11 @@ class SimCluster:
         a heartbeat is refused or its guard demotes it -- but it feeds none of them.
         """
         pods = {p["metadata"]["name"]: p for p in self._list_pods()}
-        with self._lock:
-            runtimes = dict(self.runtimes)
+        runtimes = self.runtimes
         states: dict[str, dict[str, Any]] = {}
         for name in pods:
             rt = runtimes.get(name)
-            if rt is not None and rt.memgraph.alive and not rt.frozen:
+            if rt is not None and rt.memgraph.alive and not rt.frozen and "memgraph" not in rt.hung:
                 with contextlib.suppress(Exception):
                     # 2 s: a live emulator slow under load is not an unreachable one (frozen pods are skipped)
                     states[name] = rt.memgraph.admin("state", timeout_s=2.0)
@@ -288,21 +314,23 @@ class SimCluster:
                         owned.append(row)
                 replicas = tuple(sorted(owned))
             label = (pod["metadata"].get("labels") or {}).get(ROLE_LABEL)
-            ready = is_ready(pod) and not pod["metadata"].get("deletionTimestamp")
+            ready = _is_ready(pod) and not pod["metadata"].get("deletionTimestamp")
             out[name] = PodRole(role, label, ready, replicas)
         return out
 
     def status(self, timeout_s: float = 3.0) -> dict[str, Any]:
         """The cluster status document, asked of any Ready pod's agent (non-leaders forward it); with the
         bearer token when the agents run with HA_STATUS_AUTH=token."""
-        with self._lock:
-            runtimes = list(self.runtimes.values())
+        reachable = {n for n, st in self.nodes.kubelet_states().items()
+                     if st in (KubeletState.RUNNING, KubeletState.DEAD)}
         env = self.cfg.extra_agent_env
         token = env.get("HA_API_TOKEN", "") if env.get("HA_STATUS_AUTH") == "token" else ""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         last: Exception | None = None
-        for rt in runtimes:
-            if rt.terminating or rt.frozen or rt.name in self.cut_pods:
+        for inc in self.incarnations():
+            rt = inc.runtime
+            if (rt.terminating or rt.frozen or inc.node not in reachable or "agent" in rt.hung
+                    or rt.name in self.cut_pods):
                 continue
             try:
                 req = urllib.request.Request(rt.agent_url + "/api/v1/status", headers=headers)
@@ -339,3 +367,7 @@ class SimCluster:
     def wipe_pvc(self, name: str) -> None:
         shutil.rmtree(self.workdir / "pvc" / name, ignore_errors=True)
 
+
+def _is_ready(pod: Any) -> bool:
+    conds = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)

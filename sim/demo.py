@@ -33,7 +33,6 @@ from typing import Any
 from sim import netns, runs
 from sim.check import Sampler
 from sim.cluster import ClusterConfig, SimCluster
-from sim.kubelet import PodTemplate
 from sim.runs import finish, result_json, rolling_restart
 from sim.timeline import Timeline
 from sim.workload import Writer
@@ -84,7 +83,7 @@ def run(workdir: Path, seed: int, keep: bool, hold_s: float = 0.0) -> int:
     def say(text: str) -> None:
         print(f"[{time.monotonic() - t0:6.1f}s] {text}", flush=True)
 
-    cfg = ClusterConfig(replicas=3, seed=seed, template=PodTemplate(grace_s=60, prestop_budget_s=30))
+    cfg = ClusterConfig(replicas=3, seed=seed)  # the chart's defaults, on MGHA_TIME_SCALE (default 1.0)
     cluster = SimCluster(workdir, cfg)
     writer: Writer | None = None
     sampler: Sampler | None = None

@@ -9,7 +9,10 @@ replaying a soak seed.
 
 How close the emulation gets (documented limits):
 - kill -9 of Memgraph or of the agent: exact (SIGKILL of the process group); the kubelet restarts the
-  container after `PodTemplate.restart_backoff_s`, unless the container is held (`hold`).
+  container with CrashLoopBackOff (`sim.backoff`: the first restart at once, then 10 s, 20 s, ...),
+  unless the container is held (`hold`: kept down as long as the test needs).
+- a hung process (`hang`): the container's process is stopped (SIGSTOP) and so answers nothing, its
+  listening socket still completing TCP handshakes (the kernel's backlog) as a hung server's does.
 - pod delete with/without preStop: the API server sets deletionTimestamp, the kubelet runs (or skips) the
   real hook, then SIGTERM, then SIGKILL at the grace period; `grace_s=0` is a force delete.
 - API latency / outage: every request of the agents (real `kubernetes` client) is delayed / refused /
@@ -18,17 +21,23 @@ How close the emulation gets (documented limits):
 - partition (`partition`, network namespaces only): nftables in the pod's namespace drops packets
   silently (`sim.partition`): the pod cut from everything, from its peers, from the API server, or from
   given peers, in one direction or both; connections hang, nothing is refused, localhost inside the pod
-  keeps working. With `node=True` it is a node partition: the kubelet's status updates are lost too,
-  so the pod stays Ready until the node controller's grace (`not_ready_after_s`) ends. `cut_off` and
-  `cut_replication` use it when the pods have namespaces.
+  keeps working. With `node=True` it is a node partition: the node's kubelet reaches no API server
+  (`KubeletState.PARTITIONED`), so the pod stays Ready until the node lifecycle controller's grace ends
+  (`sim.nodeloop`). `cut_off`, `cut_replication` and `node_loss(partition)` use it when the pods have
+  namespaces.
 - without namespaces (loopback), `cut_off` emulates a partition: the pod's Memgraph refuses new Bolt
   connections and all replication traffic (`isolate`), every other Memgraph drops replication to and
   from it (`cut`), and the pod's agent is stopped (SIGSTOP). Kinder than a real partition: connections
   open before the cut keep working and a refused connect fails at once.
 - slow replica (`slow_replication`): the MAIN's outgoing replication requests sleep `ms` first. The
   emulator delays per sending instance, so every replica of that MAIN is equally slow.
-- node loss (`node_loss`): every process of the pod is stopped (SIGSTOP); the pod object stays and keeps
-  its Ready condition until `not_ready_after_s` passes (the node controller's grace), then turns NotReady.
+- node loss (`node_loss`), two variants: `freeze` (the node is paused: every process of the pod and the
+  node's kubelet stop) and `partition` (the node is cut off: the pod's traffic is dropped as by `cut_off`
+  and the kubelet runs on locally but reaches no API server). Either way the kubelet stops reporting and
+  the node lifecycle controller (`sim.nodeloop`) marks the pod not Ready after the node-monitor grace
+  period; a delete leaves it Terminating until a force delete (`force_delete`).
+- kubelet death (`kubelet_down`): the kubelet of the pod's node is gone, the containers run on: no probes,
+  no restarts, no status, nothing removed.
 - commit windows (`commit_fault`): the pod's Memgraph crashes (kill -9, restarted by the kubelet) or
   freezes (SIGSTOP, until `resume_memgraph`) at a chosen step of its next write commit (`wal_written`,
   `votes_in`, `local_commit`, `finalized`; reference memgraph-replication.md 7.1-7.2), exactly as the
@@ -64,6 +73,7 @@ from sim import proc
 from sim.cluster import SimCluster
 from sim.kubelet import memgraph_data_dir
 from sim.memgraph.control import MemgraphProcess
+from sim.nodes import KubeletState
 from sim.timeline import OutageWindow, Timeline
 
 log = logging.getLogger(__name__)
@@ -129,9 +139,7 @@ def delete_pod(cluster: SimCluster, pod: str, run_hook: bool = True, grace_s: fl
 def wait_pod_gone(cluster: SimCluster, pod: str, old_uid: str | None, timeout_s: float) -> None:
     """Until the incarnation `old_uid` of `pod` has finished terminating (bounded)."""
     def gone() -> bool:
-        with cluster._lock:
-            rt = cluster.runtimes.get(pod)
-        return rt is None or rt.uid != old_uid
+        return all(i.runtime.uid != old_uid for i in cluster.kubelets.all())
     cluster.wait_for(gone, timeout_s, f"{pod} ({old_uid}) terminated")
 
 
@@ -139,22 +147,64 @@ def wait_pod_gone(cluster: SimCluster, pod: str, old_uid: str | None, timeout_s:
 
 
 @contextlib.contextmanager
-def node_loss(cluster: SimCluster, pod: str, not_ready_after_s: float = 2.0,
-              flog: FaultLog = NO_LOG) -> Iterator[None]:
-    """The pod's node is lost: nothing of the pod answers; NotReady after `not_ready_after_s`."""
+def node_loss(cluster: SimCluster, pod: str, variant: str = "freeze",
+              flog: FaultLog = NO_LOG) -> Iterator[str]:
+    """The node of `pod` is lost for the block (`freeze` or `partition`, see the module docstring);
+    yields the node's name. On exit the node is back (its kubelet reports again)."""
+    if variant not in ("freeze", "partition"):
+        raise ValueError(f"node loss variant {variant!r}")
+    node, rt = cluster.node_of(pod), cluster.runtime(pod)
+    with contextlib.ExitStack() as undo:
+        if variant == "freeze":
+            cluster.set_kubelet(node, KubeletState.FROZEN)
+            rt.freeze()
+            undo.callback(rt.thaw)
+        else:
+            cluster.set_kubelet(node, KubeletState.PARTITIONED)
+            undo.enter_context(cut_off(cluster, pod))
+        undo.callback(cluster.set_kubelet, node, KubeletState.RUNNING)
+        flog.add(f"{node} of {pod} lost ({variant})")
+        try:
+            yield node
+        finally:
+            flog.add(f"{node} of {pod} back")
+
+
+@contextlib.contextmanager
+def kubelet_down(cluster: SimCluster, pod: str, flog: FaultLog = NO_LOG) -> Iterator[str]:
+    """The kubelet of `pod`'s node is dead for the block (the containers run on); restarted on exit."""
+    node = cluster.node_of(pod)
+    cluster.set_kubelet(node, KubeletState.DEAD)
+    flog.add(f"kubelet of {node} ({pod}) dead")
+    try:
+        yield node
+    finally:
+        cluster.set_kubelet(node, KubeletState.RUNNING)
+        flog.add(f"kubelet of {node} restarted")
+
+
+@contextlib.contextmanager
+def hang(cluster: SimCluster, pod: str, container: str = "memgraph",
+         flog: FaultLog = NO_LOG) -> Iterator[None]:
+    """The container's process hangs (SIGSTOP) for the block, its port still open; resumed on exit."""
     rt = cluster.runtime(pod)
-    rt.freeze(not_ready_after_s)
-    flog.add(f"node of {pod} lost (NotReady after {not_ready_after_s:g}s)")
+    rt.signal_container(container, signal.SIGSTOP)
+    flog.add(f"{container} of {pod} hung (SIGSTOP)")
     try:
         yield
     finally:
-        rt.thaw()
-        flog.add(f"node of {pod} back")
+        rt.signal_container(container, signal.SIGCONT)
+        flog.add(f"{container} of {pod} resumed")
+
+
+def force_delete(cluster: SimCluster, pod: str, flog: FaultLog = NO_LOG) -> None:
+    """`kubectl delete pod --grace-period=0 --force`."""
+    cluster.force_delete(pod)
+    flog.add(f"force delete {pod}")
 
 
 def _memgraphs(cluster: SimCluster) -> dict[str, MemgraphProcess]:
-    with cluster._lock:
-        return {n: rt.memgraph for n, rt in cluster.runtimes.items()}
+    return {n: rt.memgraph for n, rt in cluster.runtimes.items()}
 
 
 def namespaced(cluster: SimCluster) -> bool:
@@ -164,11 +214,11 @@ def namespaced(cluster: SimCluster) -> bool:
 @contextlib.contextmanager
 def partition(cluster: SimCluster, pod: str, scope: str = "all", direction: str = "both",
               hosts: tuple[str, ...] = (), ports: tuple[int, ...] = (), node: bool = False,
-              not_ready_after_s: float = 40.0,
               timeline: Timeline | None = None, outage: str = "api",
               flog: FaultLog = NO_LOG) -> Iterator[None]:
     """Packets around `pod` dropped silently while the block runs (nftables in its namespace). `node`:
-    a node partition (Ready kept until `not_ready_after_s`). A cut from the API server goes into
+    a node partition (its kubelet reports nothing: Ready kept until the node controller's grace). A cut
+    from the API server goes into
     `timeline` as an outage window of kind `outage` ("api": the MAIN's control plane; "leader") with a
     healthy MAIN (I7). Raises nft.Unsupported without network namespaces."""
     rt = cluster.runtime(pod)
@@ -178,15 +228,16 @@ def partition(cluster: SimCluster, pod: str, scope: str = "all", direction: str 
     cut = nft.Cut(scope, direction, hosts, ports)
     nft.apply(rt.box.net, cut, cluster.net.bed.topology(cluster.kube.port))
     cluster.cut_pods[pod] = cut.describe()
-    if node:
-        rt.cut_node(not_ready_after_s)
+    node_name = cluster.node_of(pod) if node else None
+    if node_name is not None:
+        cluster.set_kubelet(node_name, KubeletState.PARTITIONED)
     start = time.monotonic()
-    flog.add(f"{pod} {cut.describe()}" + (f" (node partition, NotReady after {not_ready_after_s:g}s)"
-                                          if node else ""))
+    flog.add(f"{pod} {cut.describe()}" + (f" (node partition: {node_name} unreachable)" if node else ""))
     try:
         yield
     finally:
-        rt.reconnect_node()
+        if node_name is not None:
+            cluster.set_kubelet(node_name, KubeletState.RUNNING)
         with contextlib.suppress(Exception):
             nft.heal(rt.box.net)
         cluster.cut_pods.pop(pod, None)
@@ -329,8 +380,7 @@ def write_offline(cluster: SimCluster, pod: str, ids: list[str], label: str = "W
     takes as "ahead in the same epoch" (silent, reference 7.2); `new_epoch` first demotes and promotes the
     standalone instance, as a pod that acted as MAIN after a promotion did, so the writes are in an epoch
     no other instance has and the pod comes back diverged (reference 4.1)."""
-    with cluster._lock:
-        rt = cluster.runtimes.get(pod)
+    rt = cluster.runtimes.get(pod)
     if rt is not None and rt.memgraph.alive:
         raise RuntimeError(f"memgraph of {pod} is running; hold it down first")
     lib = memgraph_data_dir(cluster.workdir / "pvc" / pod)

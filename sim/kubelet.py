@@ -1,18 +1,21 @@
-"""One simulated pod incarnation: its containers as processes, probes, restarts, and termination.
+"""One simulated pod incarnation: its containers as processes, its probes' network side, its termination.
 
-Role: play kubelet for one pod (reference kubernetes-and-helm.md B.1 "native sidecars": the sidecar
-starts first and its startup probe must pass before the main container starts; on termination the main
-container's preStop runs, then it gets SIGTERM, and the sidecar is stopped only after the main container
-has exited; B.2 "ordinary sidecars": every container's preStop runs in parallel and each gets SIGTERM
-after its own hook). The memgraph container is a Memgraph emulator process, the agent container is the
-real agent (`python -m agent`), the preStop hook is the real `hooks/prestop.py` run as a subprocess with
-the chart's environment; every one of them is started through the pod's sandbox (`sim.sandbox`: inside
-the pod's network namespace, with the run's marker). Probes come from the caller's (root) namespace to
-the pod's IP, as a real kubelet's do. The grace period is enforced from the deletion: what is left at
-its end is killed (SIGKILL), as Kubernetes does. Crashed containers are restarted in place (same IP),
-with a short back-off.
+Role: the container runtime of one pod, as the kubelet's pod worker (`sim.podworker`) drives it, and the
+termination sequence (reference kubernetes-and-helm.md B.1 "native sidecars": the sidecar starts first
+and the main container only once the sidecar's startup probe passed; on termination the main
+container's preStop runs, then it gets SIGTERM, and the sidecar gets its SIGTERM only after the main
+container has exited, with what is left of the grace period but at least 2 s; B.2: "The Pod's
+termination grace period countdown begins before the PreStop hook is executed", and a hook still running
+at the end of the grace period is given up on, the container then getting SIGTERM and SIGKILL 2 s
+later). The memgraph container is a Memgraph emulator process, the agent container is the real agent
+(`python -m agent`), the preStop hook is the real `hooks/prestop.py` with the chart's environment;
+every one of them is started through the pod's sandbox (`sim.sandbox`: inside the pod's network
+namespace, with the run's marker). Probes are run from the kubelet's (root) namespace to the pod's IP
+and the port the chart names (mapped to the cluster's), as a real kubelet's are: a TCP connect, or an
+HTTP GET (2xx/3xx is success), each within the probe's timeout.
 
-Must never: let a container outlive `terminate()`, or run a hook past the grace period.
+Must never: let a container outlive `terminate()`, run a hook past the grace period, or decide a
+restart itself (the pod worker does).
 """
 
 from __future__ import annotations
@@ -21,38 +24,39 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sim.chart import ChartPod
 from sim.memgraph.timings import MemgraphTimings
-from sim.proc import kill_group, wait_for_port
+from sim.probes import ProbeSpec, Result
+from sim.proc import kill_group
 from sim.sandbox import PodSandbox
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 HOOK = REPO / "hooks" / "prestop.py"
+MIN_GRACE_S = 2.0  # kubelet minimumGracePeriodInSeconds: the floor of a container's SIGTERM window
+MIN_PROBE_TIMEOUT_S = 1.0  # a probe timeout is never shortened below this by a time scale (machine cost)
 
 
 @dataclass
 class PodTemplate:
-    """What the chart puts in the pod spec, as far as the simulation needs it."""
+    """The shape of the pod the chart renders, where the simulation needs to vary it (the timings are
+    the chart's own: `ChartPod`)."""
 
     native_sidecar: bool = True
     with_hook: bool = True
     with_agent: bool = True
-    grace_s: float = 60.0
-    prestop_budget_s: float = 30.0
-    restart_backoff_s: float = 0.3
-    # readiness probe periodSeconds x failureThreshold: a Ready pod turns NotReady only after its probes
-    # failed that long without a break (0: at the first failure, the historical behaviour of the sim)
-    ready_failure_s: float = 0.0
-    agent_env: dict[str, str] = field(default_factory=dict)  # settings shared by every pod
+    agent_env: dict[str, str] = field(default_factory=dict)  # settings shared by every pod (the chart's)
     # Memgraph's replication timeouts and check cadence (its own defaults unless a test shortens them)
     memgraph_timings: MemgraphTimings = field(default_factory=MemgraphTimings)
     # the chart's `reseed` init container (sim.init_containers) runs before the pod's other containers
@@ -76,6 +80,8 @@ def memgraph_data_dir(pvc: Path) -> Path:
 
 
 class PodRuntime:
+    """The processes of one pod incarnation (see the module docstring)."""
+
     def __init__(
         self,
         name: str,
@@ -83,6 +89,7 @@ class PodRuntime:
         box: PodSandbox,
         ports: Mapping[str, int],
         template: PodTemplate,
+        chart: ChartPod,
         pvc: Path,
         logs: Path,
         hosts_file: Path,
@@ -91,6 +98,8 @@ class PodRuntime:
         self.name, self.uid, self.box, self.ip = name, uid, box, box.ip
         self.ports = dict(ports)
         self.t = template
+        self.chart = chart
+        self.min_grace_s = chart.scale.s(MIN_GRACE_S)
         self.lib_dir, self.log_dir = pvc / "lib", pvc / "log"
         self.lib_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -102,30 +111,80 @@ class PodRuntime:
         self.agent: subprocess.Popen[bytes] | None = None
         self.terminating = False
         self.frozen = False
-        self.node_cut = False  # the pod's node is partitioned: its status cannot reach the API server
-        self.frozen_at = 0.0
-        self.not_ready_after_s = 0.0  # node loss: the node controller marks the pod NotReady this late
-        self.failing_since: float | None = None  # first failed readiness probe of the current run
         self.held: set[str] = set()  # containers the kubelet must not restart for now (faults)
+        self.sigtermed: set[str] = set()  # containers sent their termination SIGTERM: never restarted
+        self.hung: set[str] = set()  # containers stopped by a fault (SIGSTOP): their process runs, silent
         self.hook_env_override: dict[str, str] = {}
         self.extra_env: dict[str, str] = {}  # this pod's own agent settings (its ServiceAccount kubeconfig)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._supervisor: threading.Thread | None = None
-        self.restarts = {"memgraph": 0, "agent": 0}
+        self.closed = False  # every container killed for good (kill_all): nothing starts any more
         self.init_statuses: list[dict[str, object]] = []  # ordinary init containers that ran (terminated)
+        self._hook: subprocess.Popen[bytes] | None = None
+        self._lock = threading.RLock()
 
-    # ---- start ----------------------------------------------------------------------------------
+    # ---- the Containers protocol of sim.podworker --------------------------------------------------
 
-    def start(self, startup_timeout_s: float = 20.0) -> None:
-        if self.t.with_agent and self.t.native_sidecar:
-            self._start_agent()
-            self._wait_agent_health(startup_timeout_s)
-        self.memgraph.start()
-        if self.t.with_agent and not self.t.native_sidecar:
-            self._start_agent()
-        self._supervisor = threading.Thread(target=self._supervise, name=f"kubelet-{self.name}", daemon=True)
-        self._supervisor.start()
+    def container_names(self) -> list[str]:
+        return ["memgraph", "agent"] if self.t.with_agent else ["memgraph"]
+
+    def start_container(self, name: str) -> None:
+        with self._lock:
+            if self.closed:
+                raise RuntimeError(f"{self.name} ({self.uid[:8]}) is gone")
+            if name in self.sigtermed:
+                raise RuntimeError(f"{name} of {self.name} was sent its SIGTERM")
+            if name == "memgraph":
+                self.memgraph.start()
+            else:
+                self._start_agent()
+
+    def container_running(self, name: str) -> bool:
+        if name == "memgraph":
+            return self.memgraph.alive
+        return self.agent is not None and self.agent.poll() is None
+
+    def kill_container(self, name: str, reason: str) -> None:
+        """The kubelet's killContainer (a failed liveness/startup probe): the container's preStop hook,
+        then SIGTERM, SIGKILL at the end of the pod's grace period."""
+        deadline = time.monotonic() + self.chart.grace_s
+        log.info("kubelet: killing %s of %s (%s)", name, self.name, reason)
+        if name == "memgraph":
+            if self.t.with_hook:
+                self._run_hook(deadline)
+            self._stop_memgraph(deadline)
+        elif self.agent is not None:
+            self._stop_agent(deadline, TerminationRecord(self.name, time.monotonic()))
+
+    def run_probe(self, spec: ProbeSpec) -> Result:
+        timeout = max(spec.timeout_s, min(MIN_PROBE_TIMEOUT_S, self.chart.scale.real(spec.timeout_s)))
+        port = self._port(spec.port)
+        if spec.action == "tcp":
+            try:
+                with socket.create_connection((self.ip, port), timeout=timeout):
+                    return Result.SUCCESS
+            except OSError:
+                return Result.FAILURE
+        if spec.action == "http":
+            try:
+                with urllib.request.urlopen(f"http://{self.ip}:{port}{spec.path}", timeout=timeout) as resp:
+                    return Result.SUCCESS if 200 <= resp.status < 400 else Result.FAILURE
+            except urllib.error.HTTPError as exc:
+                return Result.SUCCESS if 200 <= exc.code < 400 else Result.FAILURE
+            except (OSError, ValueError):
+                return Result.FAILURE
+        return Result.UNKNOWN  # exec probes: the chart renders none; a prober error is thrown away
+
+    def may_restart(self, name: str) -> bool:
+        return name not in self.held and name not in self.sigtermed
+
+    def deleting(self) -> bool:
+        return self.terminating
+
+    def _port(self, chart_port: int | None) -> int:
+        """The cluster's port for a port the chart names (the chart's defaults: 7687, 10000, 8080)."""
+        mapping = {7687: self.ports["bolt"], 10000: self.ports["replication"], 8080: self.ports["agent"]}
+        return mapping.get(int(chart_port or 0), int(chart_port or 0))
+
+    # ---- agent ----------------------------------------------------------------------------------
 
     def agent_env(self) -> dict[str, str]:
         env = dict(self.t.agent_env)
@@ -154,81 +213,17 @@ class PodRuntime:
             cwd=REPO,
         )
 
-    def _wait_agent_health(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.agent is not None and self.agent.poll() is not None:
-                raise RuntimeError(f"agent of {self.name} exited with {self.agent.returncode} at start")
-            if self.http_ok("/health"):
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"agent of {self.name} did not pass its startup probe in {timeout_s}s")
-
-    # ---- probes -----------------------------------------------------------------------------------
-
     @property
     def agent_url(self) -> str:
         return f"http://{self.ip}:{self.ports['agent']}"
 
     def http_ok(self, path: str, timeout_s: float = 1.0) -> bool:
+        """GET `path` of the agent's API answers 2xx (what tests ask besides the kubelet's probes)."""
         try:
             with urllib.request.urlopen(self.agent_url + path, timeout=timeout_s) as resp:
                 return 200 <= resp.status < 300
-        except Exception:
+        except (OSError, ValueError):
             return False
-
-    def containers_running(self) -> bool:
-        """Every container of the pod runs. Kubernetes reports a container that is not running as not
-        ready at once, without waiting for a probe's failureThreshold, and the pod's Ready condition is
-        the AND of its containers', a native sidecar's included (reference kubernetes-and-helm; DESIGN
-        "Start and termination order")."""
-        agent_down = self.t.with_agent and (self.agent is None or self.agent.poll() is not None)
-        return self.memgraph.alive and not agent_down
-
-    def ready(self) -> bool:
-        """The pod's Ready condition: every container running, and memgraph's readiness probe (TCP on
-        Bolt). The agent has no readiness probe (the chart's, issue 16 item 1): it is ready while it runs."""
-        ok = self._probe()
-        if ok:
-            self.failing_since = None
-        elif self.failing_since is None:
-            self.failing_since = time.monotonic()
-        return ok
-
-    def failing_for(self) -> float:
-        """How long the readiness probes have failed without a break (0 when they pass)."""
-        return 0.0 if self.failing_since is None else time.monotonic() - self.failing_since
-
-    def _probe(self) -> bool:
-        if self.terminating or self.frozen or self.node_cut or not self.containers_running():
-            return False
-        try:
-            wait_for_port(self.ip, self.ports["bolt"], timeout_s=0.5)
-        except (TimeoutError, RuntimeError):
-            return False
-        return True
-
-    # ---- container restarts (restartPolicy Always) -----------------------------------------------
-
-    def _supervise(self) -> None:
-        while not self._stop.wait(0.1):
-            with self._lock:
-                if self.terminating or self.frozen:
-                    continue
-                if not self.memgraph.alive and "memgraph" not in self.held:
-                    self._stop.wait(self.t.restart_backoff_s)
-                    if not self.terminating and "memgraph" not in self.held:
-                        self.restarts["memgraph"] += 1
-                        log.info("kubelet: restarting memgraph container of %s", self.name)
-                        with contextlib.suppress(Exception):
-                            self.memgraph.start()
-                agent_down = self.agent is not None and self.agent.poll() is not None
-                if self.t.with_agent and agent_down and "agent" not in self.held:
-                    self._stop.wait(self.t.restart_backoff_s)
-                    if not self.terminating and "agent" not in self.held:
-                        self.restarts["agent"] += 1
-                        log.info("kubelet: restarting agent container of %s", self.name)
-                        self._start_agent()
 
     # ---- faults -------------------------------------------------------------------------------------
 
@@ -239,11 +234,8 @@ class PodRuntime:
         if self.agent is not None:
             kill_group(self.agent)
 
-    def freeze(self, not_ready_after_s: float = 0.0) -> None:
-        """Node loss: every process of the pod stops answering (SIGSTOP); the pod object stays. The pod's
-        Ready condition turns False only `not_ready_after_s` later (the node controller's grace period)."""
-        self.frozen_at = time.monotonic()
-        self.not_ready_after_s = not_ready_after_s
+    def freeze(self) -> None:
+        """Every process of the pod stops (SIGSTOP): a paused node, or a hung process."""
         self.frozen = True
         for pid in self._pids():
             with contextlib.suppress(ProcessLookupError):
@@ -255,18 +247,16 @@ class PodRuntime:
                 os.killpg(pid, signal.SIGCONT)
         self.frozen = False
 
-    def status_stale(self) -> bool:
-        """True while a lost node's pod keeps its last reported status (nobody can update it yet)."""
-        lost = self.frozen or self.node_cut
-        return lost and time.monotonic() - self.frozen_at < self.not_ready_after_s
-
-    def cut_node(self, not_ready_after_s: float) -> None:
-        """Node partition: the processes run on, but the pod's status stays as last reported until the
-        node controller marks it NotReady `not_ready_after_s` later (see `status_stale`)."""
-        self.frozen_at, self.not_ready_after_s, self.node_cut = time.monotonic(), not_ready_after_s, True
-
-    def reconnect_node(self) -> None:
-        self.node_cut = False
+    def signal_container(self, name: str, sig: signal.Signals) -> None:
+        """Send `sig` to one container's process group (SIGSTOP/SIGCONT: a hung process)."""
+        proc = self.memgraph.proc if name == "memgraph" else self.agent
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
+        if sig == signal.SIGSTOP:
+            self.hung.add(name)
+        elif sig == signal.SIGCONT:
+            self.hung.discard(name)
 
     def _pids(self) -> list[int]:
         mg = self.memgraph.proc
@@ -275,37 +265,57 @@ class PodRuntime:
             pids.append(self.agent.pid)
         return pids
 
+    def kill_all(self) -> None:
+        """Everything of the pod, at once, no hook (force delete seen by the kubelet; volume lost)."""
+        with self._lock:
+            self.closed = True
+            self.sigtermed.update(self.container_names())
+        if self.frozen:
+            self.thaw()
+        for name in list(self.hung):
+            self.signal_container(name, signal.SIGCONT)
+        self.memgraph.kill()
+        if self.agent is not None:
+            kill_group(self.agent)
+        if self._hook is not None:
+            kill_group(self._hook)
+
     # ---- termination ----------------------------------------------------------------------------
 
-    def terminate(
-        self, grace_s: float, run_hook: bool = True, on_hook_done: Callable[[], None] | None = None
-    ) -> TerminationRecord:
+    def terminate(self, grace_s: float, run_hook: bool = True) -> TerminationRecord:
         """Kubernetes pod termination within `grace_s` (B.1/B.2); returns what happened."""
         start = time.monotonic()
         rec = TerminationRecord(self.name, start)
         deadline = start + grace_s
-        with self._lock:
-            self.terminating = True
+        self.terminating = True
         if self.frozen:
             self.thaw()
-        if run_hook and self.t.with_hook:
+        if run_hook and self.t.with_hook and grace_s > 0:
             rec.hook_exit = self._run_hook(deadline)
             rec.hook_s = time.monotonic() - start
-        if on_hook_done:
-            on_hook_done()
+        with self._lock:
+            self.sigtermed.add("memgraph")
         self._stop_memgraph(deadline)
+        with self._lock:  # the sidecar is restarted until it gets its SIGTERM, now
+            self.sigtermed.add("agent")
         if self.agent is not None:
-            remaining = max(0.0, deadline - time.monotonic())
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.agent.pid, signal.SIGTERM)
-            try:
-                self.agent.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
-                rec.killed = True
-            kill_group(self.agent)
-        self._stop.set()
+            self._stop_agent(deadline, rec)
+        with self._lock:
+            self.closed = True
         rec.total_s = time.monotonic() - start
         return rec
+
+    def _stop_agent(self, deadline: float, rec: TerminationRecord) -> None:
+        agent = self.agent
+        if agent is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(agent.pid, signal.SIGTERM)
+        try:
+            agent.wait(timeout=max(self.min_grace_s, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            rec.killed = True
+        kill_group(agent)
 
     def _run_hook(self, deadline: float) -> int | None:
         env = {
@@ -313,21 +323,24 @@ class PodRuntime:
             "POD_UID": self.uid,
             "POD_IP": self.ip,
             "AGENT_URL": f"http://{self.box.local_host}:{self.ports['agent']}",
-            "PRESTOP_TIMEOUT_SECONDS": str(int(self.t.prestop_budget_s)),
+            "PRESTOP_TIMEOUT_SECONDS": str(self.chart.prestop_budget_s),
             "PRESTOP_LOG_DIR": str(self.log_dir),
             "PATH": os.environ.get("PATH", ""),
         }
         env.update(self.hook_env_override)
-        hook = self.box.popen(
-            [sys.executable, str(HOOK)],
-            env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.logs / f"{self.name}.{self.uid[:8]}.hook.log", "ab"),  # noqa: SIM115
-        )
+        with self._lock:
+            if self.closed:
+                return None
+            hook = self._hook = self.box.popen(
+                [sys.executable, str(HOOK)],
+                env,
+                stdout=subprocess.DEVNULL,
+                stderr=open(self.logs / f"{self.name}.{self.uid[:8]}.hook.log", "ab"),  # noqa: SIM115
+            )
         try:
             return hook.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            log.warning("kubelet: preStop hook of %s ran past the grace period: killed", self.name)
+            log.warning("kubelet: preStop hook of %s not completed in the grace period: given up", self.name)
             return None
         finally:
             kill_group(hook)
@@ -339,7 +352,7 @@ class PodRuntime:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(mg.pid, signal.SIGTERM)
         try:
-            mg.wait(timeout=max(0.0, deadline - time.monotonic()))
+            mg.wait(timeout=max(self.min_grace_s, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             log.warning("kubelet: memgraph of %s outlived the grace period: killed", self.name)
         kill_group(mg)

@@ -1,56 +1,44 @@
 """Kubernetes objects of the emulated cluster, shaped like what `charts/memgraph` renders.
 
 Role: build the StatefulSet (with or without the agent sidecar and the preStop hook, native or ordinary
-sidecar), the Services (headless, client, read, agent) and the pod objects the simulated StatefulSet
-controller creates, and the status patch that flips a pod's Ready condition; and render the chart
-itself (`charts/memgraph`, with the real Helm library) for the objects the agents' identity comes from:
-its ServiceAccount, Role, RoleBinding and PodDisruptionBudget (`chart_identity`), applied unchanged.
+sidecar; probes, hook budget and grace period from the rendered chart, `sim.chart`), the Services
+(headless, client, read, agent) and the pod objects the simulated StatefulSet controller creates (bound to
+a node); and take from the chart rendered by the real Helm library (`sim.chart.render`) the objects the
+agents' identity comes from: its ServiceAccount, Role, RoleBinding and PodDisruptionBudget
+(`chart_identity`), applied unchanged.
 
 Must never: invent fields the real API would reject; the Kubernetes emulator and the client validate them.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import json
-from pathlib import Path
+import copy
+import math
 from typing import TYPE_CHECKING, Any
 
+from sim.chart import render
 from sim.init_containers import reseed_spec
 
 if TYPE_CHECKING:
-    from sim.cluster import ClusterConfig
+    from sim.chart import ChartPod
+    from sim.clusterconfig import ClusterConfig
 
 HOOK_COMMAND = ["python3", "/etc/memgraph-ha/hooks/prestop.py"]
-CHART_DIR = Path(__file__).resolve().parents[1] / "charts" / "memgraph"
 IDENTITY_KINDS = ("ServiceAccount", "Role", "RoleBinding", "PodDisruptionBudget")
 
 
-@functools.cache
-def _render(values_json: str, release: str, namespace: str) -> tuple[dict[str, Any], ...]:
-    import helm_python
-    import yaml
-
-    chart = helm_python.Chart.load(str(CHART_DIR))
-    rendered = chart.render(json.loads(values_json), name=release, namespace=namespace)
-    texts = [text for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt")]
-    return tuple(d for text in texts for d in yaml.safe_load_all(text) if d)
-
-
-def chart_identity(cfg: ClusterConfig, lease_name: str) -> list[dict[str, Any]]:
+def chart_identity(cfg: ClusterConfig) -> list[dict[str, Any]]:
     """The chart's ServiceAccount, Role, RoleBinding and PodDisruptionBudget for this cluster, rendered by
-    Helm with the cluster's name (fullnameOverride), size, agent on/off and Lease name; in its namespace."""
-    values = {
-        "fullnameOverride": cfg.name,
-        "replicaCount": cfg.replicas,
-        "haAgent": {"enabled": cfg.template.with_agent, "leaseName": lease_name},
-    }
-    docs = _render(json.dumps(values, sort_keys=True), cfg.name, cfg.namespace)
-    out = [json.loads(json.dumps(d)) for d in docs if d.get("kind") in IDENTITY_KINDS]
+    Helm with the cluster's values (its name as fullnameOverride, size, agent on/off); in its namespace."""
+    out = [d for d in render(cfg.chart_values(), cfg.name, cfg.namespace) if d.get("kind") in IDENTITY_KINDS]
     for d in out:
         d["metadata"]["namespace"] = cfg.namespace
     return out
+
+
+def headless(cfg: ClusterConfig, chart: ChartPod) -> str:
+    """The headless Service of the pods: the one the chart gives the agent (HA_HEADLESS_SERVICE)."""
+    return chart.agent_env().get("HA_HEADLESS_SERVICE") or f"{cfg.name}-headless"
 
 
 def selector(cfg: ClusterConfig) -> str:
@@ -61,10 +49,28 @@ def _labels(cfg: ClusterConfig) -> dict[str, str]:
     return {"app.kubernetes.io/name": "memgraph", "app.kubernetes.io/instance": cfg.name}
 
 
-def pod_spec(cfg: ClusterConfig, ports: dict[str, int] | None = None) -> dict[str, Any]:
+def _probes(rendered: dict[str, Any], ports: dict[int, int]) -> dict[str, Any]:
+    """The container's probes as the chart renders them, numeric ports moved to the cluster's."""
+    out: dict[str, Any] = {}
+    for key in ("startupProbe", "readinessProbe", "livenessProbe"):
+        if key not in rendered:
+            continue
+        probe = copy.deepcopy(rendered[key])
+        for handler in ("tcpSocket", "httpGet"):
+            port = (probe.get(handler) or {}).get("port")
+            if isinstance(port, int):
+                probe[handler]["port"] = ports.get(port, port)
+        out[key] = probe
+    return out
+
+
+def pod_spec(cfg: ClusterConfig, chart: ChartPod, ports: dict[str, int] | None = None) -> dict[str, Any]:
+    """The pod template: the chart's probes and hook budget; the grace period on the cluster's scale
+    (what the API server applies to a delete without one)."""
     t = cfg.template
     bolt = (ports or {}).get("bolt", 7687)
     agent_port = (ports or {}).get("agent", 8080)
+    moved = {7687: bolt, 8080: agent_port}
     memgraph: dict[str, Any] = {
         "name": "memgraph",
         "image": "memgraph/memgraph:3.12.0",
@@ -74,19 +80,20 @@ def pod_spec(cfg: ClusterConfig, ports: dict[str, int] | None = None) -> dict[st
             "--storage-wal-enabled=true",
         ],
         "ports": [{"name": "bolt", "containerPort": bolt}],
-        "readinessProbe": {"tcpSocket": {"port": bolt}, "periodSeconds": 5},
+        **_probes(chart.memgraph.manifest, moved),
     }
     if t.with_hook:
         memgraph["lifecycle"] = {"preStop": {"exec": {"command": HOOK_COMMAND}}}
-        memgraph["env"] = [{"name": "PRESTOP_TIMEOUT_SECONDS", "value": str(int(t.prestop_budget_s))}]
-    spec: dict[str, Any] = {"containers": [memgraph], "terminationGracePeriodSeconds": int(t.grace_s)}
-    spec["serviceAccountName"] = cfg.name  # the chart's ServiceAccount (serviceAccount.create: the fullname)
-    if t.with_agent:
+        memgraph["env"] = [{"name": "PRESTOP_TIMEOUT_SECONDS", "value": _seconds(chart.prestop_budget_s)}]
+    spec: dict[str, Any] = {"containers": [memgraph],
+                            "terminationGracePeriodSeconds": max(1, math.ceil(chart.grace_s)),
+                            "serviceAccountName": cfg.name}  # the chart's ServiceAccount: its fullname
+    if t.with_agent and chart.agent is not None:
         agent = {
             "name": "agent",
             "image": "memgraph-ha/agent:0.1.0",
-            "ports": [{"name": "agent", "containerPort": agent_port}],
-            "startupProbe": {"httpGet": {"path": "/health", "port": agent_port}},
+            "ports": [{"name": "agent-http", "containerPort": agent_port}],
+            **_probes(chart.agent.manifest, moved),
         }
         init = [reseed_spec()] if t.with_reseed_init else []
         if t.native_sidecar:
@@ -98,7 +105,11 @@ def pod_spec(cfg: ClusterConfig, ports: dict[str, int] | None = None) -> dict[st
     return spec
 
 
-def objects(cfg: ClusterConfig, ports: dict[str, int]) -> list[dict[str, Any]]:
+def _seconds(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def objects(cfg: ClusterConfig, chart: ChartPod, ports: dict[str, int]) -> list[dict[str, Any]]:
     labels, ns = _labels(cfg), cfg.namespace
     sts = {
         "apiVersion": "apps/v1",
@@ -106,16 +117,16 @@ def objects(cfg: ClusterConfig, ports: dict[str, int]) -> list[dict[str, Any]]:
         "metadata": {"name": cfg.name, "namespace": ns, "labels": labels},
         "spec": {
             "replicas": cfg.replicas,
-            "serviceName": f"{cfg.name}-headless",
+            "serviceName": headless(cfg, chart),
             "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec(cfg, ports)},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec(cfg, chart, ports)},
         },
     }
 
-    def svc(name: str, sel: dict[str, str], port: int, headless: bool = False,
+    def svc(name: str, sel: dict[str, str], port: int, no_cluster_ip: bool = False,
             not_ready: bool = False) -> dict[str, Any]:
         spec: dict[str, Any] = {"selector": sel, "ports": [{"name": "p", "port": port}]}
-        if headless:  # as the chart's: per-pod DNS also for pods not Ready yet (unless configured off)
+        if no_cluster_ip:  # as the chart's: per-pod DNS also for pods not Ready yet (unless configured off)
             spec["clusterIP"] = "None"
             spec["publishNotReadyAddresses"] = cfg.headless_publish_not_ready
         if not_ready:
@@ -129,7 +140,7 @@ def objects(cfg: ClusterConfig, ports: dict[str, int]) -> list[dict[str, Any]]:
 
     return [
         sts,
-        svc(f"{cfg.name}-headless", labels, ports["bolt"], headless=True),
+        svc(headless(cfg, chart), labels, ports["bolt"], no_cluster_ip=True),
         # the chart's client Service: the role label decides, not Ready (issue 16 item 1)
         svc(cfg.name, {**labels, "memgraph-ha.io/role": "main"}, ports["bolt"], not_ready=True),
         svc(f"{cfg.name}-read", {**labels, "memgraph-ha.io/role": "replica"}, ports["bolt"]),
@@ -137,7 +148,7 @@ def objects(cfg: ClusterConfig, ports: dict[str, int]) -> list[dict[str, Any]]:
     ]
 
 
-def pod(cfg: ClusterConfig, name: str, uid: str, ip: str) -> dict[str, Any]:
+def pod(cfg: ClusterConfig, chart: ChartPod, name: str, uid: str, ip: str, node: str) -> dict[str, Any]:
     labels = {**_labels(cfg), "statefulset.kubernetes.io/pod-name": name}
     return {
         "apiVersion": "v1",
@@ -157,7 +168,8 @@ def pod(cfg: ClusterConfig, name: str, uid: str, ip: str) -> dict[str, Any]:
                 }
             ],
         },
-        "spec": {**pod_spec(cfg), "hostname": name, "subdomain": f"{cfg.name}-headless"},
+        "spec": {**pod_spec(cfg, chart), "hostname": name, "subdomain": headless(cfg, chart),
+                 "nodeName": node},
         "status": {
             "phase": "Running",
             "podIP": ip,
@@ -166,35 +178,3 @@ def pod(cfg: ClusterConfig, name: str, uid: str, ip: str) -> dict[str, Any]:
         },
     }
 
-
-def ready_status(
-    ready: bool, spec: dict[str, Any] | None = None, restarts: dict[str, int] | None = None,
-    init_statuses: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The status patch that sets the pod's Ready condition (what kubelet writes after its probes), with
-    the containers' statuses when the pod `spec` is given (all ready with the pod; `restarts` counts
-    per container), so `kubectl get pods` shows READY and RESTARTS as on a cluster."""
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    status: dict[str, Any] = {
-        "conditions": [{"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now}]
-    }
-    if spec is None:
-        return status
-
-    def container_status(c: dict[str, Any]) -> dict[str, Any]:
-        name = str(c.get("name"))
-        return {
-            "name": name,
-            "image": str(c.get("image")),
-            "imageID": "",
-            "ready": ready,
-            "started": True,
-            "restartCount": (restarts or {}).get(name, 0),
-            "state": {"running": {"startedAt": now}},
-        }
-
-    status["containerStatuses"] = [container_status(c) for c in spec.get("containers") or []]
-    sidecars = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
-    if sidecars or init_statuses:  # the ordinary init containers that ran keep their terminated state
-        status["initContainerStatuses"] = [*(init_statuses or []), *(container_status(c) for c in sidecars)]
-    return status

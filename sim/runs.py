@@ -52,7 +52,7 @@ def record_reader(cluster: SimCluster) -> Callable[[], tuple[str, int] | None]:
 def sampler(cluster: SimCluster, timeline: Timeline, period_s: float = 0.2,
             diverged: Callable[[], list[tuple[str, str]]] | None = None) -> Sampler:
     """The invariant sampler of a run on `cluster` (roles, labels, Ready, the record's MAIN)."""
-    timeline.endpoint_delay_s = cluster.cfg.endpoint_delay_s
+    timeline.endpoint_delay_s = cluster.timings.endpoint_delay_s
     return Sampler(timeline, cluster.roles, period_s=period_s, diverged=diverged,
                    record=record_reader(cluster))
 
@@ -112,7 +112,7 @@ def rolling_restart(
         old_role = (seen.role if seen is not None else None) or "down"
         before = cluster.main()
         start = time.monotonic()
-        cluster.restart_pod(name, timeout_s=cluster.cfg.template.grace_s + healthy_timeout_s)
+        cluster.restart_pod(name, timeout_s=cluster.timings.grace_s + healthy_timeout_s)
         cluster.wait_for(cluster.healthy, healthy_timeout_s, f"cluster healthy after restarting {name}")
         end = time.monotonic()
         step = RestartStep(
@@ -193,7 +193,7 @@ def finish(
     for pod in cluster.pod_names():
         log_dir = cluster.workdir / "pvc" / pod / "log"
         timeline.prestops.extend(
-            read_prestop_logs(log_dir, pod=pod, budget_s=cluster.cfg.template.prestop_budget_s)
+            read_prestop_logs(log_dir, pod=pod, budget_s=cluster.timings.prestop_budget_s)
         )
     report = check(timeline, bounds)
     write_report(report, timeline, out_dir, name)

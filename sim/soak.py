@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import shutil
 import sys
@@ -38,9 +39,9 @@ from sim.check import Sampler
 from sim.cluster import ClusterConfig, SimCluster
 from sim.converge import STABLE_S, converged, wait_stable
 from sim.faults import FaultLog
-from sim.kubelet import PodTemplate
 from sim.runs import StatusDivergence, finish
 from sim.timeline import Timeline
+from sim.timescale import TimeScale
 from sim.workload import Writer
 
 FAULTS = (
@@ -80,10 +81,10 @@ def inject(name: str, rng: random.Random, cluster: SimCluster, timeline: Timelin
     main = _roles_main(cluster) or cluster.pod_names()[0]
     replicas = [p for p in cluster.pod_names() if p != main]
     replica = rng.choice(replicas)
-    hold_s = rng.uniform(1.0, 6.0)
+    hold_s = cluster.scale.s(rng.uniform(4.0, 24.0))  # fault durations in real seconds, on the time scale
     if name == "kill-main-memgraph":
         faults.kill_memgraph(cluster, main, hold=True, flog=flog)
-        time.sleep(hold_s + cluster.cfg.failover_after_s)
+        time.sleep(hold_s + cluster.timings.failover_after_s)
         faults.release(cluster, main, flog=flog)
     elif name == "kill-replica-memgraph":
         faults.kill_memgraph(cluster, replica, flog=flog)
@@ -95,7 +96,7 @@ def inject(name: str, rng: random.Random, cluster: SimCluster, timeline: Timelin
         faults.delete_pod(cluster, replica, run_hook=False, flog=flog)
     elif name == "api-outage":
         with faults.api_outage(cluster, timeline, mode=rng.choice(["refuse", "503", "hang"]), flog=flog):
-            time.sleep(rng.uniform(5.0, 60.0))
+            time.sleep(cluster.scale.s(rng.uniform(20.0, 240.0)))
     elif name == "api-latency":
         with faults.api_latency(cluster, rng.choice([100, 300, 800]), flog=flog):
             time.sleep(hold_s)
@@ -106,19 +107,19 @@ def inject(name: str, rng: random.Random, cluster: SimCluster, timeline: Timelin
         with faults.slow_replication(cluster, main, rng.choice([20, 100, 300]), flog=flog):
             time.sleep(hold_s)
     elif name == "node-loss-replica":
-        with faults.node_loss(cluster, replica, not_ready_after_s=rng.uniform(0.5, 3.0), flog=flog):
+        with faults.node_loss(cluster, replica, rng.choice(["freeze", "partition"]), flog=flog):
             time.sleep(hold_s)
     else:
         raise ValueError(f"unknown fault {name!r}")
 
 
-def run_schedule(seed: int, n_faults: int, workdir: Path, say: Callable[[str], None]) -> Outcome:
+def run_schedule(seed: int, n_faults: int, workdir: Path, say: Callable[[str], None],
+                 scale: TimeScale | None = None) -> Outcome:
     """One randomized schedule on a fresh cluster; the evidence goes to `workdir/reports`."""
     rng = random.Random(seed)
     started = time.monotonic()
     out = Outcome(seed, False)
-    cfg = ClusterConfig(seed=seed, pod_management="Parallel",
-                        template=PodTemplate(grace_s=40.0, prestop_budget_s=20.0))
+    cfg = ClusterConfig(seed=seed, pod_management="Parallel", time_scale=scale or TimeScale(0.25))
     cluster = SimCluster(workdir, cfg)
     writer: Writer | None = None
     sampler: Sampler | None = None
@@ -170,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=0, help="stop after this many schedules (0: duration only)")
     ap.add_argument("--faults", type=int, default=4, help="faults per schedule")
     ap.add_argument("--keep-dir", type=Path, default=None, help="where to keep failed runs")
+    ap.add_argument("--time-scale", type=float, default=None,
+                    help="the time scale (default: MGHA_TIME_SCALE, else 0.25; 1.0 = the chart's timings)")
     args = ap.parse_args(argv)
+    scale = (TimeScale(args.time_scale) if args.time_scale is not None
+             else TimeScale.from_env() if os.environ.get("MGHA_TIME_SCALE") else TimeScale(0.25))
     master = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
     keep = args.keep_dir or Path(tempfile.mkdtemp(prefix="memgraph-ha-soak-"))
     keep.mkdir(parents=True, exist_ok=True)
@@ -179,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     def say(text: str) -> None:
         print(f"[{time.monotonic() - t0:7.1f}s] {text}", flush=True)
 
-    say(f"soak: duration {args.duration:g}s, master seed {master}, {args.faults} faults per schedule, "
+    say(f"soak: duration {args.duration:g}s, time scale {scale.factor:g}, master seed {master}, "
+        f"{args.faults} faults per schedule, "
         f"failed runs kept in {keep}")
     # the first schedule uses the master seed itself, so `--seed S --runs 1` replays a printed seed
     rng = random.Random(master)
@@ -187,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     seed = master
     while True:
         workdir = keep / f"seed-{seed}"
-        res = run_schedule(seed, args.faults, workdir, say)
+        res = run_schedule(seed, args.faults, workdir, say, scale)
         outcomes.append(res)
         verdict = "PASS" if res.ok else "FAIL"
         detail = res.error or (f"failed {','.join(res.failed)}" if res.failed else "all invariants hold")

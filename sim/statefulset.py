@@ -1,140 +1,97 @@
-"""The StatefulSet controller of the emulated cluster: pods 0..N-1, created in order, recreated by name.
+"""The StatefulSet controller of the emulated cluster: one pod object per ordinal, from the API alone.
 
-Role: every 0.1 s, compare the StatefulSet's pods in the Kubernetes emulator with `replicas` and create
-the missing ones (reference kubernetes-and-helm B.1): OrderedReady creates the lowest missing ordinal
-only once every lower pod is Ready; Parallel creates every missing pod at once. A re-created pod keeps
-its name and its PVC directory and gets a new uid and a new sandbox (`sim.clusternet`: a new network
-namespace and address per incarnation); a pod still terminating, or held away by
-a fault (`SimCluster.held_pods`), is not re-created yet. Creating a pod starts its containers
-(`sim.kubelet.PodRuntime`). It works on the emulator's store directly, as the real controller is a
-trusted component.
+Role: keep pods `<name>-0..N-1` in the API server as the StatefulSet controller does (reference
+kubernetes-and-helm.md B.4): with `OrderedReady` (the chart's policy) a missing pod is created only
+when every lower ordinal is Running and Ready; with `Parallel` every missing pod at once. A pod is
+replaced only when its object is gone from the API server -- a Terminating pod (deletionTimestamp set)
+blocks its replacement until its kubelet has finalised it or it is force deleted, as "A StatefulSet
+replacement pod (same name, new UID) is created only after the old one has fully terminated" -- whatever
+still runs of the old incarnation on a lost node. Each new pod gets a new IP, is bound to a node
+(`sim.nodeloop.NodeLifecycle.schedule`; none schedulable: it waits) and handed to that node's kubelet
+(`sim.kubelet_loop.Kubelets.bind`) with its runtime.
 
-Must never: create a second pod of one ordinal, create a pod while its previous incarnation still runs,
-or raise out of its loop.
+Must never: create a pod whose name is still in the API server, or wait without a bound.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from sim import manifests
-from sim.init_containers import InitContainers
-from sim.kubelet import PodRuntime
-
-if TYPE_CHECKING:
-    from sim.cluster import SimCluster
+from sim.loop import Loop
 
 log = logging.getLogger(__name__)
-PERIOD_S = 0.1
-
-
-def is_ready(pod: Any) -> bool:
-    """The pod object's Ready condition is True."""
-    conds = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
-
-
-def list_pods(cluster: SimCluster) -> list[Any]:
-    """The StatefulSet's pods as the API server stores them."""
-    cfg = cluster.cfg
-    return list(cluster.kube.list("Pod", cfg.namespace, label_selector=manifests.selector(cfg)))
 
 
 class StatefulSetController:
-    def __init__(self, cluster: SimCluster) -> None:
-        self.c = cluster
-        self._creating: set[str] = set()  # Parallel pod management: creations under way
+    """See the module docstring. `create(name, node)` makes the pod object and its runtime."""
 
-    def run(self, stop: threading.Event) -> None:
-        while not stop.wait(PERIOD_S):
-            try:
-                self.reconcile()
-            except Exception as exc:
-                log.debug("sts controller: %s: %s", type(exc).__name__, exc)
+    def __init__(self, name: str, replicas: int, parallel: bool, list_pods: Callable[[], list[Any]],
+                 schedule: Callable[[str], str | None], create: Callable[[str, str], None],
+                 held: set[str] | None = None) -> None:
+        self.name, self.replicas, self.parallel = name, replicas, parallel
+        self.list_pods, self.schedule, self.create = list_pods, schedule, create
+        self.held = held if held is not None else set()  # pods a fault keeps from being re-created for now
+        self._creating: set[str] = set()
+        self._lock = threading.Lock()
+        self._loop = Loop("sts-controller", self.reconcile)
+
+    def start(self) -> StatefulSetController:
+        self._loop.start()
+        return self
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._loop.stop()
+        done = threading.Event()
+        for _ in range(int(timeout_s / 0.05)):  # a pod being created in parallel must finish starting first
+            with self._lock:
+                if not self._creating:
+                    break
+            done.wait(0.05)
 
     def creating(self) -> bool:
-        """A pod is being created in parallel right now (the facade waits for it before stopping)."""
-        with self.c._lock:
+        with self._lock:
             return bool(self._creating)
 
     def reconcile(self) -> None:
-        c = self.c
-        existing = {p["metadata"]["name"]: p for p in list_pods(c)}
-        parallel = c.cfg.pod_management == "Parallel"
-        for ordinal in range(c.cfg.replicas):
-            name = f"{c.cfg.name}-{ordinal}"
+        existing = {p["metadata"]["name"]: p for p in self.list_pods()}
+        for ordinal in range(self.replicas):
+            name = f"{self.name}-{ordinal}"
             if name in existing:
-                if not is_ready(existing[name]) and not parallel:
+                if not self.parallel and not _running_and_ready(existing[name]):
                     return  # OrderedReady: wait for this one before creating the next
                 continue
-            with c._lock:
-                busy = name in c.runtimes  # still terminating
-            if busy or name in c.held_pods:  # held: a fault keeps this pod away for now
-                if parallel:
+            with self._lock:
+                busy = name in self._creating or name in self.held
+            if busy:
+                if self.parallel:
                     continue
                 return
-            if parallel:
-                with c._lock:
-                    if name in self._creating:
-                        continue
+            node = self.schedule(name)
+            if node is None:
+                return  # Pending: nothing schedulable
+            if self.parallel:
+                with self._lock:
                     self._creating.add(name)
-                threading.Thread(target=self._create_parallel, args=(name,), daemon=True).start()
+                threading.Thread(target=self._create, args=(name, node), daemon=True).start()
                 continue
-            self.create_pod(name)
+            self._create(name, node)
             return
 
-    def _create_parallel(self, name: str) -> None:
+    def _create(self, name: str, node: str) -> None:
         try:
-            self.create_pod(name)
+            self.create(name, node)
         except Exception as exc:
             log.warning("pod %s not created: %s: %s", name, type(exc).__name__, exc)
         finally:
-            with self.c._lock:
+            with self._lock:
                 self._creating.discard(name)
 
-    def _run_init_containers(self, rt: PodRuntime, start_deadline_s: float = 60.0) -> None:
-        """The ordinary init containers first (the chart's reseed); their terminated states go into the
-        pod status at once, as the kubelet's status manager posts them before the main containers run."""
-        c = self.c
-        if not c.cfg.template.with_reseed_init:
-            return
-        init = InitContainers(rt.name, rt.uid, rt.agent_env(), rt.lib_dir, c.workdir / "logs", rt.box.start)
-        init.run(time.monotonic() + start_deadline_s)
-        rt.init_statuses = init.statuses()
-        c.kube.patch_status("Pod", c.cfg.namespace, rt.name, {"initContainerStatuses": rt.init_statuses})
 
-    def create_pod(self, name: str) -> None:
-        c = self.c
-        assert c.net is not None
-        box = c.net.new_pod(name)  # the pod sandbox: a new namespace and address per incarnation
-        try:
-            obj = manifests.pod(c.cfg, name, str(uuid.uuid4()), box.ip)
-            created = c.kube.create(obj, keep_status=True)
-        except BaseException:
-            c.net.release(box)
-            raise
-        uid = str(created["metadata"]["uid"])  # the API server assigns the uid
-        rt = PodRuntime(
-            name,
-            uid,
-            box,
-            c.ports,
-            c.cfg.template,
-            c.workdir / "pvc" / name,
-            c.workdir / "logs",
-            c.net.bed.hosts_file,
-            c.cfg.memgraph_auth,
-        )
-        if c.cfg.template.with_agent:
-            rt.extra_env["KUBECONFIG"] = str(c.kubelet.service_account_kubeconfig(name, uid))
-        with c._lock:
-            c.runtimes[name] = rt
-        try:
-            self._run_init_containers(rt)
-            rt.start()
-        except Exception as exc:
-            log.warning("pod %s failed to start: %s", name, exc)
+def _running_and_ready(pod: Any) -> bool:
+    if pod["metadata"].get("deletionTimestamp"):
+        return False
+    conds = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)

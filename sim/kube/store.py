@@ -7,7 +7,9 @@ update, patch or delete bumps it, and stamps the object's `metadata.resourceVers
 allowed only where the strategy allows unconditional updates ... Leases no, which answers 422";
 "a PUT of a missing object -> 404, except for kinds with `AllowCreateOnUpdate` (Lease: yes -> created)";
 "No-op writes (the result equals the stored object) do not bump the RV and emit no watch event".
-Graceful pod deletion (3.8): "emit MODIFIED (with deletionTimestamp) and then DELETED".
+Graceful pod deletion (3.8): "emit MODIFIED (with deletionTimestamp) and then DELETED". A pod bound to a
+node (`spec.nodeName`) is removed only by its kubelet (`finalize_pod`) or a force delete (grace 0), as in
+Kubernetes; an unbound pod is removed when its grace period ends.
 
 Must never: hand out a stored dict (callers get deep copies; stored dicts are replaced, never mutated,
 so the history can share them), block while holding its lock, or bump the revision for a no-op write.
@@ -266,8 +268,11 @@ class Store:
                 self._deadlines.pop(key, None)
                 if not meta.get("finalizers"):
                     return self._remove(key), True
-            else:
+            elif not (old.get("spec") or {}).get("nodeName"):
                 self._deadlines[key] = self.clock() + grace
+            # a pod bound to a node is removed by its kubelet once its containers stopped (finalize_pod),
+            # or by a force delete; never by the API server when the grace period ends: on a lost node it
+            # stays Terminating
             return self._stamp_deletion(rt, key, old, max(grace, 0)), False
 
     def finalize_pod(self, rt: ResourceType, ns: str, name: str) -> bool:
@@ -392,6 +397,8 @@ class Store:
         """Remove a terminating object once nothing holds it (grace period over, no finalizers)."""
         obj = self._objects[key]
         meta = _meta(obj)
+        if _awaits_kubelet(obj):
+            return copy.deepcopy(obj), False
         if meta.get("deletionTimestamp") and not meta.get("finalizers") and key not in self._deadlines:
             return self._remove(key), True
         return copy.deepcopy(obj), False
@@ -402,3 +409,10 @@ class Store:
         while len(self._history) > self.history_size:
             self.compacted = self._history.popleft().rv
         self.cond.notify_all()
+
+
+def _awaits_kubelet(obj: Obj) -> bool:
+    """A terminating pod bound to a node: only its kubelet (finalize_pod) or a force delete removes it."""
+    spec = obj.get("spec") or {}
+    return (obj.get("kind") == "Pod" and bool(spec.get("nodeName"))
+            and int(_meta(obj).get("deletionGracePeriodSeconds") or 0) > 0)

@@ -24,8 +24,8 @@ import neo4j
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sim import faults
 from sim.cluster import ClusterConfig, SimCluster
-from sim.kubelet import PodTemplate
 from sim.runs import max_pause_between
 from sim.workload import Writer, collect_final_ids
 from tests.support.cluster import healthy_cluster
@@ -35,8 +35,14 @@ PASSWORD = "Pw-9f3Kq-distinctive-secret"  # a test value that must never reach a
 TOKEN = "tok-7Hh2-distinctive-api-token"
 ROLE_LABEL = "memgraph-ha.io/role"
 HEALTHY_S = 60.0
-# failover bound: a frozen leader's Lease expires (4 s), then failoverAfter (2 s); generous slack on 2 cores
-FAILOVER_BOUND_S = 4.0 + 2.0 + 20.0
+SLACK_S = 20.0  # generous: 2 shared cores
+
+
+def failover_bound(c: SimCluster) -> float:
+    """A lost node's pod is not Ready after the node grace (plus a monitor period), a frozen leader's Lease
+    expires, then failoverAfter; with slack."""
+    t = c.timings
+    return t.node_grace_s + t.node_monitor_period_s + t.lease_duration_s + t.failover_after_s + SLACK_S
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +51,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimCluster]:
         replicas=3,
         seed=23,
         memgraph_auth=(USER, PASSWORD),
-        template=PodTemplate(grace_s=30, prestop_budget_s=20),
         extra_agent_env={"HA_API_TOKEN": TOKEN},
     )
     with healthy_cluster(tmp_path_factory.mktemp("agent-cluster"), cfg, HEALTHY_S) as c:
@@ -293,7 +298,7 @@ def test_pause_stops_reconciliation_and_resume_restarts_it(cluster: SimCluster) 
         cluster.wait_for(lambda: cluster.status()["cluster"]["paused"] is True, 10, "status says paused")
         cluster.kube.patch("Pod", cluster.cfg.namespace, victim, {"metadata": {"labels": {ROLE_LABEL: None}}})
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 4 * cluster.cfg.reconcile_interval_s + 1.0:
+        while time.monotonic() - t0 < 4 * cluster.timings.reconcile_interval_s + 1.0:
             assert cluster.labels()[victim].get(ROLE_LABEL) is None, "repaired while paused"
             time.sleep(0.1)
         assert cluster.status()["cluster"]["verdict"].startswith("paused")
@@ -360,12 +365,9 @@ def test_no_secret_in_any_log_after_switchover_and_failover(cluster: SimCluster)
     old = st["main"]
     # a failover: the MAIN's node stops answering (its agent too, maybe the leader)
     t0 = time.monotonic()
-    cluster.runtime(old).freeze()
-    try:
-        cluster.wait_for(lambda: cluster.main() not in (None, old), FAILOVER_BOUND_S, "failover")
+    with faults.node_loss(cluster, old, "freeze"):
+        cluster.wait_for(lambda: cluster.main() not in (None, old), failover_bound(cluster), "failover")
         print(f"\nfailover away from frozen {old} after {time.monotonic() - t0:.1f}s")
-    finally:
-        cluster.runtime(old).thaw()
     cluster.wait_for(lambda: cluster.roles()[old].role == "replica", 30, f"{old} demoted after thaw")
     st = healthy(cluster)
     assert st["main"] != old and st["last_failover"] is not None

@@ -44,7 +44,6 @@ from hypothesis import HealthCheck, settings
 
 from sim.check import Sampler
 from sim.cluster import ClusterConfig, SimCluster
-from sim.kubelet import PodTemplate
 from sim.runs import finish
 from sim.timeline import Timeline
 from sim.workload import Writer
@@ -78,8 +77,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
         replicas=3,
         seed=41,
         memgraph_auth=(USER, PASSWORD),
-        template=PodTemplate(grace_s=30, prestop_budget_s=4),
-        drain_s=0.0,
+        values={"haAgent": {"prestopBudgetSeconds": 4, "drainSeconds": 0}},
         extra_agent_env={"HA_API_TOKEN": TOKEN, "HA_STATUS_AUTH": "token"},
     )
     workdir = tmp_path_factory.mktemp("api-contract")

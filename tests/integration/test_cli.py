@@ -22,7 +22,6 @@ import pytest
 
 from ctl.cli import main, status_text
 from sim.cluster import ClusterConfig, SimCluster
-from sim.kubelet import PodTemplate
 from tests.support.cluster import healthy_cluster
 
 TOKEN = "tok-cli-5d2e-distinctive"
@@ -34,8 +33,7 @@ pytestmark = pytest.mark.timeout(300)
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimCluster]:
     cfg = ClusterConfig(
-        replicas=3, seed=5, template=PodTemplate(grace_s=30, prestop_budget_s=20),
-        extra_agent_env={"HA_API_TOKEN": TOKEN},
+        replicas=3, seed=5, extra_agent_env={"HA_API_TOKEN": TOKEN},
     )
     with healthy_cluster(tmp_path_factory.mktemp("cli-cluster"), cfg, HEALTHY_S) as c:
         yield c

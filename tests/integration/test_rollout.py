@@ -43,8 +43,8 @@ def make_cluster(tmp_path: Path) -> Iterator[Callable[..., SimCluster]]:
     started: list[SimCluster] = []
 
     def make(**template: Any) -> SimCluster:
-        tmpl = PodTemplate(grace_s=60, prestop_budget_s=20, **template)
-        cfg = ClusterConfig(replicas=3, seed=11, template=tmpl, extra_agent_env={"HA_API_TOKEN": TOKEN})
+        cfg = ClusterConfig(replicas=3, seed=11, template=PodTemplate(**template),
+                            extra_agent_env={"HA_API_TOKEN": TOKEN})
         c = SimCluster(tmp_path / f"c{len(started)}", cfg)
         started.append(c)
         c.start(wait_ready_s=90)
@@ -109,7 +109,8 @@ def test_agent_managed_rollout_dry_run_then_roll_under_writes(
     assert code == 0, err
     plan = json.loads(out)
     assert plan["dry_run"] and plan["strategy"]["name"] == "agent-managed"
-    assert plan["strategy"]["delete_grace_s"] == 20 + 60 and plan["strategy"]["hook_budget_s"] == 20
+    budget = c.timings.prestop_budget_s  # the chart's, on the suite's time scale
+    assert plan["strategy"]["delete_grace_s"] == budget + 60 and plan["strategy"]["hook_budget_s"] == budget
     assert plan["order"][-1] == old_main and plan["results"] == []
     assert "preStop hook hands over" in plan["plan"][-1]["action"]
     assert "dry run: nothing changed" in err

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.timeout(300)
 
 @contextmanager
 def cluster_of(tmp_path: Path, with_agent: bool = True, with_hook: bool = True) -> Iterator[SimCluster]:
-    tmpl = PodTemplate(grace_s=30, prestop_budget_s=20, with_agent=with_agent, with_hook=with_hook)
+    tmpl = PodTemplate(with_agent=with_agent, with_hook=with_hook)
     cfg = ClusterConfig(replicas=3, seed=3, template=tmpl)
     c = SimCluster(tmp_path / "cluster", cfg)
     try:

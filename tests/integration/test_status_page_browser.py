@@ -33,7 +33,6 @@ from typing import Any
 import pytest
 
 from sim.cluster import ClusterConfig, SimCluster
-from sim.kubelet import PodTemplate
 from tests.support.cluster import healthy_cluster
 
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -63,7 +62,7 @@ def _binaries() -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimCluster]:
     _binaries()  # skip before starting a cluster for nothing
-    cfg = ClusterConfig(replicas=3, seed=61, template=PodTemplate(grace_s=30, prestop_budget_s=20),
+    cfg = ClusterConfig(replicas=3, seed=61,
                         extra_agent_env={"HA_API_TOKEN": TOKEN, "HA_STATUS_AUTH": "token"})
     with healthy_cluster(tmp_path_factory.mktemp("status-page"), cfg, HEALTHY_S) as c:
         yield c

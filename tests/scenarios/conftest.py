@@ -22,14 +22,15 @@ needs_partitions = pytest.mark.skipif(
 
 @pytest.fixture
 def scenario(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MakeScenario]:
-    """`scenario(seed, template={...}, **ClusterConfig fields)` -> a started, healthy Scenario."""
+    """`scenario(seed, template={...}, values={...}, **ClusterConfig fields)` -> a started, healthy
+    Scenario. The timings are the chart's (`values` changes them as `helm --set` would), on the suite's
+    time scale (tests/conftest.py)."""
     made: list[Scenario] = []
 
     def make(seed: int, template: dict[str, Any] | None = None, rate_hz: float = 20.0,
              writer_threads: int = 1, reader: bool = False, **config: Any) -> Scenario:
-        tpl = {"grace_s": 30.0, "prestop_budget_s": 15.0, **(template or {})}
         config.setdefault("pod_management", "Parallel")  # faster start; the chart uses OrderedReady
-        cfg = ClusterConfig(seed=seed, template=PodTemplate(**tpl), **config)
+        cfg = ClusterConfig(seed=seed, template=PodTemplate(**(template or {})), **config)
         sc = Scenario(tmp_path, request.node.name.replace("[", "_").replace("]", ""), cfg, rate_hz,
                       writer_threads, reader)
         made.append(sc)

@@ -27,7 +27,7 @@ def test_main_whose_agent_is_down_keeps_taking_writes(scenario: MakeScenario) ->
     faults.kill_agent(sc.cluster, main, hold=True, flog=sc.flog)  # crash-looping: kept down
     sc.cluster.wait_for(lambda: not pod_ready(), SLACK_S, f"{main} NotReady (its agent is not running)")
     # the agent stays down for more than a lease and several failover delays
-    hold_s = sc.cfg.lease_duration_s + 3 * sc.cfg.failover_after_s
+    hold_s = sc.cluster.timings.lease_duration_s + 3 * sc.cluster.timings.failover_after_s
     sc.wait_acks_after(time.monotonic() + hold_s, 5, hold_s + SLACK_S)
     up_at = time.monotonic()
     faults.release(sc.cluster, main, flog=sc.flog)

@@ -17,7 +17,7 @@ SLACK_S = 20.0  # generous: 2 shared cores, other suites running
 def test_main_with_every_bolt_worker_busy_is_not_failed_over(scenario: MakeScenario) -> None:
     sc = scenario(seed=31)
     old = sc.main()
-    busy_s = 4 * sc.cfg.failover_after_s + 4.0  # several failover delays and reconcile rounds
+    busy_s = 4 * sc.cluster.timings.failover_after_s + 4.0  # several failover delays and reconcile rounds
     faults.busy_workers(sc.cluster, old, busy_s, flog=sc.flog)
     memgraph = sc.cluster.runtime(old).memgraph
     sc.cluster.wait_for(lambda: memgraph.state()["workers"]["busy"] > 0, SLACK_S, "workers busy")

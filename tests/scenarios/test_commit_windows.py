@@ -43,7 +43,8 @@ def test_main_paused_between_votes_and_local_commit_acknowledges_no_write_the_ne
     client = threading.Thread(target=write, daemon=True)
     client.start()
     sc.cluster.runtime(old).memgraph.wait_stopped(10.0)
-    new = sc.wait_main(lambda m: m != old, sc.cfg.failover_after_s + SLACK_S, "failover from the paused MAIN")
+    new = sc.wait_main(lambda m: m != old, sc.cluster.timings.failover_after_s + SLACK_S,
+                       "failover from the paused MAIN")
     faults.resume_memgraph(sc.cluster, old, flog=sc.flog)  # a no-op on a fenced (killed) Memgraph
     client.join(SLACK_S)
     if client.is_alive():  # the setup, not the behaviour: a plain failure

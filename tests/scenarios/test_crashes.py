@@ -1,8 +1,8 @@
 """Scenarios: the rolling restart, kill -9 of the MAIN's Memgraph, kill -9 of the leader's agent.
 
 Each runs a writer through the client Service and the I1-I7 checker (tests/scenarios/harness.py) and
-asserts the report and the scenario's own outcome. Fixed seeds; timings from ClusterConfig's defaults
-(lease 4 s, renew 3 s, retry 0.5 s, failoverAfter 2 s).
+asserts the report and the scenario's own outcome. Fixed seeds; the chart's timings on the suite's time
+scale (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def test_kill_main_fails_over_to_the_strict_sync_replica(scenario: MakeScenario)
     old, sync = sc.main(), sc.sync_replica()
     assert str(sc.cluster.status()["cluster"]["sync_mode"]).upper() == "STRICT_SYNC"
     faults.kill_memgraph(sc.cluster, old, hold=True, flog=sc.flog)  # CrashLoopBackOff keeps it down
-    new = sc.wait_main(lambda m: m != old, sc.cfg.failover_after_s + SLACK_S, "failover")
+    new = sc.wait_main(lambda m: m != old, sc.cluster.timings.failover_after_s + SLACK_S, "failover")
     assert new == sync, f"failover went to {new}, not to the STRICT_SYNC replica {sync}"
     sc.wait_acks_after(time.monotonic(), 10, SLACK_S)
     faults.release(sc.cluster, old, flog=sc.flog)  # the kubelet restarts the old MAIN's container
@@ -58,7 +58,8 @@ def test_kill_leader_agent_another_agent_takes_over(scenario: MakeScenario) -> N
     def new_leader() -> bool:
         return sc.cluster.status(timeout_s=1.0)["cluster"]["leader"] not in (None, leader)
 
-    took = sc.cluster.wait_for(new_leader, sc.cfg.lease_duration_s + SLACK_S, "another agent leads")
+    bound = sc.cluster.timings.lease_duration_s + SLACK_S
+    took = sc.cluster.wait_for(new_leader, bound, "another agent leads")
     sc.flog.add(f"another agent leads after {took:.1f}s")
     led_at = time.monotonic()
     faults.release(sc.cluster, leader, flog=sc.flog)  # the kubelet restarts the agent container

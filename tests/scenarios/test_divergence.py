@@ -12,6 +12,7 @@ from typing import Any
 
 from sim import faults
 from sim.timeline import DivergenceReport
+from sim.timescale import TimeScale
 from sim.workload import read_ids
 from tests.scenarios.conftest import MakeScenario
 from tests.scenarios.harness import Scenario
@@ -29,7 +30,7 @@ def test_failovers_in_a_row_old_main_returns_diverged(scenario: MakeScenario) ->
     third = next(p for p in sc.cluster.pod_names() if p not in (first, sync))
     # failover 1: the MAIN's Memgraph dies and stays down (CrashLoopBackOff); the sync replica takes over
     faults.kill_memgraph(sc.cluster, first, hold=True, flog=sc.flog)
-    sc.wait_main(lambda m: m == sync, sc.cfg.failover_after_s + SLACK_S, f"failover 1 to {sync}")
+    sc.wait_main(lambda m: m == sync, sc.cluster.timings.failover_after_s + SLACK_S, f"failover 1 to {sync}")
     # meanwhile the old MAIN's volume gets writes no later MAIN sees (an old MAIN that kept writing)
     unique = [f"old-main-{i}" for i in range(5)]
     held = faults.write_offline(sc.cluster, first, unique, flog=sc.flog)
@@ -45,7 +46,8 @@ def test_failovers_in_a_row_old_main_returns_diverged(scenario: MakeScenario) ->
     sc.cluster.wait_for(lambda: third in sc.cluster.status()["cluster"]["ready_replicas"], SLACK_S,
                         f"{third} ready")
     faults.kill_memgraph(sc.cluster, sync, hold=True, flog=sc.flog)
-    sc.wait_main(lambda m: m == third, sc.cfg.failover_after_s + SLACK_S, f"failover 2 to {third}")
+    bound = sc.cluster.timings.failover_after_s + SLACK_S
+    sc.wait_main(lambda m: m == third, bound, f"failover 2 to {third}")
     faults.release(sc.cluster, sync, flog=sc.flog)
     sc.converge(pods=[p for p in sc.cluster.pod_names() if p != first])
     registers_before = _register_lines(sc, first)
@@ -72,7 +74,8 @@ def _register_lines(sc: Scenario, pod: str) -> int:
 
 
 def test_empty_pod_starting_as_main_while_a_failover_is_pending(scenario: MakeScenario) -> None:
-    sc = scenario(seed=9, failover_after_s=8.0)  # the failover is still pending when the new pod is up
+    # the failover is still pending when the new pod is up: failoverAfter 8 s on the suite's time scale
+    sc = scenario(seed=9, values={"haAgent": {"failoverAfterSeconds": round(TimeScale.from_env().real(8.0))}})
     old, sync = sc.main(), sc.sync_replica()
     uid = sc.cluster.pod_uid(old)
     faults.delete_pod(sc.cluster, old, run_hook=False, grace_s=0, hold=True, flog=sc.flog)
@@ -80,7 +83,8 @@ def test_empty_pod_starting_as_main_while_a_failover_is_pending(scenario: MakeSc
     sc.cluster.wipe_pvc(old)
     sc.flog.add(f"volume of {old} wiped: its next Memgraph starts empty, as MAIN")
     faults.release(sc.cluster, old, flog=sc.flog)
-    new = sc.wait_main(lambda m: m != old, sc.cfg.failover_after_s + SLACK_S, "failover to the sync replica")
+    bound = sc.cluster.timings.failover_after_s + SLACK_S
+    new = sc.wait_main(lambda m: m != old, bound, "failover to the sync replica")
     assert new == sync
     sc.converge()
     ev = sc.finish()

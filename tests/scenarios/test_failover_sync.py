@@ -36,7 +36,7 @@ def test_failover_registers_the_sync_replica_before_the_new_main_is_labelled(sce
     old, sync = sc.main(), sc.sync_replica()
     third = next(p for p in sc.replicas() if p != sync)
     faults.kill_memgraph(sc.cluster, old, hold=True, flog=sc.flog)  # CrashLoopBackOff keeps it down
-    deadline = time.monotonic() + sc.cfg.failover_after_s + SLACK_S
+    deadline = time.monotonic() + sc.cluster.timings.failover_after_s + SLACK_S
     rows: dict[str, str] | None = None
     while rows is None and time.monotonic() < deadline:
         try:

@@ -27,8 +27,9 @@ def test_replica_faults_leave_the_main_alone(scenario: MakeScenario) -> None:
         sc.wait_acks_after(time.monotonic(), 20, SLACK_S)
     with faults.slow_replication(c, main, 100, flog=f):
         sc.wait_acks_after(time.monotonic(), 10, SLACK_S)
-    with faults.node_loss(c, b, not_ready_after_s=1.0, flog=f):
-        c.wait_for(lambda: not c.pod_ready(b), SLACK_S, f"{b} NotReady after its node was lost")
+    with faults.node_loss(c, b, "freeze", flog=f):
+        grace = c.timings.node_grace_s + c.timings.node_monitor_period_s
+        c.wait_for(lambda: not c.pod_ready(b), grace + SLACK_S, f"{b} not Ready after its node was lost")
         sc.wait_acks_after(time.monotonic(), 20, SLACK_S)
     sc.converge(final=False)
     with faults.cut_off(c, a, flog=f):

@@ -5,8 +5,8 @@ pinned to their pod) and the I1-I7 checker, with nftables dropping packets in th
 namespace (sim.partition): connections hang, nothing is refused. Skipped with the reason where
 network namespaces or nftables are not available; CI runs them as root.
 
-Timings: the suite's short product timings (lease 4 s, failoverAfter 2 s); a node partition keeps the
-pod Ready for `NODE_GRACE_S` (the node controller's grace; 40-50 s in Kubernetes, shortened here).
+Timings: the chart's, on the suite's time scale (tests/conftest.py); a node partition keeps the pod Ready
+until the node lifecycle controller's grace has passed (`sim.nodeloop`: 40 s at scale 1.0).
 """
 
 from __future__ import annotations
@@ -16,12 +16,19 @@ import time
 import pytest
 
 from sim import faults
+from sim.cluster import SimCluster
 from tests.scenarios.conftest import MakeScenario, needs_partitions
 
 pytestmark = needs_partitions
 
 SLACK_S = 30.0
-NODE_GRACE_S = 8.0
+
+
+def node_failover_bound(c: SimCluster) -> float:
+    """The node controller marks the cut node's pod not Ready (grace + a monitor period), a Lease held
+    there expires, then failoverAfter; with slack."""
+    t = c.timings
+    return t.node_grace_s + t.node_monitor_period_s + t.lease_duration_s + t.failover_after_s + SLACK_S
 CUT_S = 12.0
 REPLICATION_DELAY_MS = 1000  # three lease durations: every Lease a cut agent held expires inside the cut
 
@@ -33,9 +40,9 @@ def test_main_cut_from_everything_fails_over_then_rejoins_when_healed(scenario: 
     assert sc.writer is not None
     # no commit in flight at the cut (that race has its own scenario below); the pooled connections stay
     assert sc.writer.pause(), "a write was still in flight"
-    with faults.partition(c, old, "all", node=True, not_ready_after_s=NODE_GRACE_S, flog=sc.flog):
+    with faults.partition(c, old, "all", node=True, flog=sc.flog):
         sc.writer.resume()  # its next writes go to the cut MAIN on the pinned connections, and hang
-        new = sc.wait_main(lambda m: m != old, NODE_GRACE_S + c.cfg.failover_after_s + SLACK_S,
+        new = sc.wait_main(lambda m: m != old, node_failover_bound(c),
                            "failover away from the cut MAIN")
         sc.flog.add(f"new MAIN {new}")
         sc.new_client()  # a client that connects now reaches the new MAIN through the Service
@@ -66,8 +73,8 @@ def test_a_commit_cut_between_prepare_and_finalize_is_not_acknowledged(scenario:
         t0 = time.monotonic()
         probe = sc.new_client(rate_hz=0.1)  # one write now: prepare after 1 s, finalize after 2 s
         time.sleep(1.5 * REPLICATION_DELAY_MS / 1000)  # between the two
-        with faults.partition(c, old, "all", node=True, not_ready_after_s=NODE_GRACE_S, flog=sc.flog):
-            sc.wait_main(lambda m: m != old, NODE_GRACE_S + c.cfg.failover_after_s + SLACK_S, "failover")
+        with faults.partition(c, old, "all", node=True, flog=sc.flog):
+            sc.wait_main(lambda m: m != old, node_failover_bound(c), "failover")
     sc.writer.resume()
     # the probe's answer comes back on TCP's next retransmission after the heal (backoff: up to minutes)
     c.wait_for(lambda: any(a.t_start >= t0 for a in probe.attempts), 150, "the probe write answered")
@@ -134,7 +141,7 @@ def test_leader_cut_from_the_api_server_hands_leadership_over_without_moving_the
         return c.status(timeout_s=1.0)["cluster"]["leader"] not in (None, leader)
 
     with faults.partition(c, leader, "api", timeline=sc.timeline, outage="leader", flog=sc.flog):
-        took = c.wait_for(other_leader, c.cfg.lease_duration_s + SLACK_S, "another agent leads")
+        took = c.wait_for(other_leader, c.timings.lease_duration_s + SLACK_S, "another agent leads")
         sc.flog.add(f"another agent leads after {took:.1f}s")
         sc.wait_acks_after(time.monotonic(), 20, SLACK_S)
     sc.converge()

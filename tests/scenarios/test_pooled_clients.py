@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from sim import faults
+from sim import faults, manifests
 from tests.scenarios.conftest import MakeScenario
 
 SLACK_S = 30.0
@@ -35,7 +35,7 @@ def test_pooled_clients_across_a_rolling_restart_of_the_main(scenario: MakeScena
     sc = scenario(seed=31, writer_threads=3, reader=True)
     old = sc.main()
     with sc.planned_change():
-        sc.cluster.restart_pod(old, timeout_s=sc.cfg.template.grace_s + 60)  # preStop hands the MAIN over
+        sc.cluster.restart_pod(old, timeout_s=sc.cluster.timings.grace_s + 60)  # preStop hands the MAIN over
     sc.wait_acks_after(time.monotonic(), 30, SLACK_S)
     sc.converge()
     ev = sc.finish()
@@ -51,7 +51,7 @@ def test_pooled_clients_across_a_failover(scenario: MakeScenario) -> None:
     sc = scenario(seed=33, writer_threads=3)
     old, c = sc.main(), sc.cluster
     faults.kill_memgraph(c, old, hold=True, flog=sc.flog)  # connections to it are reset by its kernel
-    new = sc.wait_main(lambda m: m != old, c.cfg.failover_after_s + SLACK_S, "failover")
+    new = sc.wait_main(lambda m: m != old, c.timings.failover_after_s + SLACK_S, "failover")
     sc.wait_acks_after(time.monotonic(), 30, SLACK_S)  # the same pooled writers, on new connections
     faults.release(c, old, flog=sc.flog)
     sc.converge()
@@ -103,7 +103,7 @@ def test_a_terminating_main_whose_name_stops_resolving_still_hands_over(scenario
     sc = scenario(seed=34, headless_publish_not_ready=False)  # seed 001 incident 3's Service
     old, c = sc.main(), sc.cluster
     assert c.net is not None and c.net.dns is not None
-    dns, name = c.net.dns, f"{old}.{c.cfg.name}-headless"
+    dns, name = c.net.dns, f"{old}.{manifests.headless(c.cfg, c.chart)}"
     assert dns.resolve(name) is not None
     gone: list[float] = []
     stop = threading.Event()
@@ -120,7 +120,7 @@ def test_a_terminating_main_whose_name_stops_resolving_still_hands_over(scenario
     watcher.start()
     try:
         with sc.planned_change():
-            sc.cluster.restart_pod(old, timeout_s=sc.cfg.template.grace_s + 60)
+            sc.cluster.restart_pod(old, timeout_s=sc.cluster.timings.grace_s + 60)
     finally:
         stop.set()
         watcher.join(5)

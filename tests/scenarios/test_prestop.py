@@ -31,12 +31,12 @@ def _hook_started(log_dir: Path) -> bool:
 
 
 def test_kill_main_agent_during_its_prestop(scenario: MakeScenario) -> None:
-    sc = scenario(seed=4, template={"prestop_budget_s": 10.0})
+    sc = scenario(seed=4, values={"haAgent": {"prestopBudgetSeconds": 40}})
     old = sc.main()
     log_dir = sc.cluster.workdir / "pvc" / old / "log"
     faults.delete_pod(sc.cluster, old, flog=sc.flog)
     sc.cluster.wait_for(lambda: _hook_started(log_dir), SLACK_S, f"preStop hook of {old} started")
-    faults.kill_agent(sc.cluster, old, flog=sc.flog)  # a terminating pod's containers are not restarted
+    faults.kill_agent(sc.cluster, old, flog=sc.flog)  # a native sidecar is restarted until its SIGTERM
     new = sc.wait_main(lambda m: m != old, SLACK_S + 10.0, "a new MAIN")
     sc.flog.add(f"new MAIN {new}")
     sc.cluster.wait_for(lambda: sc.cluster.pod_ready(old), 60.0, f"{old} re-created and Ready")
@@ -49,7 +49,7 @@ def test_kill_main_agent_during_its_prestop(scenario: MakeScenario) -> None:
 
 
 def test_hook_that_never_reaches_the_agent_still_hands_over(scenario: MakeScenario) -> None:
-    sc = scenario(seed=5, template={"prestop_budget_s": 12.0})
+    sc = scenario(seed=5, values={"haAgent": {"prestopBudgetSeconds": 48}})
     old = sc.main()
     rt = sc.cluster.runtime(old)
     # nothing listens there: a port free in the pod's own namespace, or on its loopback address
@@ -101,7 +101,7 @@ def test_invalid_replica_is_not_promoted_when_the_main_terminates(scenario: Make
             def settled(m: str | None) -> bool:
                 return m == other or (m == old and sc.cluster.pod_uid(old) not in (None, uid))
 
-            new = sc.wait_main(settled, sc.cfg.template.grace_s + SLACK_S, "a MAIN after the deletion")
+            new = sc.wait_main(settled, sc.cluster.timings.grace_s + SLACK_S, "a MAIN after the deletion")
         sc.flog.add(f"MAIN {new} after the deletion")
         healed_at = time.monotonic()
     promoted_invalid = [s for s in sc.timeline.samples

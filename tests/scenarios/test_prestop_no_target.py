@@ -20,14 +20,15 @@ from tests.scenarios.conftest import MakeScenario
 SLACK_S = 20.0  # generous: 2 shared cores, other suites running
 PRESTOP_NO_TARGET_S = 20.0  # the product's bound (coordinator/core/defaults.py); a copy, so the scenario
 # also runs on a tree without the fix (where it fails: the hook holds the pod for the whole budget)
-BUDGET_S = 90.0  # well above the no-target bound, so the scenario tells the two apart
 
 
 @pytest.mark.long
 def test_main_pod_deleted_with_both_replicas_down_restarts_within_the_no_target_bound(
     scenario: MakeScenario,
 ) -> None:
-    sc = scenario(seed=18, template={"prestop_budget_s": BUDGET_S, "grace_s": BUDGET_S + 30.0})
+    sc = scenario(seed=18)
+    budget_s = sc.cluster.timings.prestop_budget_s  # the chart's, on the time scale
+    assert budget_s > PRESTOP_NO_TARGET_S + SLACK_S, "the budget must tell the two outcomes apart"
     main = sc.main()
     for pod in sc.replicas():
         faults.kill_memgraph(sc.cluster, pod, hold=True, flog=sc.flog)
@@ -38,7 +39,7 @@ def test_main_pod_deleted_with_both_replicas_down_restarts_within_the_no_target_
     deleted_at = time.monotonic()
     faults.delete_pod(sc.cluster, main, flog=sc.flog)
     sc.cluster.wait_for(lambda: sc.cluster.pod_uid(main) not in (None, uid) and sc.cluster.pod_ready(main),
-                        BUDGET_S + SLACK_S + 30.0, f"{main} re-created and Ready")
+                        budget_s + SLACK_S + 30.0, f"{main} re-created and Ready")
     sc.wait_main(lambda m: m == main, SLACK_S, f"{main} MAIN and labelled again")
     back_at = sc.wait_acks_after(deleted_at, 1, SLACK_S) + deleted_at
     term = next(r for r in sc.cluster.terminations if r.pod == main)
@@ -53,7 +54,7 @@ def test_main_pod_deleted_with_both_replicas_down_restarts_within_the_no_target_
     assert ev.report.ok, sc.failure_text(ev)
     assert ev.lost_acked_writes == 0
     assert term.hook_exit not in (0, None), "no hand-over happened: the hook says NOT safe"
-    assert term.hook_s <= PRESTOP_NO_TARGET_S + SLACK_S < BUDGET_S, (
+    assert term.hook_s <= PRESTOP_NO_TARGET_S + SLACK_S < budget_s, (
         f"the hook held the pod {term.hook_s:.1f}s: not ended early for lack of a target")
     hooks = [r for r in ev.timeline.prestops if r.pod == main]
     assert hooks and hooks[0].end_wall is not None

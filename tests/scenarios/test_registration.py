@@ -28,7 +28,7 @@ def test_crash_looping_third_pod_does_not_keep_the_old_main_unregistered(scenari
     faults.kill_memgraph(sc.cluster, third, hold=True, flog=sc.flog)  # CrashLoopBackOff: stays down
     sc.cluster.wait_for(lambda: not sc.cluster.pod_ready(third), SLACK_S, f"{third} NotReady")
     faults.kill_memgraph(sc.cluster, old, hold=True, flog=sc.flog)
-    new = sc.wait_main(lambda m: m != old, sc.cfg.failover_after_s + SLACK_S, "failover")
+    new = sc.wait_main(lambda m: m != old, sc.cluster.timings.failover_after_s + SLACK_S, "failover")
     assert new == sync, f"failover went to {new}, not to the STRICT_SYNC replica {sync}"
     faults.release(sc.cluster, old, flog=sc.flog)  # the old MAIN's container restarts; the third does not
     sc.cluster.wait_for(lambda: sc.cluster.pod_ready(old), SLACK_S, f"{old} back and Ready")
@@ -38,7 +38,7 @@ def test_crash_looping_third_pod_does_not_keep_the_old_main_unregistered(scenari
         c = sc.cluster.status(timeout_s=1.0)["cluster"]
         return c.get("sync_replica") == old and old in (c.get("ready_replicas") or [])
 
-    bound = CYCLES * sc.cfg.reconcile_interval_s + SLACK_S
+    bound = CYCLES * sc.cluster.timings.reconcile_interval_s + SLACK_S
     took = sc.cluster.wait_for(old_main_is_the_ready_sync_replica, bound,
                                f"{old} registered on {new} as its ready sync replica while {third} is down")
     sc.flog.add(f"{old} ready sync replica {took:.1f}s after its pod was Ready")

@@ -62,7 +62,7 @@ def test_main_killed_at_a_step_of_the_commit_comes_back_a_full_replica_with_no_o
     rt.held.add("memgraph")  # the kubelet restarts it only once the failover is done (release below)
     faults.commit_fault(sc.cluster, old, step, "crash", flog=sc.flog)
     sc.cluster.wait_for(lambda: not rt.memgraph.alive, 10.0, f"{old} crashed at {step}")
-    sc.wait_main(lambda m: m != old, sc.cfg.failover_after_s + SLACK_S, f"failover from {old}")
+    sc.wait_main(lambda m: m != old, sc.cluster.timings.failover_after_s + SLACK_S, f"failover from {old}")
     faults.release(sc.cluster, old, flog=sc.flog)
     sc.cluster.wait_for(lambda: full_redundancy(sc), REDUNDANCY_S, "full redundancy again")
     sc.converge()
@@ -80,7 +80,7 @@ def test_reseed_refused_for_lack_of_space_keeps_the_pod_quarantined_and_says_why
     rt.held.add("memgraph")
     faults.commit_fault(sc.cluster, old, "local_commit", "crash", flog=sc.flog)
     sc.cluster.wait_for(lambda: not rt.memgraph.alive, 10.0, f"{old} crashed after its local commit")
-    sc.wait_main(lambda m: m != old, sc.cfg.failover_after_s + SLACK_S, f"failover from {old}")
+    sc.wait_main(lambda m: m != old, sc.cluster.timings.failover_after_s + SLACK_S, f"failover from {old}")
     faults.release(sc.cluster, old, flog=sc.flog)
     # the emulator keeps the unanswered transaction (7.2), so the old MAIN comes back diverged
     sc.cluster.wait_for(lambda: old in (_status(sc)["cluster"].get("diverged") or []), SLACK_S,
@@ -179,7 +179,8 @@ def test_new_main_restarting_before_its_first_write_never_takes_the_old_main_as_
     # the checker expects it there and finds that write kept in its archive (I4: never deleted)
     sc.timeline.injected_divergence.append(old)
     sc.timeline.diverged_ids_before[old] = ("unanswered-1",)
-    new = sc.wait_main(lambda m: m != old, sc.cfg.failover_after_s + SLACK_S, f"failover from {old}")
+    new = sc.wait_main(lambda m: m != old, sc.cluster.timings.failover_after_s + SLACK_S,
+                       f"failover from {old}")
     faults.kill_memgraph(sc.cluster, new, flog=sc.flog)  # before any write: the kubelet restarts it
     faults.release(sc.cluster, old, flog=sc.flog)
     sc.cluster.wait_for(lambda: full_redundancy(sc), REDUNDANCY_S, "full redundancy")

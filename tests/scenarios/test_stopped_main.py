@@ -22,10 +22,10 @@ SLACK_S = 20.0  # generous: 2 shared cores, other suites running
 def test_main_whose_memgraph_is_stopped_is_fenced_and_failed_over(scenario: MakeScenario) -> None:
     sc = scenario(seed=33)
     old = sc.main()
-    cfg = sc.cfg
+    t = sc.cluster.timings
     # docs/architecture.md: failoverAfter + reconcile interval + the observation's bound (2 x 1.5 s + 0.5 s)
     # + the fence of a stopped process (< 1 s); the pod stays Ready (its TCP port accepts) all along
-    bound = cfg.failover_after_s + cfg.reconcile_interval_s + 3.5 + 1.0
+    bound = t.failover_after_s + t.reconcile_interval_s + 3.5 + 1.0
     faults.pause_memgraph(sc.cluster, old, flog=sc.flog)
     new = sc.wait_main(lambda m: m != old, bound + SLACK_S, "failover from the stopped MAIN")
     text = (sc.cluster.status()["cluster"].get("last_failover") or {}).get("text", "")

@@ -20,14 +20,17 @@ from ctl.rollout_strategy import (
     results_table,
 )
 from sim import manifests
+from sim.chart import pod_from_chart
 from sim.cluster import ClusterConfig
 from sim.kubelet import PodTemplate
+from sim.timescale import TimeScale
 from tests.chart import render as chart
 
 
 def sim_sts(**template: Any) -> dict[str, Any]:
-    cfg = ClusterConfig(template=PodTemplate(**template))
-    objs = manifests.objects(cfg, {"bolt": 7777, "replication": 10000, "agent": 8181})
+    cfg = ClusterConfig(template=PodTemplate(**template), time_scale=TimeScale(1.0))
+    pod = pod_from_chart(cfg.chart_values(), cfg.name, cfg.namespace, cfg.time_scale)
+    objs = manifests.objects(cfg, pod, {"bolt": 7777, "replication": 10000, "agent": 8181})
     return next(o for o in objs if o["kind"] == "StatefulSet")
 
 
@@ -157,9 +160,9 @@ def test_plan_in_words_per_strategy() -> None:
     order = ["memgraph-2", "memgraph-1", "memgraph-0"]
     managed = plan_steps(detect_strategy(sim_sts()), order, "memgraph-0")
     assert [s["action"] for s in managed] == [
-        "delete with grace 90s",
-        "delete with grace 90s",
-        "delete with grace 90s; the preStop hook hands over",
+        "delete with grace 660s",
+        "delete with grace 660s",
+        "delete with grace 660s; the preStop hook hands over",
     ]
     with_agents = plan_steps(detect_strategy(sim_sts(with_hook=False)), order, "memgraph-0")
     assert with_agents[-1] == {"pod": "memgraph-0", "is_main": True,

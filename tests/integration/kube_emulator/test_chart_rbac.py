@@ -23,7 +23,6 @@ import pytest
 
 from sim import manifests
 from sim.cluster import ClusterConfig, SimCluster
-from sim.kubelet import PodTemplate
 
 NS = "default"
 SA_USER = f"system:serviceaccount:{NS}:memgraph"
@@ -35,7 +34,6 @@ def start(tmp_path: Path, replicas: int, **cfg: Any) -> SimCluster:
     config = ClusterConfig(
         replicas=replicas,
         seed=5,
-        template=PodTemplate(grace_s=20, prestop_budget_s=15),
         extra_agent_env={"HA_API_TOKEN": TOKEN},
         **cfg,
     )
@@ -84,7 +82,7 @@ def test_agents_run_as_the_charts_service_account_and_the_rendered_role_covers_a
     events = {e["reason"] for e in c.kube.list("Event", NS)}
     assert "Switchover" in events
     role = c.kube.get("Role", NS, "memgraph-ha-agent")
-    rendered = next(o for o in manifests.chart_identity(c.cfg, "") if o["kind"] == "Role")
+    rendered = next(o for o in manifests.chart_identity(c.cfg) if o["kind"] == "Role")
     assert role["rules"] == rendered["rules"]  # the chart's rules, as rendered
     kubeconfig = json.loads(Path(c.runtime(main).extra_env["KUBECONFIG"]).read_text())
     assert set(kubeconfig["users"][0]["user"]) == {"tokenFile"}

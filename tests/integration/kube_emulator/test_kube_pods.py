@@ -149,6 +149,21 @@ def test_graceful_delete_marks_pod_then_removes_it_after_grace(core, emu, clock:
     assert events[1]["object"].metadata.deletion_timestamp is not None
 
 
+def test_pod_bound_to_a_node_stays_terminating_after_its_grace_until_its_kubelet_or_a_force_delete(
+        core, emu, clock: FakeClock):
+    body = pod_body("memgraph-2", grace=20)
+    body.spec.node_name = "node-2"
+    core.create_namespaced_pod(NS, body)
+    core.delete_namespaced_pod("memgraph-2", NS)
+    clock.advance(3600)
+    emu.store.reap()
+    core.patch_namespaced_pod("memgraph-2", NS, {"metadata": {"labels": {"a": "b"}}})
+    assert core.read_namespaced_pod("memgraph-2", NS).metadata.deletion_timestamp is not None, (
+        "only its kubelet removes a pod bound to a node (a lost node's pod stays Terminating)")
+    core.delete_namespaced_pod("memgraph-2", NS, grace_period_seconds=0)
+    assert core.list_namespaced_pod(NS).items == []
+
+
 def test_finalize_pod_removes_terminating_pod_and_live_watch_sees_modified_then_deleted(core, emu):
     core.create_namespaced_pod(NS, pod_body("memgraph-1"))
     rv = core.list_namespaced_pod(NS).metadata.resource_version

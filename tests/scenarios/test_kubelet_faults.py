@@ -110,10 +110,14 @@ def assert_main_kept_taking_writes(ev: RunEvidence, main: str, start: float, end
 def test_main_agent_killed_once_costs_no_write(scenario: MakeScenario) -> None:
     sc = scenario(seed=24)
     main = sc.main()
+    assert sc.writer is not None
+    acked0 = len(sc.writer.acked_ids())
     t0 = time.monotonic()
     faults.kill_agent(sc.cluster, main, flog=sc.flog)
     wait_running_again(sc, main, "agent", 1, SLACK_S)
     sc.cluster.wait_for(lambda: sc.cluster.pod_ready(main), SLACK_S, f"{main} Ready again")
+    # the agent may be back within tens of milliseconds: the window runs on until writes were sent in it
+    assert sc.writer.wait_acks(acked0 + 10, SLACK_S), "the writer acknowledged 10 writes after the kill"
     t1 = time.monotonic()
     sc.converge()
     ev = sc.finish()

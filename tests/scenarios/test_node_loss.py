@@ -86,6 +86,7 @@ def test_main_node_frozen_deleted_pod_stays_terminating_until_force_delete(scena
 
 
 @pytest.mark.long
+@pytest.mark.timeout(480)  # the force detach alone is 360 s x the time scale, after the node grace
 def test_main_node_partitioned_force_deleted_replacement_starts_after_the_force_detach(
         scenario: MakeScenario) -> None:
     sc = scenario(seed=34)

@@ -30,6 +30,8 @@ from werkzeug.exceptions import HTTPException
 from agent import status_page
 from agent.fence import FenceRequest
 from agent.fence import parse as parse_fence
+from agent.handover import HandoverRequest
+from agent.handover import parse as parse_handover
 from agent.metrics import CONTENT_TYPE, AgentMetrics
 from agent.prestop_join import PrestopJoin, PrestopRequest, Result
 from coordinator.core import defaults
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 FORWARD_HEADER = "X-Memgraph-HA-Forwarded-By"
 STATUS_FORWARD_TIMEOUT_S = 2.0
 SWITCHOVER_FORWARD_TIMEOUT_S = (2.0, 120.0)  # connect, read: the leader holds the call during the switchover
+HANDOVER_FORWARD_MARGIN_S = 2.0  # a forwarded hand-over waits its budget and this
 DEFAULT_PRESTOP_BUDGET_S = defaults.PRESTOP_BUDGET_S  # a preStop request that names no budget
 MAX_PRESTOP_BUDGET_S = 86400.0
 MAX_BODY_BYTES = 64 * 1024
@@ -89,6 +92,8 @@ class AgentServices(Protocol):
     def known_pods(self) -> set[str]: ...
 
     def fence(self, request: FenceRequest) -> Result: ...
+
+    def handover(self, request: HandoverRequest) -> Result: ...
 
     def api_token(self) -> str | None: ...
 
@@ -232,6 +237,18 @@ class _Routes:
         req = parse_fence(_json_body(required=True), lambda d: ApiError(400, "bad-request", d))
         return _reply(self.s.fence(req))
 
+    def handover(self) -> flask.Response:
+        """Fence or operator token; the terminating MAIN's agent asks the leader (agent/handover.py). A
+        non-leader forwards it (its caller's idea of the leader may be a term old)."""
+        self.authorize(also=self.s.fence_token())
+        doc = _json_body(required=True)
+        req = parse_handover(doc, lambda d: ApiError(400, "bad-request", d))
+        if not self.s.is_leader():
+            read_s = req.budget_s + HANDOVER_FORWARD_MARGIN_S
+            return self.forward("POST", "/api/v1/handover", doc, (SWITCHOVER_FORWARD_TIMEOUT_S[0], read_s))
+        status, body = self.s.handover(req)
+        return _reply((status, {**body, "answered_by": self.s.pod_name}))
+
     def authorize_status(self) -> None:
         """HA_STATUS_AUTH=token: the read routes need the operator token too (a non-leader forwards the
         header with the status request; the leader checks it again)."""
@@ -336,6 +353,7 @@ def create_app(
     add("/api/v1/resume", "resume", lambda: routes.pause_or_resume("resume"), methods=["POST"])
     add("/api/v1/diverged/purge", "purge", routes.purge, methods=["POST"])
     add("/api/v1/fence", "fence", routes.fence, methods=["POST"])
+    add("/api/v1/handover", "handover", routes.handover, methods=["POST"])
     add("/metrics", "metrics", routes.exposition, methods=["GET"])
     status_page.install(app)  # GET /: the status page (agent/status_page.py)
     return app

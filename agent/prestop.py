@@ -1,10 +1,12 @@
 """The local side of pod termination, called by the hook through `POST /api/v1/prestop`.
 
 Role (DESIGN "Switchover", issue "preStop path"): on the MAIN's pod, make sure the MAIN role has moved
-before Memgraph stops -- run the switchover here when this agent leads, otherwise wait for the leader,
-which starts it when it sees the pod's deletionTimestamp; on a replica's pod, take the role label off
-(the read Service stops sending new connections), wait `drainSeconds`, and hand off leadership if this
-agent leads. Every step is appended to the pod's preStop record on the log volume.
+before Memgraph stops -- run the switchover here when this agent leads, otherwise ask the leader for it
+(`POST /api/v1/handover`, agent/handover.py: at once, then every `ask_every_s` until the leader moved
+it or refused for good) while waiting for the role to move; the leader also starts it on its own when its
+pod watch shows the deletionTimestamp, whichever comes first (issue 16 item 10); on a replica's pod,
+take the role label off (the read Service stops sending new connections), wait `drainSeconds`, and hand
+off leadership if this agent leads. Every step is appended to the pod's preStop record on the log volume.
 
 Must never: block past the budget the hook gave, demote the local MAIN itself, or report "safe to stop"
 for a MAIN that still is one while a replica could have taken over.
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from agent.handover import AskAnswer
 from coordinator.core import defaults
 from coordinator.core.model import ROLE_LABEL, ClusterRecord, Role
 from coordinator.core.outcomes import HandoverCheck, PrestopOutcome, SwitchoverOutcome
@@ -32,6 +35,7 @@ from hooks.prestop import append_line, record_path
 
 log = logging.getLogger(__name__)
 Result = tuple[int, dict[str, Any]]
+ASK_REPLY_MARGIN_S = 5.0  # a request's budget ends this long before the hook's: the answer travels back
 
 
 class PrestopHost(Protocol):
@@ -48,6 +52,7 @@ class PrestopHost(Protocol):
     def patch_own_labels(self, labels: dict[str, str | None]) -> None: ...
     def hand_off_leadership(self) -> None: ...
     def handover_check(self) -> tuple[HandoverCheck, str]: ...
+    def request_handover(self, budget_s: float) -> tuple[AskAnswer, str]: ...
 
 
 @dataclass
@@ -59,6 +64,8 @@ class PrestopConfig:
     poll_s: float = 0.1
     no_target_s: float = defaults.PRESTOP_NO_TARGET_S
     check_every_s: float = 1.0
+    ask_every_s: float = 2.0  # how often a non-leading MAIN's agent asks the leader again
+    ask_budget_s: float = 30.0  # the switchover budget one request gives the leader (capped there too)
 
 
 def handle(
@@ -102,7 +109,8 @@ def handle(
         result = host.run_switchover(max(0.0, deadline - clock()), step)
         if not result.ok and result.outcome is not SwitchoverOutcome.NOT_MAIN:
             step(f"switchover did not complete: {result.outcome}: {result.detail}")
-    return _wait_moved(host, step, deadline, clock, sleep, cfg)
+        return _wait_moved(host, step, deadline, clock, sleep, cfg)
+    return _wait_moved(host, step, deadline, clock, sleep, cfg, _Asker(host, cfg, step, clock))
 
 
 def _wait_moved(
@@ -112,9 +120,11 @@ def _wait_moved(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     cfg: PrestopConfig,
+    asker: _Asker | None = None,
 ) -> Result:
     """Safe once the local Memgraph is no longer MAIN and the record names another pod; ended early when
-    no hand-over has been possible for `cfg.no_target_s` without a break."""
+    no hand-over has been possible for `cfg.no_target_s` without a break. With `asker`, the leader is
+    asked for the hand-over while one is possible."""
     announced = False
     stuck = _Stuck(host, cfg, step, clock)
     while True:
@@ -148,10 +158,42 @@ def _wait_moved(
                 "new_main": None,
                 "detail": f"no hand-over possible for {cfg.no_target_s:g}s: {reason}",
             }
+        if asker is not None and stuck.possible:
+            asker.maybe_ask(deadline)
         if not announced:
             step("waiting for the leader to move the MAIN role")
             announced = True
         sleep(cfg.poll_s)
+
+
+class _Asker:
+    """Asks the leader to move the MAIN off this pod (`host.request_handover`): at once, then at most every
+    `ask_every_s` until it answers that it moved it or refuses for good. Each new answer is a step."""
+
+    MIN_BUDGET_S = 1.0  # no request with less left than this: the answer could not arrive in time
+
+    def __init__(self, host: PrestopHost, cfg: PrestopConfig, step: Callable[[str], None],
+                 clock: Callable[[], float]) -> None:
+        self.host, self.cfg, self.step, self.clock = host, cfg, step, clock
+        self.next_at = -1e18
+        self.finished = False
+        self.last = ""
+
+    def maybe_ask(self, deadline: float) -> None:
+        now = self.clock()
+        budget = min(self.cfg.ask_budget_s, deadline - now - ASK_REPLY_MARGIN_S)
+        if self.finished or now < self.next_at or budget < self.MIN_BUDGET_S:
+            return
+        try:
+            answer, detail = self.host.request_handover(budget)
+        except Exception as exc:  # a failed request is not an answer: the next one may get through
+            log.warning("prestop: hand-over request failed: %s: %s", type(exc).__name__, exc)
+            answer, detail = AskAnswer.ASK_AGAIN, f"request failed: {type(exc).__name__}"
+        self.next_at = self.clock() + self.cfg.ask_every_s
+        self.finished = answer is not AskAnswer.ASK_AGAIN
+        if detail != self.last:
+            self.step(f"asked the leader for the hand-over: {answer.value}: {detail}")
+            self.last = detail
 
 
 class _Stuck:
@@ -164,6 +206,11 @@ class _Stuck:
         self.since: float | None = None
         self.asked_at = -1e18
         self.last = (HandoverCheck.POSSIBLE, "")
+
+    @property
+    def possible(self) -> bool:
+        """Whether the last check found a hand-over possible (True before the first check)."""
+        return self.last[0] is HandoverCheck.POSSIBLE
 
     def reason(self) -> str:
         now = self.clock()

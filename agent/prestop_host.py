@@ -1,8 +1,8 @@
 """The agent as `agent.prestop.PrestopHost`: what the local preStop handler may ask of the agent process.
 
 Role: answer the handler's questions (local role, record, leadership, the StatefulSet's size) and run
-what it asks for (the switchover when this agent leads, a label patch on its own pod, the leadership
-hand-off) through the agent's elector and current coordinator.
+what it asks for (the switchover when this agent leads, the leader's hand-over when it does not, a label
+patch on its own pod, the leadership hand-off) through the agent's elector and current coordinator.
 
 Must never: call the API server without a timeout, or hide a failed read: every fallback is logged.
 """
@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import requests
 from kubernetes import client as kclient
 
+from agent.handover import AskAnswer
+from agent.handover_host import ask_leader
 from coordinator.core import record as record_codec
 from coordinator.core.health import cluster_health
 from coordinator.core.model import ClusterRecord, Role
@@ -111,3 +113,14 @@ class PrestopHost:
         if not ready:
             return HandoverCheck.NO_TARGET, "no ready replica"
         return HandoverCheck.POSSIBLE, f"ready: {', '.join(sorted(ready))}"
+
+    def request_handover(self, budget_s: float) -> tuple[AskAnswer, str]:
+        """Ask the leader to move the MAIN off this pod now (agent/handover.py), with the agents' fence
+        token (else the operator token); one bounded request."""
+        token = self.a.s.api.fence_token or self.a.s.api.token
+        if not token:
+            return AskAnswer.STOP_ASKING, "no HA_FENCE_TOKEN or HA_API_TOKEN: the leader cannot be asked"
+        url = self.a.leader_url()
+        if not url:
+            return AskAnswer.ASK_AGAIN, "no leader known"
+        return ask_leader(url, token, self.pod_name, self.a.s.identity.uid, budget_s)

@@ -24,6 +24,9 @@ from agent import prestop as prestop_local
 from agent.api import PrestopRequest, Result
 from agent.fence import FenceRequest
 from agent.guard import Guard, should_demote
+from agent.handover import HandoverRequest, switchover_answer
+from agent.handover import handover as run_handover
+from agent.handover_host import LeaderSide
 from agent.metrics import AgentMetrics
 from agent.peer_records import PeerPrestopRecords
 from agent.prestop_host import PrestopHost
@@ -313,15 +316,7 @@ class Agent:
         coord = self.coordinator
         if coord is None:
             return 503, {"error": "not-leader", "detail": "retry on the leader"}
-        r = coord.switchover(None, to, self.s.prestop.budget_s)
-        code = 200 if r.ok else 409 if r.outcome.refused else 503
-        return code, {
-            "outcome": r.outcome,
-            "old_main": r.old_main,
-            "new_main": r.new_main,
-            "duration_s": round(r.duration_s, 3),
-            "detail": r.detail,
-        }
+        return switchover_answer(coord.switchover(None, to, self.s.prestop.budget_s))
 
     def pause(self) -> Result:
         return self._set_paused(True)
@@ -393,3 +388,6 @@ class Agent:
 
     def fence(self, request: FenceRequest) -> Result:
         return fencing.fence(request, self, self.procs)
+
+    def handover(self, request: HandoverRequest) -> Result:
+        return run_handover(request, LeaderSide(self))

@@ -257,14 +257,19 @@ class Coordinator:
     def switchover(
         self, from_pod: str | None, to: str | None, budget_s: float, step: Callable[[str], None] | None = None
     ) -> SwitchoverResult:
-        """Move the MAIN off `from_pod` (default: the current MAIN). Blocks up to `budget_s`."""
+        """Move the MAIN off `from_pod` (default: the current MAIN). Blocks up to `budget_s` in all: the
+        wait for a cycle in progress counts against it."""
+        asked_at = self.clock()
         acquired = self._lock.acquire(timeout=budget_s)
-        if not acquired:
+        left = budget_s - (self.clock() - asked_at)
+        if not acquired or left <= 0:
+            if acquired:
+                self._lock.release()
             busy = SwitchoverOutcome.TIMEOUT
             return SwitchoverResult(busy, from_pod or "", None, budget_s, "coordinator busy")
         try:
             old = from_pod or self.read_record().main
-            return self._switchover_locked(old, to, budget_s, step or _log_step)
+            return self._switchover_locked(old, to, left, step or _log_step)
         finally:
             self._lock.release()
             self.wake()

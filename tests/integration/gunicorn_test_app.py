@@ -77,6 +77,9 @@ class FakeServices:
     def fence(self, request: Any) -> tuple[int, dict[str, Any]]:
         return 409, {"error": "main-healthy", "detail": "test app"}
 
+    def handover(self, request: Any) -> tuple[int, dict[str, Any]]:
+        return 409, {"error": "not-terminating", "detail": "test app"}
+
     def api_token(self) -> str | None:
         return None
 

@@ -12,6 +12,7 @@ import pytest
 
 from agent.api import PrestopRequest, create_app
 from agent.fence import FenceRequest
+from agent.handover import HandoverRequest
 from agent.metrics import AgentMetrics
 
 
@@ -34,6 +35,7 @@ class FakeServices:
     local_raises: bool = False
     prestop_raises: Exception | None = None
     fence_calls: list[FenceRequest] = field(default_factory=list)
+    handover_calls: list[HandoverRequest] = field(default_factory=list)
 
     def health(self) -> tuple[bool, str]:
         return self.healthy
@@ -88,6 +90,10 @@ class FakeServices:
     def fence(self, request: FenceRequest) -> tuple[int, dict[str, Any]]:
         self.fence_calls.append(request)
         return 409, {"error": "main-healthy", "detail": "fake"}
+
+    def handover(self, request: HandoverRequest) -> tuple[int, dict[str, Any]]:
+        self.handover_calls.append(request)
+        return 409, {"error": "not-terminating", "detail": "fake"}
 
     def api_token(self) -> str | None:
         return self.token

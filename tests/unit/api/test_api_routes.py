@@ -3,6 +3,7 @@ errors as JSON, forwarding to the leader (with `responses`), preStop idempotency
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -488,3 +489,43 @@ def test_with_both_tokens_the_operator_routes_refuse_the_fence_token(client, ser
     fence_auth = {"Authorization": "Bearer fence-only"}
     assert error_of(client.post("/api/v1/pause", json={}, headers=fence_auth)) == (401, "unauthorized")
     assert client.post("/api/v1/fence", json=FENCE, headers=AUTH).status_code == 409
+
+
+# ---- hand-over asked by the terminating MAIN's agent (issue 16 item 10) -------------------------------
+
+HANDOVER = {"pod": "memgraph-0", "uid": "uid-0", "budget_s": 12}
+
+
+def test_handover_needs_a_token_and_a_well_formed_body_before_anything_reaches_the_agent(client, services):
+    assert error_of(client.post("/api/v1/handover", json=HANDOVER)) == (401, "unauthorized")
+    nope = {"Authorization": "Bearer nope"}
+    assert error_of(client.post("/api/v1/handover", json=HANDOVER, headers=nope)) == (401, "unauthorized")
+    assert error_of(client.post("/api/v1/handover", headers=AUTH)) == (400, "bad-request")
+    no_uid = {"pod": "memgraph-0"}
+    assert error_of(client.post("/api/v1/handover", json=no_uid, headers=AUTH)) == (400, "bad-request")
+    assert services.handover_calls == []
+
+
+def test_the_fence_token_opens_the_handover_route_on_the_leader(client, services):
+    services.token, services.fencing_token = None, "fence-only"
+    resp = client.post("/api/v1/handover", json=HANDOVER, headers={"Authorization": "Bearer fence-only"})
+    assert (resp.status_code, resp.get_json()) == (409, {"error": "not-terminating", "detail": "fake",
+                                                         "answered_by": "memgraph-1"})
+    assert [(r.pod, r.uid, r.budget_s) for r in services.handover_calls] == [("memgraph-0", "uid-0", 12.0)]
+
+
+@responses.activate
+def test_handover_on_a_non_leader_is_forwarded_once_with_the_callers_token(client, services):
+    services.leader, services.fencing_token = False, "fence-only"
+    responses.post(f"{LEADER}/api/v1/handover", json={
+        "outcome": "switchover-done", "old_main": "memgraph-0", "new_main": "memgraph-2", "duration_s": 1.1,
+        "answered_by": "memgraph-0"})
+    resp = client.post("/api/v1/handover", json=HANDOVER, headers={"Authorization": "Bearer fence-only"})
+    assert resp.status_code == 200 and resp.get_json()["via"] == "memgraph-1"
+    sent = responses.calls[0].request
+    assert sent.headers["Authorization"] == "Bearer fence-only"
+    assert json.loads(sent.body) == HANDOVER
+    assert services.handover_calls == []
+    again = client.post("/api/v1/handover", json=HANDOVER,
+                        headers={"Authorization": "Bearer fence-only", FORWARD_HEADER: "memgraph-2"})
+    assert error_of(again) == (503, "not-leader") and len(responses.calls) == 1

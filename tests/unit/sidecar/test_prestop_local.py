@@ -6,10 +6,12 @@ budgets are exact. The preStop record is a real file in tmp_path.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.handover import AskAnswer
 from agent.prestop import PrestopConfig, handle
 from coordinator.core.model import ROLE_LABEL, ClusterRecord, Role
 from coordinator.core.outcomes import HandoverCheck
@@ -30,6 +32,16 @@ class FakeHost:
     pod_name: str = ME
     check: Callable[[float], HandoverCheck] = lambda t: HandoverCheck.POSSIBLE
     checks: int = 0
+    # the leader's answer to a hand-over request at time t (no leader known by default)
+    answer: Callable[[float], AskAnswer] = lambda t: AskAnswer.ASK_AGAIN
+    asks: list[tuple[float, float]] = field(default_factory=list)  # (clock, budget) of each request
+
+    def request_handover(self, budget_s: float) -> tuple[AskAnswer, str]:
+        self.asks.append((self.clock[0], budget_s))
+        seen = self.answer(self.clock[0])
+        if seen is AskAnswer.DONE and self.moves_after_s is None:
+            self.moves_after_s = self.clock[0]  # the leader ran the switchover inside the request
+        return seen, f"fake leader: {seen.value}"
 
     def handover_check(self) -> tuple[HandoverCheck, str]:
         self.checks += 1
@@ -171,3 +183,72 @@ def test_leader_unreachable_counts_as_no_hand_over(tmp_path: Path) -> None:
     host = FakeHost(check=lambda t: HandoverCheck.LEADER_UNREACHABLE)
     _code, body, _ = run(host, tmp_path, budget=600.0, no_target_s=20.0)
     assert body["outcome"] == "no-handover" and "leader-unreachable" in body["detail"]
+
+
+# ---- issue 16 item 10: a non-leading MAIN's agent asks the leader ------------------------------------
+
+
+def test_non_leading_main_asks_the_leader_at_once_and_is_safe_once_the_role_moved(tmp_path: Path) -> None:
+    host = FakeHost(answer=lambda t: AskAnswer.DONE)
+    code, body, record = run(host, tmp_path, budget=600.0)
+    assert (code, body["outcome"], body["safe_to_stop"]) == (200, "switchover-done", True)
+    assert [t for t, _ in host.asks] == [0.0], "asked once, at once"
+    assert host.clock[0] < 1.0, "did not wait for the leader's watch"
+    assert host.calls == []  # it ran no switchover itself
+    assert any("asked the leader for the hand-over: done" in line for line in record)
+
+
+def test_non_leading_main_asks_again_every_ask_every_s_until_the_leader_moved_it(tmp_path: Path) -> None:
+    host = FakeHost(answer=lambda t: AskAnswer.DONE if t >= 5.0 else AskAnswer.ASK_AGAIN)
+    _code, body, record = run(host, tmp_path, budget=600.0)
+    assert body["outcome"] == "switchover-done"
+    times = [t for t, _ in host.asks]
+    assert len(times) == 4 and times[0] == 0.0 and times[-1] >= 5.0, times
+    assert all(b - a >= 2.0 - 1e-9 for a, b in itertools.pairwise(times)), "at most every 2 s"
+    assert sum("asked the leader" in line for line in record) == 2, "one step per new answer, not per ask"
+
+
+def test_refused_for_good_stops_asking_and_the_watch_path_still_moves_it(tmp_path: Path) -> None:
+    host = FakeHost(answer=lambda t: AskAnswer.STOP_ASKING, moves_after_s=9.0)
+    _code, body, _ = run(host, tmp_path, budget=600.0)
+    assert body["outcome"] == "switchover-done"
+    assert len(host.asks) == 1 and 9.0 <= host.clock[0] < 10.0
+
+
+def test_a_failing_request_is_asked_again(tmp_path: Path) -> None:
+    answers = iter([RuntimeError("boom"), AskAnswer.DONE])
+
+    def answer(t: float) -> AskAnswer:
+        got = next(answers)
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    host = FakeHost(answer=answer)
+    _code, body, record = run(host, tmp_path, budget=600.0)
+    assert body["outcome"] == "switchover-done" and len(host.asks) == 2
+    assert any("request failed: RuntimeError" in line for line in record)
+
+
+def test_no_request_while_no_hand_over_is_possible(tmp_path: Path) -> None:
+    host = FakeHost(check=lambda t: HandoverCheck.NO_TARGET, answer=lambda t: AskAnswer.DONE)
+    _code, body, _ = run(host, tmp_path, budget=600.0, no_target_s=20.0)
+    assert body["outcome"] == "no-handover" and host.asks == []
+
+
+def test_request_budget_is_capped_and_leaves_time_for_the_answer(tmp_path: Path) -> None:
+    host = FakeHost()
+    run(host, tmp_path, budget=600.0)
+    assert host.asks[0][1] == 30.0, "capped at ask_budget_s"
+    host = FakeHost()
+    run(host, tmp_path, budget=12.0)
+    budgets = [b for _, b in host.asks]
+    assert budgets[0] == 6.0, "the hook's budget less its END second and the reply margin"
+    assert budgets and min(budgets) >= 1.0, "no request too short to be answered"
+    assert max(t for t, _ in host.asks) <= 11.0 - 5.0 - 1.0
+
+
+def test_leading_main_runs_the_switchover_itself_and_asks_no_one(tmp_path: Path) -> None:
+    host = FakeHost(leader=True, answer=lambda t: AskAnswer.DONE)
+    run(host, tmp_path)
+    assert host.asks == [] and host.calls[0].startswith("switchover")

@@ -12,8 +12,10 @@ catching up after a partition). The leader:
    (`wrong-incarnation`; gone: `pod-gone`) and a deletionTimestamp (`not-terminating`: a preStop run by
    a container restart without a deletion, e.g. a failed liveness probe, is no reason to move the MAIN;
    the watch-driven path and failover still apply);
-3. runs the same switchover as a watch-driven one (coordinator.runtime.procedures), moving the MAIN off
-   that pod, within min(budget_s, HANDOVER_MAX_BUDGET_S). Outcomes map to codes as on
+3. from then on counts that incarnation as terminating in its own view, whatever its pod watch still
+   shows (coordinator.runtime.known_deletions), and runs the same switchover as a watch-driven one
+   (coordinator.runtime.procedures), moving the MAIN off that pod, within min(budget_s,
+   HANDOVER_MAX_BUDGET_S). Outcomes map to codes as on
    `/api/v1/switchover`: 200 done, 409 refused (no-target, not-main), 503 timeout or failed.
 
 The route is accepted with the agents' fence token (HA_FENCE_TOKEN) or the operator token. It can only
@@ -63,7 +65,7 @@ class HandoverLeader(Protocol):
 
     def is_leader(self) -> bool: ...
     def read_pod(self, name: str) -> PodFacts | None: ...  # None: no such pod; raises when unreadable
-    def switchover_from(self, pod: str, budget_s: float) -> SwitchoverResult: ...
+    def switchover_from(self, pod: str, uid: str, budget_s: float) -> SwitchoverResult: ...
 
 
 def parse(doc: dict[str, Any], bad: Callable[[str], Exception]) -> HandoverRequest:
@@ -95,7 +97,7 @@ def handover(req: HandoverRequest, leader: HandoverLeader) -> Result:
         return refused
     log_event(log, "hand-over requested by the terminating MAIN's agent", pod=req.pod, uid=req.uid,
               budget_s=req.budget_s)
-    return switchover_answer(leader.switchover_from(req.pod, req.budget_s))
+    return switchover_answer(leader.switchover_from(req.pod, req.uid, req.budget_s))
 
 
 def switchover_answer(r: SwitchoverResult) -> Result:

@@ -2,8 +2,9 @@
 
 Role: on the leader, `LeaderSide` gives the route its facts and its action -- the asking pod read from
 the API server by name (a quorum read, bounded by POD_READ_TIMEOUT_S) and the coordinator's switchover
-from that pod. On the terminating MAIN's pod, `ask_leader` is the one bounded request its preStop
-handler makes to the leader it knows, with the agents' fence token.
+from that pod, once the coordinator counts it as terminating. On the terminating MAIN's pod,
+`ask_leader` is the one bounded request its preStop handler makes to the leader it knows, with the
+agents' fence token.
 
 Must never: call without a timeout, retry by itself (the preStop handler decides when to ask again),
 or log the token.
@@ -52,10 +53,11 @@ class LeaderSide:
             raise ValueError(f"pod {name} answered without metadata")
         return PodFacts(uid=str(meta.uid or ""), terminating=meta.deletion_timestamp is not None)
 
-    def switchover_from(self, pod: str, budget_s: float) -> SwitchoverResult:
+    def switchover_from(self, pod: str, uid: str, budget_s: float) -> SwitchoverResult:
         coord = self.a.coordinator
         if coord is None:
             return SwitchoverResult(SwitchoverOutcome.FAILED, pod, None, 0.0, "not leading any more")
+        coord.note_terminating(pod, uid)
         return coord.switchover(pod, None, budget_s)
 
 

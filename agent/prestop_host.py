@@ -17,7 +17,7 @@ import requests
 from kubernetes import client as kclient
 
 from agent.handover import AskAnswer
-from agent.handover_host import ask_leader
+from agent.handover_host import LeaderSide, ask_leader
 from coordinator.core import record as record_codec
 from coordinator.core.health import cluster_health
 from coordinator.core.model import ClusterRecord, Role
@@ -77,7 +77,21 @@ class PrestopHost:
         coord = self.a.coordinator
         if coord is None:
             return SwitchoverResult(SwitchoverOutcome.FAILED, self.pod_name, None, 0.0, "not leader")
+        self._note_own_deletion(coord)
         return coord.switchover(self.pod_name, None, budget_s, step)
+
+    def _note_own_deletion(self, coord: Any) -> None:
+        """This pod read from the API server (not the watch): when it is being deleted, the coordinator
+        counts it as terminating from now on (a preStop also runs on a container restart without one)."""
+        uid = self.a.s.identity.uid
+        try:
+            facts = LeaderSide(self.a).read_pod(self.pod_name)
+        except Exception as exc:  # the watch-driven view still applies; nothing is lost but the head start
+            log_event(log, "own pod not readable before the switchover", level=logging.INFO,
+                      error=f"{type(exc).__name__}: {exc}")
+            return
+        if facts is not None and facts.terminating and facts.uid == uid:
+            coord.note_terminating(self.pod_name, uid)
 
     def patch_own_labels(self, labels: dict[str, str | None]) -> None:
         self.a.core.patch_namespaced_pod(

@@ -3,6 +3,7 @@
 Role: one function per kind of episode, each injecting one fault on the MAIN (`sim.faults`), measuring
 from the fault, undoing it and leaving the cluster healthy again (or noting that it did not become so):
 - `switchover`: the MAIN's pod deleted (`kubectl delete pod`): its preStop hook hands the MAIN over;
+  `switchover_hook_only` the same with the leader's pod view 30 s late (only the hook's request is in time);
 - `kill_held`: Memgraph killed (-9) and held down (the container does not come back);
 - `crash_restart`: Memgraph killed (-9); the kubelet restarts it (CrashLoopBackOff: at once the first
   time, then after 10 s, 20 s, ... for the same container);
@@ -159,18 +160,28 @@ def _finish(r: Run, ep: Episode, t0: float, timeout_s: float) -> Episode:
 # ---- the episodes ---------------------------------------------------------------------------------
 
 
-def switchover(r: Run) -> Episode:
+def switchover(r: Run, kind: str = "switchover", leader_view_late_s: float = 0.0) -> Episode:
+    """With `leader_view_late_s`, the leader's pod list and watch are that late (the API emulator's stale
+    view of its address) until the MAIN moved: only the hook's request can start the hand-over in time."""
     c, t = r.cluster, r.cluster.timings
     old, leader_lost = _begin(r)
     uid = c.pod_uid(old)
+    late_ip = c.runtime(_leader(c) or old).ip if leader_view_late_s else ""
+    if late_ip:
+        c.kube.set_stale_view(late_ip, leader_view_late_s)
     t0 = time.monotonic()
-    c.delete_pod(old)
-    new = _moved(c, old, r.bound(t.prestop_budget_s))
+    try:
+        c.delete_pod(old)
+        new = _moved(c, old, r.bound(t.prestop_budget_s))
+    finally:
+        if late_ip:
+            c.kube.clear_stale_view(late_ip)
     if new:
         _acks_after(r, t0, ACKS_ON_NEW_MAIN, SLACK_S, r.addr(new))
     c.wait_for(lambda: c.pod_uid(old) not in (None, uid) and c.pod_ready(old), r.bound(t.grace_s),
                f"{old} recreated and Ready")
-    ep = _measure(r, "switchover", old, t0, time.monotonic(), new, leader_lost, {})
+    ep = _measure(r, kind, old, t0, time.monotonic(), new, leader_lost,
+                  {"leader_view_late_s": leader_view_late_s} if leader_view_late_s else {})
     first = first_ack_on(r.writer.attempts, r.addr(new), t0) if new else None
     ep.notes["delete_to_first_ack_on_new_main_s"] = None if first is None else first.t_end - t0
     return _finish(r, ep, t0, r.bound(t.grace_s))
@@ -287,6 +298,8 @@ def agent_crash(r: Run) -> Episode:
 
 EPISODES: dict[str, Callable[[Run], Episode]] = {
     "switchover": switchover,
+    # issue 16 item 10: the leader's pod view 30 s late (real seconds: longer than any switchover here)
+    "switchover_hook_only": lambda r: switchover(r, "switchover_hook_only", 30.0),
     "failover_kill": kill_held,
     "failover_crash_restart": crash_restart,
     "failover_node_loss_freeze": lambda r: node_loss(r, "freeze"),

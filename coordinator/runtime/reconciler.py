@@ -41,6 +41,7 @@ from coordinator.edge.actions import ActResult, Executor
 from coordinator.edge.logs import log_event
 from coordinator.edge.observe import Observer
 from coordinator.ports import FencePort, KubePort, MemgraphFactory, RecordPort
+from coordinator.runtime.known_deletions import KnownDeletions
 from coordinator.runtime.procedures import SwitchoverContext, SwitchoverResult, switchover
 
 log = logging.getLogger(__name__)
@@ -76,15 +77,16 @@ class Coordinator:
     ) -> None:
         self.identity = identity
         self.wall = wall
-        self.kube = kube
+        self.kube = KnownDeletions(kube)  # deletions read from the API server count before the watch
         self.lease = lease
         self.policy = policy
         self.interval_s = interval_s
         self.switchover_budget_s = switchover_budget_s
         self.hooks = hooks or CycleHooks()
         self.clock = clock
-        self.observer = Observer(kube, memgraph, probe_timeout_s, clock)
-        self.executor = Executor(kube, memgraph, lease, self._pods, policy.replication_port, fencer=fencer)
+        self.observer = Observer(self.kube, memgraph, probe_timeout_s, clock)
+        self.executor = Executor(self.kube, memgraph, lease, self._pods, policy.replication_port,
+                                 fencer=fencer)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self.last_snapshot: Snapshot | None = None
@@ -253,6 +255,11 @@ class Coordinator:
         return {p.name: p for p in self.kube.list_pods()}
 
     # ---- switchover -----------------------------------------------------------------------------
+
+    def note_terminating(self, pod: str, uid: str) -> None:
+        """`pod`'s incarnation `uid` was read from the API server with a deletionTimestamp: count it as
+        terminating from now on, whatever the pod watch still shows (known_deletions.py)."""
+        self.kube.note(pod, uid)
 
     def switchover(
         self, from_pod: str | None, to: str | None, budget_s: float, step: Callable[[str], None] | None = None

@@ -15,6 +15,7 @@ Service is measured and reported (not asserted).
 
 from __future__ import annotations
 
+import datetime
 import time
 from pathlib import Path
 
@@ -32,6 +33,20 @@ DELAY_S = 30.0  # the leader's pod view is this late: a switchover takes ~1-3 s 
 
 def _leader(sc) -> str:  # type: ignore[no-untyped-def]
     return str(sc.cluster.status(timeout_s=2.0)["cluster"]["leader"] or "")
+
+
+def _wall(stamp: object) -> float:
+    return datetime.datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+
+
+def _registered_before_recreated(sc, pod: str, since_wall: float) -> list[str]:  # type: ignore[no-untyped-def]
+    """ReplicaRegistered Events of `pod` from `since_wall` until its re-created incarnation was created:
+    registrations of the departing incarnation, whose address goes silent once it is gone."""
+    ns = sc.cfg.namespace
+    created = _wall(sc.cluster.kube.get("Pod", ns, pod)["metadata"]["creationTimestamp"])
+    return [f"{e.get('firstTimestamp')}: {e.get('message')}" for e in sc.cluster.kube.list("Event", ns)
+            if e.get("reason") == "ReplicaRegistered" and e["involvedObject"].get("name") == pod
+            and since_wall <= _wall(e.get("firstTimestamp")) < created]
 
 
 def _hook_record(log_dir: Path) -> str:
@@ -60,7 +75,7 @@ def test_main_pod_deletion_with_the_leaders_pod_view_late_is_switched_over_by_th
     sc.flog.add(f"the leader's pod list and watch are {DELAY_S:g}s late (stale view of {leader_ip})")
     try:
         with sc.planned_change():
-            deleted_at = time.monotonic()
+            deleted_wall, deleted_at = time.time(), time.monotonic()
             faults.delete_pod(c, main, flog=sc.flog)
             new = sc.wait_main(lambda m: m != main, DELAY_S + SLACK_S, "a new MAIN after the deletion")
             moved_after = time.monotonic() - deleted_at
@@ -82,6 +97,11 @@ def test_main_pod_deletion_with_the_leaders_pod_view_late_is_switched_over_by_th
     assert "START" in record and "MAIN moved to" in record, f"the hook's record shows no hand-over:\n{record}"
     hooks = [r for r in ev.timeline.prestops if r.pod == main]
     assert hooks and hooks[0].end_wall is not None
+    # the leader's late watch still shows the departing pod as it was: the hand-over's quorum read must
+    # keep it from being registered on the new MAIN (its re-created incarnation has a new address, and the
+    # DROP REPLICA of the old, silent one stalls the MAIN's commits: reference memgraph#1526)
+    early = _registered_before_recreated(sc, main, deleted_wall)
+    assert not early, f"the departing {main} was registered as a replica of {new}: {early}"
     assert "asked the leader for the hand-over: done" in record, f"the request did not move it:\n{record}"
     assert moved_after < DELAY_S, (
         f"the MAIN moved {moved_after:.1f}s after the deletion, once the leader's {DELAY_S:g}s-late pod view "

@@ -93,6 +93,18 @@ def test_without_partitions_the_node_loss_figure_leaves_out_the_partition_varian
     assert compute(samples, TIMINGS, partitions=False)[0]["failover_node_loss_p99_s"] == 40.0
 
 
+def test_a_figure_resting_only_on_the_namespaced_bed_is_neither_measured_nor_judged_without_it() -> None:
+    samples = {"switchover_hook_only": [ep(0.7)]}
+    figures, judged = compute(samples, TIMINGS)
+    assert figures["switchover_hook_only_pause_p99_s"] == 0.7
+    assert any(k.startswith("switchover_hook_only_pause_p99_s") and ok for k, ok in judged.items())
+    figures, judged = compute(samples, TIMINGS, partitions=False)
+    assert figures["switchover_hook_only_pause_p99_s"] is None
+    assert not any(k.startswith("switchover_hook_only_pause_p99_s") for k in judged), "not a missed target"
+    why = unmeasured(samples, figures, partitions=False)["switchover_hook_only_pause_p99_s"]
+    assert "namespaced bed" in why
+
+
 def test_every_phase_and_figure_names_a_known_episode_once() -> None:
     assert all(p.name in EPISODES for p in PHASES)
     names = [f.name for f in FIGURES]

@@ -36,7 +36,7 @@ class FakeLeader:
     pod: PodFacts | None = field(default_factory=lambda: PodFacts("uid-0", terminating=True))
     read_error: Exception | None = None
     outcome: SwitchoverOutcome = SwitchoverOutcome.DONE
-    switchovers: list[tuple[str, float]] = field(default_factory=list)
+    switchovers: list[tuple[str, str, float]] = field(default_factory=list)
 
     def is_leader(self) -> bool:
         return self.leading
@@ -46,8 +46,8 @@ class FakeLeader:
             raise self.read_error
         return self.pod
 
-    def switchover_from(self, pod: str, budget_s: float) -> SwitchoverResult:
-        self.switchovers.append((pod, budget_s))
+    def switchover_from(self, pod: str, uid: str, budget_s: float) -> SwitchoverResult:
+        self.switchovers.append((pod, uid, budget_s))
         new = "memgraph-1" if self.outcome is SwitchoverOutcome.DONE else None
         return SwitchoverResult(self.outcome, pod, new, 1.25, "fake")
 
@@ -91,7 +91,7 @@ def test_the_leader_switches_over_a_terminating_pod_of_the_asking_incarnation() 
     leader = FakeLeader()
     code, body = handover(REQ, leader)
     assert code == 200 and body["outcome"] == "switchover-done" and body["new_main"] == "memgraph-1"
-    assert leader.switchovers == [("memgraph-0", 20.0)]
+    assert leader.switchovers == [("memgraph-0", "uid-0", 20.0)]
 
 
 @pytest.mark.parametrize(("pod", "error"), [

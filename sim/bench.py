@@ -42,7 +42,8 @@ from typing import Any
 
 from sim import bench_late_ack, bench_plan, runs
 from sim.bench_measure import MemorySampler, SteadyState, percentile, stats, steady_state
-from sim.bench_phases import Episode, Run, settle
+from sim.bench_phases import Episode, Run
+from sim.bench_recovery import settle
 from sim.check import Sampler
 from sim.cluster import ClusterConfig, ClusterTimings, SimCluster
 from sim.kubelet import PodTemplate

@@ -10,7 +10,7 @@ after it, and count the writes that were acknowledged to the client but are not 
   `late_ack_lost_writes`, the residual risk;
 - `fenced`: the agent answers, the leader fences before promoting: `late_ack_lost_writes_fenced` (0 is
   the fix working).
-After each pause the cluster is settled (`sim.bench_phases.settle`: a diverged old MAIN is re-seeded by
+After each pause the cluster is settled (`sim.bench_recovery.settle`: a diverged old MAIN is re-seeded by
 the product; repaired by hand only as settle's last resort, and then counted in `late_ack_repaired_by_hand`).
 
 Usage: python -m sim.bench_late_ack [--pauses 5] [--seed 7]; the last stdout line is JSON.
@@ -37,7 +37,7 @@ from typing import Any
 from neo4j import GraphDatabase
 
 from sim import faults
-from sim.bench_phases import settle
+from sim.bench_recovery import settle
 from sim.cluster import ClusterConfig, SimCluster
 from sim.timescale import TimeScale
 

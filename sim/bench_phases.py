@@ -23,7 +23,6 @@ Must never: wait without a bound, touch a product module, or report a figure it 
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,11 +30,11 @@ from typing import Any
 
 from sim import faults
 from sim.bench_measure import first_ack_after, first_ack_on, outage_after, pause_across
+from sim.bench_recovery import SLACK_S, OldMainWatch, settle_noting, writes_steady
 from sim.cluster import SimCluster
 from sim.timeline import FailoverMark, Timeline
 from sim.workload import Writer
 
-SLACK_S = 30.0  # real seconds on top of the timings: process starts and 2 shared cores
 ACKS_ON_NEW_MAIN = 5
 
 
@@ -151,7 +150,7 @@ def _begin(r: Run) -> tuple[str, bool]:
 
 
 def _finish(r: Run, ep: Episode, t0: float, timeout_s: float) -> Episode:
-    (ep.reseeded, ep.manual, ep.redundancy_s), ep.settle_error = _settle_noting(
+    (ep.reseeded, ep.manual, ep.redundancy_s), ep.settle_error = settle_noting(
         r.cluster, timeout_s, f"{ep.kind} of {ep.old_main}")
     ep.recovered_s = time.monotonic() - t0
     return ep
@@ -279,7 +278,7 @@ def agent_crash(r: Run) -> Episode:
     worker = next(i.worker for i in c.incarnations() if i.runtime.name == old)
     backoff = worker.containers["agent"].backoff.current_s()
     before = worker.restarts()["agent"]
-    _writes_steady(r.writer, 1.0, SLACK_S)  # the outage measured is this fault's, not a previous one's tail
+    writes_steady(r.writer, 1.0, SLACK_S)  # the outage measured is this fault's, not a previous one's tail
     t0 = time.monotonic()
     faults.kill_agent(c, old)
     # the kubelet restarted the agent and the pod is Ready again (or the MAIN moved), and writes flow
@@ -292,7 +291,7 @@ def agent_crash(r: Run) -> Episode:
                              {"back_off_before_s": backoff, "main_moved": bool(new and new != old)}),
                  t0, r.bound(t.backoff_max_s))
     c.restart_pod(old, timeout_s=r.bound(t.grace_s))  # a fresh incarnation for the next sample
-    _settle_noting(c, r.bound(t.lease_duration_s), f"replacing {old}")
+    settle_noting(c, r.bound(t.lease_duration_s), f"replacing {old}")
     return ep
 
 
@@ -308,123 +307,3 @@ EPISODES: dict[str, Callable[[Run], Episode]] = {
     "partition_main_pod": pod_partition,
     "agent_crash_on_main": agent_crash,
 }
-
-
-# ---- healthy again -------------------------------------------------------------------------------
-
-Settled = tuple[list[str], list[str], list[float]]  # (re-seeded by HA, repaired by hand, redundancy s)
-
-
-def _settle_noting(cluster: SimCluster, timeout_s: float, after: str) -> tuple[Settled, str]:
-    """`settle`, but a timeout is noted on the episode (its figures were measured) instead of raised."""
-    try:
-        return settle(cluster, timeout_s, after), ""
-    except TimeoutError as exc:
-        return ([], list(_diverged(cluster)), []), str(exc)
-
-
-def _diverged(cluster: SimCluster) -> list[str]:
-    try:
-        return list(cluster.status().get("cluster", {}).get("diverged") or [])
-    except Exception:
-        return []
-
-
-def settle(cluster: SimCluster, timeout_s: float, after: str, repair_after_s: float = 180.0) -> Settled:
-    """Wait until the cluster is healthy again with full redundancy (healthy: every other pod a ready
-    replica, no divergence). A pod reported diverged meanwhile is re-seeded by the product; the bench
-    repairs nothing by itself, except, as the last resort that `manual_repairs` counts, a pod still
-    diverged after `repair_after_s` (deleted, its volume wiped). Returns (re-seeded, repaired by hand,
-    seconds from each divergence first seen to full redundancy)."""
-    seen: dict[str, float] = {}
-
-    def healthy_noting() -> bool:
-        now = time.monotonic()
-        for pod in _diverged(cluster):
-            seen.setdefault(pod, now)
-        return cluster.healthy()
-
-    try:
-        cluster.wait_for(healthy_noting, max(timeout_s, repair_after_s), f"full redundancy after {after}")
-    except TimeoutError:
-        if not _diverged(cluster):
-            raise
-        return [], _repair_by_hand(cluster, timeout_s), []
-    done = time.monotonic()
-    return sorted(seen), [], [done - t for t in seen.values()]
-
-
-def _repair_by_hand(cluster: SimCluster, timeout_s: float) -> list[str]:
-    """The last resort (counted as manual repairs): delete a diverged pod, wipe its volume."""
-    repaired: list[str] = []
-    for pod in _diverged(cluster):
-        uid = cluster.pod_uid(pod)
-        faults.delete_pod(cluster, pod, hold=True)
-        try:
-            faults.wait_pod_gone(cluster, pod, uid, cluster.timings.grace_s + SLACK_S)
-            cluster.wipe_pvc(pod)
-        finally:
-            faults.release(cluster, pod)
-        repaired.append(pod)
-    if repaired:
-        cluster.wait_for(cluster.healthy, timeout_s, f"cluster healthy after repairing {repaired}")
-    return repaired
-
-
-def _writes_steady(writer: Writer, quiet_s: float, timeout_s: float) -> bool:
-    """Wait (bounded) until the last `quiet_s` seconds hold acknowledged writes and no failed one."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        since = time.monotonic() - quiet_s
-        recent = [a for a in writer.attempts if a.t_end >= since]
-        if recent and all(a.acked for a in recent) and not any(
-                ln.inflight is not None and ln.inflight[1] < since for ln in writer.lanes_now()):
-            return True
-        time.sleep(0.05)
-    return False
-
-
-class OldMainWatch:
-    """Started just before a lost MAIN comes back (restarted or thawed): polls its Memgraph's role every
-    20 ms through the emulator's admin channel and measures how long it reports MAIN before its guard
-    demotes it (issue 16 item 9). The admin channel answers once the process restored its state, at the
-    latest when Bolt does, so this bounds what a client connecting by pod address can see. 0.0 when it
-    never reports MAIN, None when it never came back within the bound."""
-
-    POLL_S = 0.02
-
-    def __init__(self, cluster: SimCluster, pod: str, bound_s: float = 30.0) -> None:
-        self.cluster, self.pod, self.bound_s = cluster, pod, bound_s
-        self.window_s: float | None = None
-        self._thread = threading.Thread(target=self._run, name=f"old-main-watch-{pod}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def result(self) -> float | None:
-        if self._thread.ident is None:
-            return None
-        self._thread.join(self.bound_s + 5.0)
-        return self.window_s
-
-    def _role(self) -> str | None:
-        try:
-            rt = self.cluster.runtime(self.pod)
-            if not rt.memgraph.alive or rt.frozen or "memgraph" in rt.hung:
-                return None
-            return str(rt.memgraph.admin("state", timeout_s=0.5).get("role"))
-        except Exception:
-            return None
-
-    def _run(self) -> None:
-        deadline = time.monotonic() + self.bound_s
-        first_main: float | None = None
-        while time.monotonic() < deadline:
-            role = self._role()
-            now = time.monotonic()
-            if role == "main" and first_main is None:
-                first_main = now
-            elif role == "replica":
-                self.window_s = 0.0 if first_main is None else now - first_main
-                return
-            time.sleep(self.POLL_S)

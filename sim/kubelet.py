@@ -108,6 +108,8 @@ class PodRuntime:
         user, password = memgraph_auth or (None, None)
         self.memgraph = box.memgraph(memgraph_data_dir(pvc), self.ports["bolt"], self.ports["replication"],
                                      user, password, hosts_file, template.memgraph_timings)
+        # every replication command this incarnation's Memgraph runs, with the client's address
+        self.memgraph.audit_file = logs / f"{name}.{uid[:8]}.memgraph-commands.jsonl"
         self.agent: subprocess.Popen[bytes] | None = None
         self.terminating = False
         self.frozen = False

@@ -176,10 +176,10 @@ def test_an_old_incarnation_back_from_a_partition_never_coordinates_beside_its_r
         scenario: MakeScenario) -> None:
     """The MAIN's pod leads; its node is cut off; the pod is force-deleted and re-created (new UID) while
     the old incarnation runs on; the replacement starts after the volume's force detach and is made the
-    leader; then the network heals while the old incarnation's agent still runs, its last view of the
-    Lease naming itself (its kubelet acts again only later, as when its pod watch reconnects late). At
-    most one coordinator acts at any instant, counted per incarnation from the emulators' records
-    (sim.leader_acts, sim.check_leaders)."""
+    leader; then the network heals while the old incarnation's agent still runs (its kubelet acts again
+    only later, as when its pod watch reconnects late; meanwhile that kubelet may have restarted the
+    agent, whose liveness probe still reaches it). At most one coordinator acts at any instant, counted
+    per incarnation from the emulators' records (sim.leader_acts, sim.check_leaders)."""
     sc = scenario(seed=35)
     c, t = sc.cluster, sc.cluster.timings
     old, sync = sc.main(), sc.sync_replica()

@@ -47,6 +47,7 @@ class Bed:
         self._seed = seed
         self.boxes: dict[str, PodSandbox] = {}
         self.ports: dict[str, int] = {}
+        self.node_ip = ""  # the nodes' own address on the pod network: where kubelet probes come from
 
     @classmethod
     def open(cls, workdir: Path, seed: int | None = None, network: str = "auto") -> Bed:
@@ -73,6 +74,7 @@ class Bed:
             self.reaper = Reaper.start(self.lease, with_network=True, log_path=self._reaper_log)
             self.net = netns.RunNet(self.lease)
             self.net.up()
+            self.node_ip = self.net.allocate_vip()
             self.ports = dict(NETNS_PORTS)
             return
         self.reaper = Reaper.start(self.lease, with_network=False, log_path=self._reaper_log)
@@ -108,7 +110,7 @@ class Bed:
         """The sandbox of a new incarnation of `pod` (a new address; with namespaces a new namespace)."""
         if self.net is not None:
             pnet = self.net.add_pod(pod)
-            box = PodSandbox(pod, pnet.ip, self.run_id, pnet)
+            box = PodSandbox(pod, pnet.ip, self.run_id, pnet, probe_source=self.node_ip)
         else:
             assert self.loop is not None
             box = PodSandbox(pod, self.loop.allocate_ip(), self.run_id)
@@ -126,7 +128,7 @@ class Bed:
             raise partition.Unsupported(f"no network namespaces ({self.reason})")
         hosts = self.net.network
         return partition.Topology(self.net.bridge_ip, str(hosts.network_address + netns.FIRST_POD_HOST),
-                                  str(hosts.broadcast_address - 1), api_port, ADMIN_PORT)
+                                  str(hosts.broadcast_address - 1), api_port, ADMIN_PORT, self.node_ip)
 
     def in_run(self, host: str) -> bool:
         """True for an address of this run (its /24, or its loopback block)."""

@@ -69,6 +69,7 @@ class SimCluster:
         self._fence_token = secrets.token_hex(24)  # HA_FENCE_TOKEN, as the chart generates one
         self.skip_hook_once: set[str] = set()  # pods whose next termination runs no preStop hook
         self.cut_pods: dict[str, str] = {}  # pods under a partition fault -> what was cut
+        self.made: list[PodRuntime] = []  # every incarnation of the run, in creation order (sim.leader_acts)
         # set by start(): the network (its bed decides the API server's address), then what uses the API
         self.net: ClusterNetwork | None = None
         self.kube: KubeEmulator
@@ -181,6 +182,7 @@ class SimCluster:
         if self.cfg.template.with_agent:
             kubeconfig = self.kubelets.service_account_kubeconfig(self.workdir, self.cfg.name, name, uid)
             rt.extra_env["KUBECONFIG"] = str(kubeconfig)
+        self.made.append(rt)
         self.kubelets.bind(rt, node)
 
     def _gone(self, rt: PodRuntime) -> None:

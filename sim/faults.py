@@ -33,11 +33,13 @@ How close the emulation gets (documented limits):
   emulator delays per sending instance, so every replica of that MAIN is equally slow.
 - node loss (`node_loss`), two variants: `freeze` (the node is paused: every process of the pod and the
   node's kubelet stop) and `partition` (the node is cut off: the pod's traffic is dropped as by `cut_off`
-  and the kubelet runs on locally but reaches no API server). Either way the kubelet stops reporting and
+  but for the kubelet's own probes, node-local, and the kubelet runs on locally but reaches no API
+  server). Either way the kubelet stops reporting and
   the node lifecycle controller (`sim.nodeloop`) marks the pod not Ready after the node-monitor grace
   period; a delete leaves it Terminating until a force delete (`force_delete`).
 - kubelet death (`kubelet_down`): the kubelet of the pod's node is gone, the containers run on: no probes,
-  no restarts, no status, nothing removed.
+  no restarts, no status, nothing removed. `kubelet_unreachable`: the kubelet runs but reaches no API
+  server (with `partition` inside it, a node partition whose network heals before the kubelet acts).
 - commit windows (`commit_fault`): the pod's Memgraph crashes (kill -9, restarted by the kubelet) or
   freezes (SIGSTOP, until `resume_memgraph`) at a chosen step of its next write commit (`wal_written`,
   `votes_in`, `local_commit`, `finalized`; reference memgraph-replication.md 7.1-7.2), exactly as the
@@ -159,10 +161,13 @@ def node_loss(cluster: SimCluster, pod: str, variant: str = "freeze",
             cluster.set_kubelet(node, KubeletState.FROZEN)
             rt.freeze()
             undo.callback(rt.thaw)
+            undo.callback(cluster.set_kubelet, node, KubeletState.RUNNING)
+        elif namespaced(cluster):  # the node's uplink cut: its kubelet's probes still reach the pod
+            undo.enter_context(partition(cluster, pod, "all", node=True))  # the kubelet back on exit
         else:
             cluster.set_kubelet(node, KubeletState.PARTITIONED)
             undo.enter_context(cut_off(cluster, pod))
-        undo.callback(cluster.set_kubelet, node, KubeletState.RUNNING)
+            undo.callback(cluster.set_kubelet, node, KubeletState.RUNNING)
         flog.add(f"{node} of {pod} lost ({variant})")
         try:
             yield node
@@ -170,17 +175,32 @@ def node_loss(cluster: SimCluster, pod: str, variant: str = "freeze",
             flog.add(f"{node} of {pod} back")
 
 
-@contextlib.contextmanager
-def kubelet_down(cluster: SimCluster, pod: str, flog: FaultLog = NO_LOG) -> Iterator[str]:
+def kubelet_down(cluster: SimCluster, pod: str,
+                 flog: FaultLog = NO_LOG) -> contextlib.AbstractContextManager[str]:
     """The kubelet of `pod`'s node is dead for the block (the containers run on); restarted on exit."""
+    return _kubelet_in(cluster, pod, KubeletState.DEAD, "dead", "restarted", flog)
+
+
+def kubelet_unreachable(cluster: SimCluster, pod: str,
+                        flog: FaultLog = NO_LOG) -> contextlib.AbstractContextManager[str]:
+    """The kubelet of `pod`'s node reaches no API server for the block (it acts locally; the node
+    controller hears nothing): with `partition(..., node=True)` inside it, a node partition whose network
+    heals before the kubelet acts again, as when its pod watch reconnects late. Yields the node's name."""
+    return _kubelet_in(cluster, pod, KubeletState.PARTITIONED, "cut from the API server",
+                       "reaches the API server again", flog)
+
+
+@contextlib.contextmanager
+def _kubelet_in(cluster: SimCluster, pod: str, state: KubeletState, what: str, back: str,
+                flog: FaultLog) -> Iterator[str]:
     node = cluster.node_of(pod)
-    cluster.set_kubelet(node, KubeletState.DEAD)
-    flog.add(f"kubelet of {node} ({pod}) dead")
+    cluster.set_kubelet(node, state)
+    flog.add(f"kubelet of {node} ({pod}) {what}")
     try:
         yield node
     finally:
         cluster.set_kubelet(node, KubeletState.RUNNING)
-        flog.add(f"kubelet of {node} restarted")
+        flog.add(f"kubelet of {node} {back}")
 
 
 @contextlib.contextmanager
@@ -217,27 +237,29 @@ def partition(cluster: SimCluster, pod: str, scope: str = "all", direction: str 
               timeline: Timeline | None = None, outage: str = "api",
               flog: FaultLog = NO_LOG) -> Iterator[None]:
     """Packets around `pod` dropped silently while the block runs (nftables in its namespace). `node`:
-    a node partition (its kubelet reports nothing: Ready kept until the node controller's grace). A cut
-    from the API server goes into
+    a node partition (its kubelet reports nothing: Ready kept until the node controller's grace; its
+    probes, node-local, still reach the pod). A cut from the API server goes into
     `timeline` as an outage window of kind `outage` ("api": the MAIN's control plane; "leader") with a
     healthy MAIN (I7). Raises nft.Unsupported without network namespaces."""
     rt = cluster.runtime(pod)
     if rt.box.net is None or cluster.net is None:
         reason = cluster.net.bed.reason if cluster.net is not None else "cluster not started"
         raise nft.Unsupported(f"partitions need network namespaces ({reason})")
-    cut = nft.Cut(scope, direction, hosts, ports)
+    cut = nft.Cut(scope, direction, hosts, ports, node=node)
     nft.apply(rt.box.net, cut, cluster.net.bed.topology(cluster.kube.port))
     cluster.cut_pods[pod] = cut.describe()
     node_name = cluster.node_of(pod) if node else None
+    kubelet_before = KubeletState.RUNNING
     if node_name is not None:
+        kubelet_before = cluster.nodes.node(node_name).kubelet
         cluster.set_kubelet(node_name, KubeletState.PARTITIONED)
     start = time.monotonic()
     flog.add(f"{pod} {cut.describe()}" + (f" (node partition: {node_name} unreachable)" if node else ""))
     try:
         yield
     finally:
-        if node_name is not None:
-            cluster.set_kubelet(node_name, KubeletState.RUNNING)
+        if node_name is not None:  # back as it was (`kubelet_unreachable` around it keeps it cut)
+            cluster.set_kubelet(node_name, kubelet_before)
         with contextlib.suppress(Exception):
             nft.heal(rt.box.net)
         cluster.cut_pods.pop(pod, None)

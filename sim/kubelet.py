@@ -21,6 +21,7 @@ restart itself (the pod worker does).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import logging
 import os
 import signal
@@ -108,6 +109,8 @@ class PodRuntime:
         user, password = memgraph_auth or (None, None)
         self.memgraph = box.memgraph(memgraph_data_dir(pvc), self.ports["bolt"], self.ports["replication"],
                                      user, password, hosts_file, template.memgraph_timings)
+        # every replication command this incarnation's Memgraph runs, with the client's address
+        self.memgraph.audit_file = logs / f"{name}.{uid[:8]}.memgraph-commands.jsonl"
         self.agent: subprocess.Popen[bytes] | None = None
         self.terminating = False
         self.frozen = False
@@ -155,22 +158,27 @@ class PodRuntime:
             self._stop_agent(deadline, TerminationRecord(self.name, time.monotonic()))
 
     def run_probe(self, spec: ProbeSpec) -> Result:
+        """One probe, from the node's address on the pod network (`PodSandbox.probe_source`): what a node
+        partition leaves alone, as the kubelet reaches its own pods without the node's uplink."""
         timeout = max(spec.timeout_s, min(MIN_PROBE_TIMEOUT_S, self.chart.scale.real(spec.timeout_s)))
         port = self._port(spec.port)
+        source = (self.box.probe_source, 0) if self.box.probe_source else None
         if spec.action == "tcp":
             try:
-                with socket.create_connection((self.ip, port), timeout=timeout):
+                with socket.create_connection((self.ip, port), timeout=timeout, source_address=source):
                     return Result.SUCCESS
             except OSError:
                 return Result.FAILURE
         if spec.action == "http":
+            conn = http.client.HTTPConnection(self.ip, port, timeout=timeout, source_address=source)
             try:
-                with urllib.request.urlopen(f"http://{self.ip}:{port}{spec.path}", timeout=timeout) as resp:
-                    return Result.SUCCESS if 200 <= resp.status < 400 else Result.FAILURE
-            except urllib.error.HTTPError as exc:
-                return Result.SUCCESS if 200 <= exc.code < 400 else Result.FAILURE
-            except (OSError, ValueError):
+                conn.request("GET", spec.path or "/")
+                status = conn.getresponse().status
+            except (OSError, http.client.HTTPException):
                 return Result.FAILURE
+            finally:
+                conn.close()
+            return Result.SUCCESS if 200 <= status < 400 else Result.FAILURE
         return Result.UNKNOWN  # exec probes: the chart renders none; a prober error is thrown away
 
     def may_restart(self, name: str) -> bool:

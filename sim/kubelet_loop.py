@@ -12,7 +12,10 @@ sees nor writes the API; a FROZEN or DEAD one does nothing):
   removes it when it can again: until then the pod stays Terminating);
 - a pod object that is gone while its containers run (force delete) has its containers killed at once
   without preStop -- by its kubelet, so only when that kubelet acts: an incarnation on a lost node runs
-  on (or stays frozen) beside its replacement until its node returns or its volume is force-detached;
+  on (or stays frozen) beside its replacement until its node returns; the volume's force detach ends
+  only its Memgraph (the agent keeps nothing on that volume and runs on). Kinder than a real kubelet in
+  one point: back on its node, a real one terminates such an incarnation with its grace period and
+  preStop hooks (the pod it still holds has no deletion grace), this one kills it at once;
 - a new incarnation's containers start only once its volumes are attached (`sim.nodeloop`).
 
 Must never: write the API for a node that does not report, finalise a pod whose containers still run,
@@ -51,6 +54,7 @@ class Incarnation:
     admitted: bool = False  # volumes attached, worker started
     terminating: bool = False
     removed: bool = False  # the pod object left the API while the containers ran (force delete)
+    detached: bool = False  # its volume was force-detached from its unreachable node (Memgraph killed)
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -217,23 +221,24 @@ class Kubelets:
     def _orphans(self, now: float) -> None:
         """Incarnations whose object left the API while their kubelet could not act: once their node is
         back they are killed (above); meanwhile the attach-detach controller's clock runs, and at the
-        force detach their Memgraph loses its volume (killed: its writes would fail)."""
+        force detach their Memgraph loses its volume (killed: its writes would fail, and nothing restarts
+        it: the pod worker stops). The detach takes the volume, not the processes: the agent, which keeps
+        nothing there, runs on until its kubelet acts again, as the node's processes do in a cluster."""
         names = {p["metadata"]["name"]: p["metadata"]["uid"] for p in self.list_pods()}
         for inc in self.all():
             rt = inc.runtime
-            if inc.terminating or self.nodes.node(inc.node).reports:
+            if inc.terminating or inc.detached or self.nodes.node(inc.node).reports:
                 continue
             if names.get(rt.name) != rt.uid:
                 self.nodes.released(rt.name, rt.uid, now)
                 newer = names.get(rt.name)
                 if newer and self.nodes.force_detach_due(rt.name, newer, now):
-                    log.warning("kubelets: %s (%s) force-detached from its unreachable node", rt.name,
-                                rt.uid[:8])
-                    inc.terminating, inc.removed = True, True
-                    rt.terminating = True
+                    log.warning("kubelets: %s (%s) force-detached from its unreachable node; its Memgraph "
+                                "is killed, its agent runs on", rt.name, rt.uid[:8])
+                    inc.detached = True
                     inc.worker.stop()
-                    rt.kill_all()
-                    inc.done.set()
+                    rt.held.add("memgraph")
+                    rt.kill_memgraph()
                     self.nodes.detached(rt.name, rt.uid)
 
     # ---- faults on kubelets -------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Silent network partitions of one pod, with nftables inside the pod's namespace; latency if possible.
 
-Role: `Cut` describes what is dropped around one pod -- everything (a node partition), its peers only
-(every other pod address of the run, present and future incarnations), the API server only (the bridge
-address on the API port), or an explicit list of peer addresses (e.g. a replica from its MAIN) -- in
-one direction (`in`: packets arriving at the pod, `out`: packets it sends) or both, optionally only TCP
-to or from given ports (the replication port: a cut replication link). `apply(net, cut)`
+Role: `Cut` describes what is dropped around one pod -- everything, its peers only (every other pod
+address of the run, present and future incarnations), the API server only (the bridge address on the
+API port), or an explicit list of peer addresses (e.g. a replica from its MAIN) -- in one direction
+(`in`: packets arriving at the pod, `out`: packets it sends) or both, optionally only TCP to or from
+given ports (the replication port: a cut replication link). A node partition (`node`) is the node's
+uplink cut: traffic between the node and its own pods does not cross it, so the kubelet's probes, which
+come from the node's address on the bridge (`Topology.node_ip`), still reach the pod. `apply(net, cut)`
 loads one table `mgh<run>part` into the pod's namespace (`ip netns exec <ns> nft -f -`); `heal(net)`
 deletes it. Packets are dropped, never rejected: a connect hangs until its own timeout, an established
 connection stops mid-stream, nothing is refused -- as across a real partition (reference
@@ -50,6 +52,7 @@ class Cut:
     direction: str = "both"
     hosts: tuple[str, ...] = ()
     ports: tuple[int, ...] = ()  # only TCP to or from these ports (e.g. the replication port)
+    node: bool = False  # a node partition: the node's own traffic to its pods (kubelet probes) flows
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -68,7 +71,8 @@ class Cut:
                 "hosts": ", ".join(self.hosts)}[self.scope]
         way = {"in": "incoming only", "out": "outgoing only", "both": "both directions"}[self.direction]
         only = f", TCP port {'/'.join(map(str, self.ports))} only" if self.ports else ""
-        return f"cut from {what} ({way}{only})"
+        node = ", its node's probes still reach it" if self.node else ""
+        return f"cut from {what} ({way}{only}{node})"
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class Topology:
     pod_last: str
     api_port: int
     admin_port: int
+    node_ip: str = ""  # where the kubelets' probes come from (the node's end of the pod network)
 
 
 def table_name(net: PodNet) -> str:
@@ -99,6 +104,8 @@ def ruleset(net: PodNet, cut: Cut, topo: Topology) -> str:
     ):
         lines += [f"  chain {chain} {{", f"    type filter hook {hook} priority 0; policy accept;",
                   f'    {iface} "lo" accept', f"    {exempt} accept"]
+        if cut.node and topo.node_ip:  # node-local traffic does not cross the cut uplink
+            lines.append(f"    ip {'saddr' if chain == 'incoming' else 'daddr'} {topo.node_ip} accept")
         if on and cut.ports:  # the port on either end: requests to it and answers from it
             ports = "{ " + ", ".join(map(str, cut.ports)) + " }"
             lines += [f"    {match} tcp dport {ports} drop", f"    {match} tcp sport {ports} drop"]

@@ -36,8 +36,10 @@ ADMIN_PORT = 9999  # the Memgraph emulator's admin port inside a namespace (exem
 class PodSandbox:
     """The network and process context of one pod incarnation."""
 
-    def __init__(self, pod: str, ip: str, run_id: str, net: PodNet | None = None) -> None:
+    def __init__(self, pod: str, ip: str, run_id: str, net: PodNet | None = None,
+                 probe_source: str = "") -> None:
         self.pod, self.ip, self.run_id, self.net = pod, ip, run_id, net
+        self.probe_source = probe_source  # the kubelet's probes come from this address ("" = any)
 
     @property
     def namespaced(self) -> bool:

@@ -4,10 +4,10 @@ Role: one `ApiHandler` per connection (HTTP/1.1 keep-alive, as urllib3 and clien
 request is counted per `User-Agent` and verb, passes the fault gate (outage, latency), is authenticated
 (`auth.py`: bearer token -> user, 401 otherwise) and authorized (`rbac.py`: 403 with the apiserver's
 Status, recorded as a denial) before an injected error or the verb (`verbs.py`) runs, in the
-apiserver's filter order; answers are JSON (`Status` objects for errors, with `Warning` headers for
-dropped fields), watches are chunked JSON lines (reference bolt-and-kube-emulation.md 3.4: "HTTP 200,
-`Content-Type: application/json`, `Transfer-Encoding: chunked`. One JSON object per line ... Flush
-after each line").
+apiserver's filter order; every answered mutating request goes into the audit log (`audit.py`);
+answers are JSON (`Status` objects for errors, with `Warning` headers for dropped fields), watches
+are chunked JSON lines (reference bolt-and-kube-emulation.md 3.4: "HTTP 200, `Content-Type:
+application/json`, `Transfer-Encoding: chunked`. One JSON object per line ... Flush after each line").
 
 Must never: answer before it has read the request body (keep-alive would go out of step), leave a
 request without an answer except on purpose (refuse/hang outages, cut watches), or log a token.
@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from sim.kube import errors, rbac, verbs, watch
+from sim.kube import audit, errors, rbac, verbs, watch
 from sim.kube.auth import User
 from sim.kube.faults import MAX_HANG_S
 from sim.kube.requestinfo import RequestInfo, request_info, route_of
@@ -68,6 +68,7 @@ class ApiHandler(BaseHTTPRequestHandler):
     # ---- the request pipeline --------------------------------------------------------------
 
     def _serve(self, method: str) -> None:
+        received = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         url = urlsplit(self.path)
@@ -80,6 +81,11 @@ class ApiHandler(BaseHTTPRequestHandler):
         delay = faults.delay_s(url.path)
         if delay > 0:
             time.sleep(delay)
+        user: User | None = None
+
+        def record(code: int, body: dict[str, Any] | None = None) -> None:
+            self._audit(received, info, user, code, body, raw)
+
         try:
             user = self.emu.authn.authenticate(url.path, self.headers.get("Authorization"))
             if user is not None:
@@ -104,17 +110,34 @@ class ApiHandler(BaseHTTPRequestHandler):
                 )
             )
         except errors.ApiError as err:
+            record(err.code)
             self._send_json(err.code, err.status())
             return
         except Exception as exc:  # a bug in the emulator must answer 500
             log.exception("kube emulator internal error on %s %s: %s", method, url.path, exc)
+            record(500)
             self._send_json(500, errors.generic(500, f"emulator internal error: {exc}").status())
             return
+        record(answer.code, answer.body)
         if answer.events is not None:
             self._stream(answer.events)
         else:
             body = answer.raw or json.dumps(answer.body, separators=(",", ":")).encode()
             self._send(answer.code, body, answer.content_type, answer.warnings)
+
+    def _audit(self, received: float, info: RequestInfo, user: User | None, code: int,
+               body: dict[str, Any] | None, raw: bytes) -> None:
+        """The audit record of a mutating request (sim.kube.audit); other requests are not recorded."""
+        if not info.resource_request or info.verb not in audit.MUTATING_VERBS:
+            return
+        ok = 200 <= code < 300
+        self.emu.audit.add(audit.AuditRecord(
+            received=received, completed=time.monotonic(), source_ip=str(self.client_address[0]),
+            user=user.name if user is not None else "", user_agent=self.headers.get("User-Agent") or "",
+            verb=info.verb, resource=info.resource, namespace=info.namespace, name=info.name,
+            subresource=info.subresource, code=code,
+            holder=audit.lease_holder(body) if ok and info.resource == "leases" else None,
+            body=audit.kept_body(info.resource, info.verb, raw)))
 
     def _authorize(self, user: User | None, info: RequestInfo) -> None:
         if user is None:

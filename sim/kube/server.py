@@ -1,11 +1,12 @@
 """The Kubernetes API emulator as an in-process object: `KubeEmulator`.
 
 Role: own the store, the fault state, the authenticator (the admin token and the ServiceAccount tokens
-it issues), the RBAC authorizer and the log of denied requests, the listening socket (closed and
-re-opened for `refuse` outages), the admin endpoint (its own port, so outages never reach it), a ticker
-that ends grace periods and outage windows, and the direct Python API the tests and the simulated
-cluster use (`create`, `get`, `list`, `patch`, `patch_status`, `delete`, `finalize_pod` to play the
-kubelet, `issue_token` to play its TokenRequest, `kubeconfig` for an identity).
+it issues), the RBAC authorizer, the log of denied requests and the audit log of mutating ones
+(`audit.py`), the listening socket (closed and re-opened for `refuse` outages), the admin endpoint (its
+own port, so outages never reach it), a ticker that ends grace periods and outage windows, and the
+direct Python API the tests and the simulated cluster use (`create`, `get`, `list`, `patch`,
+`patch_status`, `delete`, `finalize_pod` to play the kubelet, `issue_token` to play its TokenRequest,
+`kubeconfig` for an identity).
 
 Must never: bind outside 127.0.0.0/8 and 198.18.0.0/15 (the namespaced bed's bridge), leave a thread
 or socket behind after `stop()`, or import the kubernetes client except in `api_client()` (the server
@@ -31,6 +32,7 @@ from typing import Any
 
 from sim.kube import patch as patches
 from sim.kube.admin import AdminHandler
+from sim.kube.audit import AuditLog, AuditRecord
 from sim.kube.auth import Authenticator
 from sim.kube.faults import Faults
 from sim.kube.handler import ApiHandler
@@ -122,6 +124,7 @@ class KubeEmulator:
         self.authn = Authenticator(self.store, self.token)
         self.authz = Authorizer(self.store)
         self._denials: deque[dict[str, str]] = deque(maxlen=1000)
+        self.audit = AuditLog()  # every mutating request (sim.kube.audit)
         self._identities: Counter[tuple[str, str]] = Counter()  # (user, User-Agent) -> requests
         self._identities_lock = threading.Lock()
         self._tick_s = tick_s
@@ -297,6 +300,10 @@ class KubeEmulator:
         """Authenticated requests per (user, User-Agent): who the clients really were."""
         with self._identities_lock:
             return dict(self._identities)
+
+    def audit_records(self) -> list[AuditRecord]:
+        """The audit log of mutating requests (sim.kube.audit), oldest first."""
+        return self.audit.records()
 
     def denials(self, user: str | None = None) -> list[dict[str, str]]:
         """Requests RBAC denied (the last 1000), oldest first; only `user`'s when given."""

@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage-wal-file-flush-every-n-tx", type=_positive_int, default=100000)
     p.add_argument("--sim-replication-bind-address", default="0.0.0.0",
                    help="address the replication server binds (Memgraph: always 0.0.0.0)")
+    p.add_argument("--sim-audit-file", type=Path,
+                   help="append one JSON line per replication command run (sim.memgraph.audit)")
     MemgraphTimings.add_flags(p)
     return p
 
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                         snapshot_on_exit=args.storage_snapshot_on_exit,
                         snapshot_retention=args.storage_snapshot_retention_count,
                         wal_flush_every_n=args.storage_wal_file_flush_every_n_tx,
-                        timings=MemgraphTimings.from_flags(args))
+                        timings=MemgraphTimings.from_flags(args), audit_file=args.sim_audit_file)
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim.memgraph import cypher
+from sim.memgraph.audit import Command, CommandAudit, describe
 from sim.memgraph.durability import check_password
 from sim.memgraph.engine import Engine, Outcome, Prepared
 from sim.memgraph.errors import ReplicationCommitError, ReplicationQueryError
@@ -89,17 +90,20 @@ class OpenResult:
     outcome: Outcome | None = None
     pos: int = 0
     exec_s: float = 0.0
+    received: float = 0.0  # monotonic time of the RUN (the command audit's `t`)
 
 
 class Session:
     """One Bolt connection, processed strictly in order (pipelining is just the byte stream)."""
 
     def __init__(self, sock: socket.socket, engine: Engine, auth: tuple[str, str] | None,
-                 workers: BoltWorkers) -> None:
+                 workers: BoltWorkers, audit: CommandAudit | None = None) -> None:
         self.sock = sock
         self.engine = engine
         self.auth = auth
         self.workers = workers
+        self.audit = audit or CommandAudit(None)
+        self.peer, self.local = _addresses(sock)
         self.task: Task | None = None
         self.version = (0, 0)
         self.state = "CONNECTED"
@@ -225,6 +229,7 @@ class Session:
         raise BoltFailure(CLIENT_ERROR, ROUTE_REFUSED)
 
     def _run(self, f: list[Any]) -> None:
+        received = time.monotonic()
         if self.result is not None or len(f) < 2 or not isinstance(f[0], str) or not isinstance(f[1], dict):
             raise CloseConnection("Unexpected RUN command!")
         with _mapped_errors(self):
@@ -240,7 +245,7 @@ class Session:
             self.qid += 1
             qid = self.qid
             meta["qid"] = qid
-        self.result = OpenResult(prep, qid, priority)
+        self.result = OpenResult(prep, qid, priority, received=received)
         self.send(SUCCESS, meta)
 
     def _n(self, f: list[Any]) -> int:
@@ -254,8 +259,16 @@ class Session:
             raise CloseConnection("PULL/DISCARD without an open result")
         if res.outcome is None:
             t0 = time.perf_counter()
-            with _mapped_errors(self):
-                res.outcome = self.engine.execute(res.prep, self.tx)
+            audited = describe(res.prep.query)
+            try:
+                with _mapped_errors(self):
+                    res.outcome = self.engine.execute(res.prep, self.tx)
+            except BoltFailure as exc:
+                if audited:
+                    self.audit.record(Command(res.received, self.peer, self.local, audited, str(exc)))
+                raise
+            if audited:
+                self.audit.record(Command(res.received, self.peer, self.local, audited))
             res.exec_s = time.perf_counter() - t0
         return res
 
@@ -338,6 +351,19 @@ class _mapped_errors(contextlib.AbstractContextManager[None]):
         return None
 
 
+def _addresses(sock: socket.socket) -> tuple[str, str]:
+    """(the client's address, the address it connected to); "" for what the socket no longer knows."""
+    try:
+        peer = str(sock.getpeername()[0])
+    except OSError:
+        peer = ""
+    try:
+        local = str(sock.getsockname()[0])
+    except OSError:
+        local = ""
+    return peer, local
+
+
 def cypher_safe_unpack(data: bytes) -> Structure:
     """Decode one message; malformed input closes the connection (never crashes the server)."""
     from sim.memgraph.packstream import unpack_message
@@ -352,8 +378,9 @@ class BoltServer:
     """Accepts Bolt connections on host:port; one thread per connection."""
 
     def __init__(self, host: str, port: int, engine: Engine, auth: tuple[str, str] | None,
-                 faults: Faults, workers: BoltWorkers) -> None:
+                 faults: Faults, workers: BoltWorkers, audit: CommandAudit | None = None) -> None:
         self.engine = engine
+        self.audit = audit
         self.auth = auth
         self.faults = faults
         self.workers = workers
@@ -382,7 +409,7 @@ class BoltServer:
     def _serve(self, conn: socket.socket) -> None:
         with conn:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            session = Session(conn, self.engine, self.auth, self.workers)
+            session = Session(conn, self.engine, self.auth, self.workers, self.audit)
             try:
                 session.serve()
             except (CloseConnection, ConnectionError, OSError, PackStreamError, WorkerWaitTimeout) as exc:

@@ -42,7 +42,7 @@ class MemgraphProcess:
                  user: str | None = None, password: str | None = None, hosts_file: Path | str | None = None,
                  extra_args: Sequence[str] = (), replication_port: int | None = None,
                  start_timeout_s: float = 10.0, timings: MemgraphTimings | None = None,
-                 replication_bind: str | None = None) -> None:
+                 replication_bind: str | None = None, audit_file: Path | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.host = proc.check_sim_address(host)
         self.bolt_port = bolt_port
@@ -58,6 +58,7 @@ class MemgraphProcess:
         self.replication_port = replication_port or proc.free_port(host)
         self.start_timeout_s = start_timeout_s
         self.log_path = self.data_dir.with_name(self.data_dir.name + ".log")
+        self.audit_file = audit_file  # the replication-command audit (sim.memgraph.audit), when given
         self.proc: subprocess.Popen[bytes] | None = None
         self.last_start_s = 0.0
 
@@ -78,6 +79,8 @@ class MemgraphProcess:
         if self.hosts_file:
             a += ["--hosts-file", str(self.hosts_file)]
         a += ["--sim-replication-bind-address", self.replication_bind]
+        if self.audit_file:
+            a += ["--sim-audit-file", str(self.audit_file)]
         return proc.python_module_args("sim.memgraph", *a, *self.timings.args(), *self.extra_args)
 
     def start(self) -> MemgraphProcess:

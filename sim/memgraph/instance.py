@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.memgraph.audit import CommandAudit
 from sim.memgraph.bolt import BoltServer
 from sim.memgraph.controls import CommitFaults
 from sim.memgraph.durability import load_auth
@@ -53,6 +54,7 @@ class Settings:
     snapshot_retention: int = 3
     wal_flush_every_n: int = 100000
     timings: MemgraphTimings = field(default_factory=MemgraphTimings)
+    audit_file: Path | None = None  # the replication-command audit (sim.memgraph.audit)
 
 
 class Instance:
@@ -79,7 +81,8 @@ class Instance:
         self.repl = Replication(self.storage, s.data_dir, s.replication_bind, sender, s.restore, s.timings,
                                 s.hosts_file, self.faults, self.commit_faults)
         engine = Engine(self.storage, self.repl, s.bolt_port)
-        self.bolt = BoltServer(s.host, s.bolt_port, engine, auth, self.faults, self.workers)
+        self.bolt = BoltServer(s.host, s.bolt_port, engine, auth, self.faults, self.workers,
+                               CommandAudit(s.audit_file))
         self.bolt_port = engine.bolt_port = self.bolt.port
         self.repl.sender = {"host": s.host, "id": f"{s.host}:{self.bolt_port}"}
         self.repl.start()

@@ -17,9 +17,12 @@ import time
 
 import pytest
 
-from sim import faults
+from coordinator.core.identity import pod_of
+from sim import faults, leader_acts
+from sim.check_leaders import Actor, judge
+from sim.kubelet import PodRuntime
 from sim.nodes import NodeEvent
-from tests.scenarios.conftest import MakeScenario
+from tests.scenarios.conftest import MakeScenario, needs_partitions
 from tests.scenarios.harness import Scenario
 
 SLACK_S = 30.0  # real seconds: process starts on 2 shared cores
@@ -107,3 +110,109 @@ def test_main_node_partitioned_force_deleted_replacement_starts_after_the_force_
     assert ev.report.ok, sc.failure_text(ev)
     assert ev.lost_acked_writes == 0
     assert sc.cluster.roles()[old].role == "replica"
+
+
+# ---- one leader per pod incarnation (issue 16 item 3) ----------------------------------------------------
+
+
+def lease_holder(sc: Scenario) -> str:
+    leases = sc.cluster.kube.list("Lease", sc.cfg.namespace)
+    assert len(leases) == 1, f"one election Lease expected, saw {[x['metadata']['name'] for x in leases]}"
+    return str((leases[0].get("spec") or {}).get("holderIdentity") or "")
+
+
+def lease_writes_from(sc: Scenario, ip: str) -> int:
+    """Successful Lease writes from address `ip`, as the API server's audit log has them."""
+    records = sc.cluster.kube.audit_records()
+    return sum(1 for r in records if r.resource == "leases" and r.ok and r.source_ip == ip)
+
+
+def last_lease_writer(sc: Scenario) -> str:
+    writes = [r.source_ip for r in sc.cluster.kube.audit_records() if r.resource == "leases" and r.ok]
+    return writes[-1] if writes else ""
+
+
+def lead_from(sc: Scenario, pod: str, renewals: int = 10) -> str:
+    """Make the agent of `pod`'s current incarnation the leader -- the Lease names the pod and its last
+    write came from this incarnation's address (whatever the identity's form) -- holding every other agent
+    down until it is, and let it lead for `renewals` renewals. Returns the holder identity."""
+    c = sc.cluster
+    ip = c.runtime(pod).ip
+
+    def leads() -> bool:
+        return pod_of(lease_holder(sc)) == pod and last_lease_writer(sc) == ip
+
+    if not leads():
+        others = [p for p in c.pod_names() if p != pod]
+        for other in others:
+            faults.kill_agent(c, other, hold=True, flog=sc.flog)
+        try:
+            c.wait_for(leads, 2 * c.timings.lease_duration_s + SLACK_S, f"{pod} ({ip}) leads")
+        finally:
+            for other in others:
+                faults.release(c, other, flog=sc.flog)
+        c.wait_for(lambda: all(c.runtime(o).container_running("agent") for o in others), SLACK_S,
+                   "the other agents back")
+    done = lease_writes_from(sc, ip) + renewals
+    c.wait_for(lambda: lease_writes_from(sc, ip) >= done, renewals * c.timings.retry_period_s + SLACK_S,
+               f"{renewals} renewals by {pod} ({ip})")
+    holder = lease_holder(sc)
+    sc.flog.add(f"{holder} leads, from {ip}")
+    return holder
+
+
+def agent_runs_on(rt: PodRuntime, seconds: float) -> None:
+    """Check, every half second for `seconds`, that the agent process of runtime `rt` runs (bounded)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert rt.container_running("agent"), f"the agent of {rt.name} ({rt.uid[:8]}) ended"
+        time.sleep(0.5)
+
+
+@needs_partitions  # one source address per incarnation: the actions are told apart by it
+@pytest.mark.long
+@pytest.mark.timeout(600)  # the force detach alone is 360 s x the time scale, after the node grace
+def test_an_old_incarnation_back_from_a_partition_never_coordinates_beside_its_replacement(
+        scenario: MakeScenario) -> None:
+    """The MAIN's pod leads; its node is cut off; the pod is force-deleted and re-created (new UID) while
+    the old incarnation runs on; the replacement starts after the volume's force detach and is made the
+    leader; then the network heals while the old incarnation's agent still runs (its kubelet acts again
+    only later, as when its pod watch reconnects late; meanwhile that kubelet may have restarted the
+    agent, whose liveness probe still reaches it). At most one coordinator acts at any instant, counted
+    per incarnation from the emulators' records (sim.leader_acts, sim.check_leaders)."""
+    sc = scenario(seed=35)
+    c, t = sc.cluster, sc.cluster.timings
+    old, sync = sc.main(), sc.sync_replica()
+    old_identity = lead_from(sc, old)
+    old_rt, uid = c.runtime(old), c.pod_uid(old)
+    with faults.kubelet_unreachable(c, old, flog=sc.flog):
+        with faults.partition(c, old, "all", node=True, flog=sc.flog):
+            lose_the_main(sc, old, sync)
+            faults.force_delete(c, old, flog=sc.flog)
+            c.wait_for(lambda: c.pod_uid(old) not in (None, uid), SLACK_S, "the StatefulSet replaces it")
+            assert [o.runtime.uid for o in c.orphans()] == [uid], "the cut-off incarnation runs on"
+            c.wait_for(lambda: c.pod_ready(old), t.force_detach_s + SLACK_S * 2,
+                       f"the replacement of {old} Ready after the volume's force detach")
+            assert not old_rt.container_running("memgraph"), "the force detach ended the old Memgraph"
+            assert old_rt.container_running("agent"), "the old incarnation's agent runs on"
+            assert c.runtime(old).ip != old_rt.ip, "each incarnation has its own address"
+            new_identity = lead_from(sc, old)
+        healed_at = time.monotonic()
+        assert old_rt.http_ok("/health", timeout_s=5.0), "the old agent answers across the healed network"
+        agent_runs_on(old_rt, max(4 * t.lease_duration_s, 10.0))
+    c.wait_for(lambda: not c.orphans(), SLACK_S, "the old incarnation ended by its kubelet")
+    sc.converge(timeout_s=60 + SLACK_S)
+    gathered = leader_acts.gather(c)
+    verdict = judge(gathered.acts, t.lease_duration_s)
+    counts = {str(s.actor): s.api + s.memgraph for s in verdict.actors}
+    ev = sc.finish(extra={"heal_at_s": round(healed_at - sc.t0, 2), "coordinator_actions": counts,
+                          "identities": [old_identity, new_identity],
+                          "leaders": verdict.render(sc.t0).splitlines()})
+    assert verdict.ok, verdict.render(sc.t0)
+    assert ev.report.ok, sc.failure_text(ev)
+    assert ev.lost_acked_writes == 0
+    old_actor, new_actor = Actor(old, uid or ""), Actor(old, c.pod_uid(old) or "")
+    assert counts.get(str(old_actor)), f"the old incarnation led before the cut: {verdict.render(sc.t0)}"
+    assert counts.get(str(new_actor)), f"the replacement led at the heal: {verdict.render(sc.t0)}"
+    late = [a for a in gathered.acts if a.actor == old_actor and a.t >= healed_at]
+    assert not late, f"the old incarnation acted after the heal: {[a.text(sc.t0) for a in late]}"

@@ -4,6 +4,7 @@ has netem."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 import time
@@ -96,6 +97,28 @@ def test_a_cut_from_peers_leaves_the_bridge_reachable(bench: Bench, root_listene
     assert connect_from(bench, b, a.ip, 7687) == "timeout"
     assert connect_from(bench, a, bench.net.bridge_ip, API_PORT) == "ok api"
     assert connect_from(bench, None, a.ip, 7687) == "ok a"  # the kubelet's probes still get through
+
+
+def _probe_from(source: str, host: str, port: int) -> str:
+    """A kubelet-like TCP probe from `source` (an address on the bridge): "ok <reply>" or "timeout"."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0, source_address=(source, 0)) as c:
+            c.settimeout(2.0)
+            return "ok " + c.recv(100).decode().strip()
+    except TimeoutError:
+        return "timeout"
+
+
+def test_a_node_partition_lets_the_nodes_own_probes_through_and_nothing_else(bench: Bench) -> None:
+    a = bench.pod("mg-0")
+    listener(bench, a, 7687, "a")
+    node_ip = bench.net.allocate_vip()  # the node's own address on the pod network
+    topo = dataclasses.replace(topology(bench), node_ip=node_ip)
+    partition.apply(a, Cut("all", node=True), topo)
+    assert _probe_from(node_ip, a.ip, 7687) == "ok a"
+    assert connect_from(bench, None, a.ip, 7687) == "timeout", "other traffic from the bridge is cut"
+    partition.apply(a, Cut("all"), topo)
+    assert _probe_from(node_ip, a.ip, 7687) == "timeout", "a pod's own cut stops the probes too"
 
 
 def test_a_cut_from_the_api_server_leaves_peers_and_other_ports(bench: Bench, root_listeners: None) -> None:

@@ -96,6 +96,15 @@ def test_a_port_narrowed_cut_drops_that_port_on_either_end_only() -> None:
     assert "    drop" not in inc + out  # nothing else is dropped
 
 
+def test_a_node_partition_lets_the_nodes_own_probes_through_and_a_pod_cut_does_not() -> None:
+    topo = partition.Topology("198.18.0.1", "198.18.0.10", "198.18.0.254", 6443, 9999, node_ip="198.18.0.2")
+    inc, out = partition.ruleset(NET, partition.Cut("all", node=True), topo).split("chain outgoing")
+    assert "ip saddr 198.18.0.2 accept" in inc and "ip daddr 198.18.0.2 accept" in out
+    assert inc.index("198.18.0.2 accept") < inc.index("    drop"), "accepted before the drop"
+    pod_cut = partition.ruleset(NET, partition.Cut("all"), topo)
+    assert "198.18.0.2" not in pod_cut
+
+
 def test_bad_cuts_are_refused() -> None:
     with pytest.raises(ValueError):
         partition.Cut("everything")

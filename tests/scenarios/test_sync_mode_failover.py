@@ -14,8 +14,8 @@ failover it may keep committing -- two writers. Only STRICT_SYNC votes fence it.
     lacks is counted and listed in the report (`sim.check_declared`), never excused silently; any other
     loss still fails I3.
 
-Timings: the suite's short product timings (failoverAfter 2 s, reconcile 0.5 s, lease 4 s); the node
-keeps the pod Ready for NODE_GRACE_S (the node controller's grace, shortened).
+Timings: the chart's, on the suite's time scale (`SimCluster.timings`); the emulated node controller
+keeps the pod Ready for its node grace after the node goes silent, then marks it NotReady.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from tests.scenarios.conftest import MakeScenario, needs_partitions
 pytestmark = needs_partitions
 
 SLACK_S = 30.0  # generous: 2 shared cores, other suites running
-NODE_GRACE_S = 8.0
 RECONCILE_CYCLES = 10  # "a few reconcile cycles" past failoverAfter, with a leader change's lease on top
 POLL_S = 0.2
 IN_FLIGHT_S = 120.0  # TCP's retransmission backoff after a ~20 s cut, and Memgraph's replication timeouts
@@ -59,6 +58,11 @@ def _replicas_ids(sc: Any) -> set[str]:
     return set().union(*(_ids(sc, p) for p in sc.cluster.pod_names() if p != main))
 
 
+def _not_ready_s(sc: Any) -> float:
+    """The node controller's grace and one monitor period: the lost node's pod is NotReady by then."""
+    return float(sc.cluster.timings.node_grace_s + sc.cluster.timings.node_monitor_period_s)
+
+
 def _verdict(sc: Any) -> str:
     try:
         return str(sc.cluster.status(timeout_s=1.0).get("cluster", {}).get("verdict") or "")
@@ -74,9 +78,10 @@ def test_sync_mode_main_cut_off_is_not_failed_over_without_allow_async_failover(
     sc = scenario(seed=61, sync_mode="SYNC", writer_threads=2)
     c, old = sc.cluster, sc.main()
     assert c.status()["cluster"]["sync_mode"] == "sync", "the cluster runs in SYNC mode"
-    window_s = c.cfg.failover_after_s + RECONCILE_CYCLES * c.cfg.reconcile_interval_s + c.cfg.lease_duration_s
-    with faults.partition(c, old, "all", node=True, not_ready_after_s=NODE_GRACE_S, flog=sc.flog):
-        c.wait_for(lambda: not c.pod_ready(old), NODE_GRACE_S + SLACK_S, f"{old} NotReady (node lost)")
+    t = c.timings
+    window_s = t.failover_after_s + RECONCILE_CYCLES * t.reconcile_interval_s + t.lease_duration_s
+    with faults.partition(c, old, "all", node=True, flog=sc.flog):
+        c.wait_for(lambda: not c.pod_ready(old), _not_ready_s(sc) + SLACK_S, f"{old} NotReady (node lost)")
         refused_at = time.monotonic()
         c.wait_for(lambda: "allowAsyncFailover is off" in _verdict(sc), window_s + SLACK_S,
                    "the leader's verdict says why it does not fail over")
@@ -118,9 +123,9 @@ def test_sync_mode_failover_with_allow_async_failover_reports_the_old_mains_writ
     c, old = sc.cluster, sc.main()
     assert c.status()["cluster"]["sync_mode"] == "sync", "the cluster runs in SYNC mode"
     cut_at = time.monotonic()
-    with faults.partition(c, old, "all", node=True, not_ready_after_s=NODE_GRACE_S, flog=sc.flog):
-        new = sc.wait_main(lambda m: m != old, NODE_GRACE_S + c.cfg.failover_after_s + SLACK_S,
-                           "failover away from the cut MAIN")
+    with faults.partition(c, old, "all", node=True, flog=sc.flog):
+        bound = _not_ready_s(sc) + c.timings.lease_duration_s + c.timings.failover_after_s + SLACK_S
+        new = sc.wait_main(lambda m: m != old, bound, "failover away from the cut MAIN")
         sc.flog.add(f"new MAIN {new}")
         sc.new_client()
         sc.wait_acks_after(time.monotonic(), 20, SLACK_S)

@@ -28,11 +28,12 @@ def scenario(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MakeSce
     made: list[Scenario] = []
 
     def make(seed: int, template: dict[str, Any] | None = None, rate_hz: float = 20.0,
-             writer_threads: int = 1, reader: bool = False, **config: Any) -> Scenario:
+             writer_threads: int = 1, reader: bool = False, reconnect_on_read_only: bool = False,
+             **config: Any) -> Scenario:
         config.setdefault("pod_management", "Parallel")  # faster start; the chart uses OrderedReady
         cfg = ClusterConfig(seed=seed, template=PodTemplate(**(template or {})), **config)
         sc = Scenario(tmp_path, request.node.name.replace("[", "_").replace("]", ""), cfg, rate_hz,
-                      writer_threads, reader)
+                      writer_threads, reader, reconnect_on_read_only)
         made.append(sc)
         sc.__enter__()
         return sc

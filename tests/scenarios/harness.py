@@ -36,8 +36,9 @@ class Scenario:
     """A running scenario. Use `with Scenario(...) as sc:`; `sc.finish()` judges the run."""
 
     def __init__(self, workdir: Path, name: str, config: ClusterConfig, rate_hz: float = 20.0,
-                 writer_threads: int = 1, reader: bool = False) -> None:
+                 writer_threads: int = 1, reader: bool = False, reconnect_on_read_only: bool = False) -> None:
         self.workdir, self.name, self.cfg = workdir, name, config
+        self.reconnect_on_read_only = reconnect_on_read_only  # the client guidance (sim.workload.Writer)
         self.cluster = SimCluster(workdir / "cluster", config)
         self.timeline = Timeline()
         self.flog = FaultLog()
@@ -71,7 +72,8 @@ class Scenario:
         self.timeline.pods = self.cluster.pod_names()
         self.sampler = runs.sampler(self.cluster, self.timeline, 0.2, StatusDivergence(self.cluster))
         self.sampler.start()
-        self.writer = runs.writer(self.cluster, self.rate_hz, threads=self.writer_threads)
+        self.writer = runs.writer(self.cluster, self.rate_hz, threads=self.writer_threads,
+                                  reconnect_on_read_only=self.reconnect_on_read_only)
         self.writer.start()
         if self.with_reader:
             user, password = self.cfg.memgraph_auth or ("", "")

@@ -77,7 +77,12 @@ def test_memgraph_crash_loop_on_main_fails_over_and_the_old_main_rejoins(scenari
 
 
 def test_memgraph_hung_on_main_is_failed_over(scenario: MakeScenario) -> None:
-    sc = scenario(seed=23)
+    # The client follows docs/operations.md (reconnect on "forbidden on the replica"). The fence kills the
+    # hung MAIN, its kubelet restarts it at once, and a connection the writer opens in the EndpointSlice
+    # delay after the label moved reaches it: it is demoted by its guard a moment later and a pooled
+    # connection then stays pinned to it (the pinned-connection defect, test_pooled_clients.py's strict
+    # xfail; seen here in 2 of 13 runs with the default writer). This scenario judges the failover.
+    sc = scenario(seed=23, reconnect_on_read_only=True)
     old, sync = sc.main(), sc.sync_replica()
     t = sc.cluster.timings
     with faults.hang(sc.cluster, old, "memgraph", flog=sc.flog):

@@ -14,6 +14,13 @@ reaper and the stale sweep).
 Pitfalls handled (section 5): `lo` of a new namespace is down; a namespace lives on while a process is
 inside (processes are killed first, then the namespace deleted); veth and namespace removal are
 asynchronous (the host-side veth is deleted explicitly, and `wait_gone` waits, bounded, for the kernel).
+One more, not in section 5: a Linux bridge whose MAC address was never set takes the lowest MAC of its
+ports and changes it as ports come and go, without a gratuitous ARP (arp_notify is 0). Once the pod
+incarnation whose veth MAC the bridge had taken is deleted, every other pod's ARP entry for `.1` (API
+server, Service forwarders) and the node address (kubelet probes) names a MAC nobody answers until the
+entry expires (15-45 s, then probes): SYN-ACKs and replies are lost, probes time out, healthy agents are
+killed. A real node's bridge does not do this: the CNI bridge plugin sets the bridge's MAC from its IP
+address (containernetworking/cni#285, kubernetes#30783), so `up()` sets it the same way (`bridge_mac`).
 
 Must never: create, change or delete an object whose name lacks `mgh` plus the run's id, use an address
 outside the run's /24 of 198.18.0.0/15, or run `ip` without a timeout.
@@ -140,6 +147,7 @@ class RunNet:
             return
         ip("link", "add", self.bridge, "type", "bridge")
         self._up = True
+        ip("link", "set", self.bridge, "address", bridge_mac(self.bridge_ip))  # fixed: never the ports'
         ip("addr", "add", f"{self.bridge_ip}/{self.network.prefixlen}", "dev", self.bridge)
         ip("link", "set", self.bridge, "up")
         log.info("event=bridge_up run=%s bridge=%s address=%s", self.run_id, self.bridge, self.bridge_ip)
@@ -194,6 +202,12 @@ class RunNet:
             with contextlib.suppress(NetnsError):
                 self.remove_pod(net)
         remove_run_objects(self.run_id, wait_s=wait_s)
+
+
+def bridge_mac(address: str) -> str:
+    """The bridge's fixed MAC, from its IPv4 address as the CNI bridge plugin makes it: `0a:58` (a locally
+    administered unicast prefix) and the address's four bytes."""
+    return ":".join(f"{b:02x}" for b in (0x0A, 0x58, *ipaddress.IPv4Address(address).packed))
 
 
 # ---- what exists, by run --------------------------------------------------------------------------

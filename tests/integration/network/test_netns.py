@@ -4,7 +4,11 @@ collide, tear-down and the stale sweep."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import socket
+import threading
 import time
 
 from sim import netns
@@ -71,6 +75,41 @@ def test_a_running_pod_process_sees_dns_changes_through_its_hosts_file(bench: Be
     fqdn = "mg-0.mg-headless.default.svc.cluster.local"  # the kubelet's own entry
     own = bench.run_in_wait(a, f"import socket; print(socket.gethostbyname({fqdn!r}))")
     assert own == a.ip
+
+
+def _mac(link: str) -> str:
+    return str(json.loads(netns.ip("-j", "link", "show", link).stdout)[0]["address"])
+
+
+def test_pods_come_and_go_without_moving_the_bridge_mac_so_others_still_reach_the_node(bench: Bench) -> None:
+    # Regression: a bridge without a set MAC takes its ports' lowest. A pod's ARP entry for the bridge's
+    # addresses then named the veth of another pod incarnation; once that one was deleted, frames to it
+    # reached nobody for the entry's life (15-45 s): kubelet probes from the node address timed out and
+    # healthy agents were killed. Linux sends no gratuitous ARP on the change (arp_notify=0).
+    with socket.socket() as srv:
+        srv.bind((bench.net.bridge_ip, 0))
+        srv.listen(8)
+        srv.settimeout(10.0)
+        port = srv.getsockname()[1]
+
+        def serve(count: int) -> None:
+            for _ in range(count):  # bounded: one accept per connect below, each within the timeout
+                with contextlib.suppress(OSError):
+                    conn, _ = srv.accept()
+                    with conn:
+                        conn.sendall(b"node")
+
+        server = threading.Thread(target=serve, args=(2,), daemon=True)
+        server.start()
+        a = bench.pod("mg-0")
+        b = bench.pod("mg-1")
+        netns.ip("link", "set", b.veth, "address", "02:00:00:00:00:01")  # lower than any random veth MAC
+        assert _mac(bench.net.bridge) == netns.bridge_mac(bench.net.bridge_ip)
+        assert connect_from(bench, a, bench.net.bridge_ip, port) == "ok node"  # a learns the bridge's MAC
+        bench.net.remove_pod(b)  # the old incarnation goes, with its veth
+        assert _mac(bench.net.bridge) == netns.bridge_mac(bench.net.bridge_ip)
+        assert connect_from(bench, a, bench.net.bridge_ip, port, timeout=2.0) == "ok node"
+        server.join(timeout=15)
 
 
 def test_two_runs_at_once_never_share_a_subnet_or_a_name(bench: Bench) -> None:

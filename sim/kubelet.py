@@ -123,6 +123,7 @@ class PodRuntime:
         self.init_statuses: list[dict[str, object]] = []  # ordinary init containers that ran (terminated)
         self._hook: subprocess.Popen[bytes] | None = None
         self._lock = threading.RLock()
+        self.probe_failures: dict[ProbeSpec, str] = {}  # each probe's last failure, for the kill's log line
 
     # ---- the Containers protocol of sim.podworker --------------------------------------------------
 
@@ -163,23 +164,36 @@ class PodRuntime:
         timeout = max(spec.timeout_s, min(MIN_PROBE_TIMEOUT_S, self.chart.scale.real(spec.timeout_s)))
         port = self._port(spec.port)
         source = (self.box.probe_source, 0) if self.box.probe_source else None
+        started = time.monotonic()
         if spec.action == "tcp":
             try:
                 with socket.create_connection((self.ip, port), timeout=timeout, source_address=source):
                     return Result.SUCCESS
-            except OSError:
-                return Result.FAILURE
+            except OSError as exc:
+                return self._failed(spec, started, f"{type(exc).__name__}: {exc}")
         if spec.action == "http":
             conn = http.client.HTTPConnection(self.ip, port, timeout=timeout, source_address=source)
             try:
                 conn.request("GET", spec.path or "/")
-                status = conn.getresponse().status
-            except (OSError, http.client.HTTPException):
-                return Result.FAILURE
+                response = conn.getresponse()
+                status, body = response.status, response.read(200).decode(errors="replace")
+            except (OSError, http.client.HTTPException) as exc:
+                return self._failed(spec, started, f"{type(exc).__name__}: {exc}")
             finally:
                 conn.close()
-            return Result.SUCCESS if 200 <= status < 400 else Result.FAILURE
+            if 200 <= status < 400:
+                return Result.SUCCESS
+            return self._failed(spec, started, f"HTTP {status}: {body.strip()}")
         return Result.UNKNOWN  # exec probes: the chart renders none; a prober error is thrown away
+
+    def _failed(self, spec: ProbeSpec, started: float, detail: str) -> Result:
+        self.probe_failures[spec] = f"{detail} (after {time.monotonic() - started:.2f}s)"
+        return Result.FAILURE
+
+    def probe_failure(self, spec: ProbeSpec) -> str:
+        """Why the probe last failed ('' when it never did): the detail a real kubelet puts in its
+        Unhealthy Event ("Liveness probe failed: ...")."""
+        return self.probe_failures.get(spec, "")
 
     def may_restart(self, name: str) -> bool:
         return name not in self.held and name not in self.sigtermed

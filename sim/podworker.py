@@ -52,6 +52,8 @@ class Containers(Protocol):
 
     def run_probe(self, spec: ProbeSpec) -> Result: ...
 
+    def probe_failure(self, spec: ProbeSpec) -> str: ...  # why the probe last failed, '' when it never did
+
     def may_restart(self, name: str) -> bool: ...  # False while held by a fault or after its SIGTERM
 
     def deleting(self) -> bool: ...  # the pod is being terminated
@@ -178,8 +180,9 @@ class PodWorker:
             self._see_exit(c, now)
             failed = c.probes.failed_probe(c.container_id) if c.running else None
             if failed is not None:
-                log.info("kubelet: %s container %s failed its %s probe: killing it", self.pod, c.name,
-                         failed.value)
+                log.info("kubelet: %s container %s failed its %s probe: killing it (last failure: %s)",
+                         self.pod, c.name, failed.value,
+                         self.rt.probe_failure(self.specs[c.name].probes[failed]) or "-")
                 self.rt.kill_container(c.name, f"failed {failed.value} probe")
                 self._see_exit(c, self.clock(), reason=f"Unhealthy ({failed.value})")
         self._start_what_may(now)

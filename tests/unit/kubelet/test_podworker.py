@@ -52,6 +52,9 @@ class FakeContainers:
             return F
         return self.answers.get((spec.port, spec.path), S)
 
+    def probe_failure(self, spec: ProbeSpec) -> str:
+        return ""
+
     def may_restart(self, name: str) -> bool:
         return name not in self.blocked
 

@@ -61,7 +61,12 @@ def _stale_rows(view: View) -> list[Action]:
 
 
 def _pod_actions(view: View, plan: Plan, sync: str) -> tuple[list[Action], list[Action]]:
-    """(drops that restore commits, re-mode drops then registers with events)."""
+    """(drops that restore commits, re-mode drops then registers with events).
+
+    A departing replica (its pod terminating) is dropped while its Memgraph still answers: its next
+    incarnation comes back at a new address, and a DROP REPLICA of the old address once it is silent holds
+    the MAIN's commits for seconds (memgraph#1526, reference kubernetes-and-helm.md; 1.2-2.4 s write pauses
+    on every restart of an ASYNC replica before). The new incarnation is then registered fresh."""
     main = view.record.main
     urgent: list[Action] = []
     changes: list[Action] = []
@@ -73,11 +78,13 @@ def _pod_actions(view: View, plan: Plan, sync: str) -> tuple[list[Action], list[
         mode, addr = view.desired_mode(pod, sync), replica_address(view.policy, view.pod(pod))
         # review M4: a live replica whose row is an Error 5 leftover (data_info {}) is registered again
         zombie = row is not None and row.status is ReplicaStatus.UNKNOWN and live
-        if row is not None and row.mode == mode and row.socket_address == addr and not zombie:
-            continue
         if row is not None and not live:
             if row.mode == ReplicaMode.STRICT_SYNC and mode != ReplicaMode.STRICT_SYNC:
                 urgent.append(DropReplica(main, row.name))  # a dead STRICT_SYNC replica stops every commit
+            elif view.terminating(pod) and view.reachable(pod):
+                changes.append(DropReplica(main, row.name))  # while its address answers (docstring)
+            continue
+        if row is not None and row.mode == mode and row.socket_address == addr and not zombie:
             continue
         if not live or not addr:
             continue

@@ -13,7 +13,9 @@ import time
 
 import pytest
 
+from coordinator.core.model import replica_name
 from sim import faults
+from sim.memgraph import audit as memgraph_audit
 from tests.scenarios.conftest import MakeScenario
 
 SLACK_S = 20.0  # generous: 2 shared cores, other suites running
@@ -49,3 +51,35 @@ def test_crash_looping_third_pod_does_not_keep_the_old_main_unregistered(scenari
     assert ev.report.ok, sc.failure_text(ev)
     assert ev.lost_acked_writes == 0
     assert str(sc.cluster.status()["cluster"]["sync_mode"]).upper() == "STRICT_SYNC"
+
+
+def test_a_departing_replica_is_dropped_while_its_memgraph_still_answers(scenario: MakeScenario) -> None:
+    # The rolling restart's write pause on every ASYNC replica (1.2-2.4 s): the leader kept the departing
+    # replica's row until its next incarnation came back at a new address, then dropped the old, silent
+    # address, and that DROP held the MAIN's commits (memgraph#1526). Now the row goes while the pod is
+    # terminating and its Memgraph still answers; the new incarnation is registered fresh.
+    sc = scenario(seed=17)
+    main, sync = sc.main(), sc.sync_replica()
+    departing = next(p for p in sc.replicas() if p != sync)
+    old = sc.cluster.runtime(departing)
+    old_uid, old_ip, main_audit = old.uid, old.ip, sc.cluster.runtime(main).memgraph.audit_file
+    assert main_audit is not None
+    deleted = time.monotonic()
+    faults.delete_pod(sc.cluster, departing, flog=sc.flog)
+    faults.wait_pod_gone(sc.cluster, departing, old_uid, SLACK_S)
+    gone = time.monotonic()  # the old incarnation's Memgraph had stopped by now
+    sc.converge()
+    ev = sc.finish()
+    assert ev.report.ok, sc.failure_text(ev)
+    assert ev.lost_acked_writes == 0
+    row = replica_name(departing)
+    cmds = [c for c in memgraph_audit.read(main_audit) if c.t > deleted and not c.error]
+    drops = [c.t - deleted for c in cmds if c.command == f"DROP REPLICA {row}"]
+    registers = [c for c in cmds if c.command.startswith(f"REGISTER REPLICA {row} ")]
+    assert drops, f"{row} was never dropped from {main}: {[c.command for c in cmds]}"
+    assert all(t < gone - deleted for t in drops), (
+        f"DROP REPLICA {row} at {drops} s after the deletion; its old incarnation was gone at "
+        f"{gone - deleted:.2f} s: a DROP of a silent address holds the MAIN's commits")
+    new_ip = sc.cluster.runtime(departing).ip
+    assert new_ip != old_ip and registers and registers[-1].command.endswith(f"TO {new_ip}:10000"), (
+        f"the new incarnation ({new_ip}) was not registered: {[c.command for c in registers]}")

@@ -207,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             break
         seed = rng.randrange(1, 10**6)
     failed = [o for o in outcomes if not o.ok]
+    if not failed and args.keep_dir is None:
+        shutil.rmtree(keep, ignore_errors=True)  # our own temporary directory, with nothing to keep
     say(f"soak done: {len(outcomes) - len(failed)} passed, {len(failed)} failed")
     for o in failed:
         say(f"  replay: python -m sim.soak --seed {o.seed} --runs 1 --faults {args.faults}")

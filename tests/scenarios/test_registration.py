@@ -1,5 +1,6 @@
-"""Scenarios of replica registration after a failover (issue 16 item 2): an unreachable pod that is not
-the old MAIN is no reason to withhold a REGISTER by the record's MAIN.
+"""Scenarios of replica registration: after a failover (issue 16 item 2), an unreachable pod that is not
+the old MAIN is no reason to withhold a REGISTER by the record's MAIN; and a departing replica is dropped
+while its Memgraph still answers, never later at its silent old address (memgraph#1526).
 
 Memgraph's main-UUID rule (reference memgraph-replication.md 3.3): a replica accepts SwapMainUUID from
 whoever registers it, so a REGISTER by the record's MAIN takes the replica from any other MAIN. Waiting for
@@ -80,6 +81,7 @@ def test_a_departing_replica_is_dropped_while_its_memgraph_still_answers(scenari
     assert all(t < gone - deleted for t in drops), (
         f"DROP REPLICA {row} at {drops} s after the deletion; its old incarnation was gone at "
         f"{gone - deleted:.2f} s: a DROP of a silent address holds the MAIN's commits")
-    new_ip = sc.cluster.runtime(departing).ip
-    assert new_ip != old_ip and registers and registers[-1].command.endswith(f"TO {new_ip}:10000"), (
+    new = sc.cluster.runtime(departing)
+    new_ip, port = new.ip, new.ports["replication"]
+    assert new_ip != old_ip and registers and registers[-1].command.endswith(f"TO {new_ip}:{port}"), (
         f"the new incarnation ({new_ip}) was not registered: {[c.command for c in registers]}")

@@ -433,6 +433,8 @@ def write_offline(cluster: SimCluster, pod: str, ids: list[str], label: str = "W
 
 
 def _signal(p: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
-    if p is not None and p.poll() is None:
+    if p is not None and p.poll() is None and sig == signal.SIGSTOP:
+        proc.stop_group_and_wait([p.pid])
+    elif p is not None and p.poll() is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(p.pid, sig)

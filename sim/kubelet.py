@@ -39,7 +39,7 @@ from pathlib import Path
 from sim.chart import ChartPod
 from sim.memgraph.timings import MemgraphTimings
 from sim.probes import ProbeSpec, Result
-from sim.proc import kill_group
+from sim.proc import kill_group, stop_group_and_wait
 from sim.sandbox import PodSandbox
 
 log = logging.getLogger(__name__)
@@ -259,9 +259,7 @@ class PodRuntime:
     def freeze(self) -> None:
         """Every process of the pod stops (SIGSTOP): a paused node, or a hung process."""
         self.frozen = True
-        for pid in self._pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGSTOP)
+        stop_group_and_wait(self._pids())
 
     def thaw(self) -> None:
         for pid in self._pids():
@@ -272,7 +270,9 @@ class PodRuntime:
     def signal_container(self, name: str, sig: signal.Signals) -> None:
         """Send `sig` to one container's process group (SIGSTOP/SIGCONT: a hung process)."""
         proc = self.memgraph.proc if name == "memgraph" else self.agent
-        if proc is not None and proc.poll() is None:
+        if proc is not None and proc.poll() is None and sig == signal.SIGSTOP:
+            stop_group_and_wait([proc.pid])
+        elif proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, sig)
         if sig == signal.SIGSTOP:

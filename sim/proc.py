@@ -121,3 +121,45 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5.0)
+
+
+def _thread_states(pid: int) -> list[str]:
+    """The state letter of every thread of `pid` (`/proc/<pid>/task/*/stat`); [] once it is gone."""
+    states = []
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        with contextlib.suppress(OSError):
+            states.append(stat.read_text(encoding="ascii").rsplit(")", 1)[1].split()[0])
+    return states
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The pids of process group `pgid`, read from /proc (field 5 of `/proc/<pid>/stat`)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text(encoding="ascii").rsplit(")", 1)[1].split()[2]) == pgid:
+                members.append(int(stat.parent.name))
+    return members
+
+
+def group_stopped(pgid: int) -> bool:
+    """True when every live thread of process group `pgid` is stopped (state T; zombies count as
+    stopped), or the group is gone."""
+    return all(s in ("T", "t", "Z", "X") for pid in _group_members(pgid) for s in _thread_states(pid))
+
+
+def stop_group_and_wait(pgids: Sequence[int], timeout_s: float = 10.0) -> None:
+    """SIGSTOP each process group, then wait (bounded) until every thread of them stopped.
+
+    kill(2) only queues a stop: the group stop begins when one thread takes the signal, and until then
+    the other threads run on (on a loaded machine a frozen server would still answer a request sent
+    right after the kill). A paused VM or a frozen node stops at once, so the bed must too before a test
+    acts on the freeze. TimeoutError if a group is still running after `timeout_s`."""
+    for pgid in pgids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGSTOP)
+    deadline = time.monotonic() + timeout_s
+    while not all(group_stopped(pgid) for pgid in pgids):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"process groups {list(pgids)} did not stop within {timeout_s}s")
+        time.sleep(0.01)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -545,20 +544,19 @@ def test_frozen_instance_is_unavailable_within_timeout_and_client_recovers_after
         proc.start()
         client = MemgraphClient("127.0.0.22", proc.bolt_port, connect_timeout=0.3, query_timeout=1.0)
         assert client.role() is Role.MAIN
-        assert proc.proc is not None
-        os.kill(proc.proc.pid, signal.SIGSTOP)
         frozen = True
+        proc.pause()  # returns once every thread stopped: kill(2) alone only queues the group stop
         for call in (client.role, client.promote):
             start = time.monotonic()
             with pytest.raises(MemgraphUnavailable) as info:
                 call()
             assert time.monotonic() - start < 1.0 + 0.4
         assert info.value.outcome_unknown is False  # promote never got past the connection check
-        os.kill(proc.proc.pid, signal.SIGCONT)
+        proc.resume()
         frozen = False
         assert client.role() is Role.MAIN
     finally:
-        if frozen and proc.proc is not None:
-            os.kill(proc.proc.pid, signal.SIGCONT)
+        if frozen:
+            proc.resume()
         client.close()
         proc.stop()

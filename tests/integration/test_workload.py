@@ -7,8 +7,6 @@ them on teardown, also on failure.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import socket
 import threading
 import time
@@ -164,13 +162,12 @@ def test_killed_instance_gives_an_error_window_and_the_writer_keeps_going(memgra
 
 def test_a_hung_server_is_waited_for_and_its_late_acknowledgement_recorded(memgraphs, writers):
     mg, w = writing_to(memgraphs, writers, 10)
-    pid = mg.proc.proc.pid
-    os.kill(pid, signal.SIGSTOP)  # a hung server: TCP still accepts, nothing answers
     try:
+        mg.proc.pause()  # a hung server: TCP still accepts, nothing answers
         time.sleep(1.5)
         frozen_at = len(w.attempts)
     finally:
-        os.kill(pid, signal.SIGCONT)
+        mg.proc.resume()
     n = len(w.acked_ids())
     assert w.wait_acks(n + 10, timeout_s=20.0), w.attempts[-3:]
     w.stop()
@@ -188,9 +185,8 @@ def test_a_hung_call_does_not_stop_the_writing_new_writes_take_a_new_connection(
     writers.append(w)
     w.start()
     assert w.wait_acks(10, timeout_s=20.0)
-    pid = old.proc.proc.pid
-    os.kill(pid, signal.SIGSTOP)  # the pooled connection goes silent, as to a frozen node
     try:
+        old.proc.pause()  # the pooled connection goes silent, as to a frozen node
         time.sleep(1.0)  # writes go out on it (and on new connections to it) and hang
         route.set(new)  # kube-proxy now sends NEW connections to the other instance
         n = len(w.acked_ids())
@@ -199,7 +195,7 @@ def test_a_hung_call_does_not_stop_the_writing_new_writes_take_a_new_connection(
                             and ln.inflight[3].startswith(HOST_A + ":")]
         assert in_flight_on_old, "the call on the silent connection is still waited for"
     finally:
-        os.kill(pid, signal.SIGCONT)
+        old.proc.resume()
     assert poll(lambda: not any(ln.inflight is not None and ln.inflight[3].startswith(HOST_A + ":")
                                 for ln in w.lanes_now()), 10.0)
     w.stop()
@@ -295,13 +291,12 @@ def test_connections_pinned_to_a_demoted_main_fail_until_the_client_reconnects(m
 
 def test_a_write_still_in_flight_when_the_writer_stops_is_unknown(memgraphs, writers):
     mg, w = writing_to(memgraphs, writers, 5)
-    pid = mg.proc.proc.pid
-    os.kill(pid, signal.SIGSTOP)
     try:
+        mg.proc.pause()
         time.sleep(0.3)
         w.stop(timeout_s=0.5)
     finally:
-        os.kill(pid, signal.SIGCONT)
+        mg.proc.resume()
     last = w.attempts[-1]
     assert (last.outcome, last.error_class) == (UNKNOWN, "InFlightAtStop")
     time.sleep(0.5)  # the late answer arrives now: it is not recorded a second time

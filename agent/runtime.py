@@ -42,7 +42,7 @@ from coordinator.core.model import (
     replica_name,
 )
 from coordinator.edge.logs import log_event
-from coordinator.edge.memgraph import MemgraphClient
+from coordinator.edge.memgraph import MemgraphClient, demote_while_busy
 from coordinator.edge.settings import Settings
 from coordinator.runtime.reconciler import Coordinator, CycleHooks
 from coordinator.runtime.term import Term, TermRunner
@@ -85,8 +85,11 @@ class Agent:
         )
         self.guard = Guard(
             settings.identity.pod_name,
-            lambda: self.local.demote(settings.memgraph.replication_port),
+            lambda: demote_while_busy(self.local, settings.memgraph.replication_port, time.sleep,
+                                      self.pod_name),
             confirm=self.fresh_record,
+            record_age=self.elector.seen_age_s,
+            stale_after_s=2 * settings.election.retry_period_s,  # the copy is at most one period old
         )
         self._stop = threading.Event()
         self._monitor_tick = 0.0

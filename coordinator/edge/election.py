@@ -76,6 +76,7 @@ class LeaderElector(RecordAccess):
         self._renewed_at = 0.0
         self._cache: LeaseRecord | None = None  # last version we know (our own write or a read)
         self._seen: LeaseRecord | None = None  # last version read or written, for last_seen_annotations
+        self._seen_at: float | None = None  # local clock when `_seen` was last read or written
         self._observed_key: tuple[object, ...] | None = None
         self._observed_at = 0.0
         self._leader_seen = ""
@@ -116,6 +117,13 @@ class LeaderElector(RecordAccess):
         """Seconds since this elector's Lease calls started failing; None while the last one succeeded."""
         with self._state:
             return self._clock() - self._failing_since if self._failures else None
+
+    def seen_age_s(self) -> float | None:
+        """Seconds since this elector last read or wrote the Lease (its record's age); None before the
+        first. It stays within a retry period while the API server answers; a pod frozen (a paused VM,
+        a stopped node) or cut from the API server holds an older copy."""
+        with self._state:
+            return None if self._seen_at is None else self._clock() - self._seen_at
 
     def _live_locked(self, term: int) -> bool:
         return (self._leading and term == self._term and not self._stop.is_set()
@@ -237,7 +245,7 @@ class LeaderElector(RecordAccess):
     def _renewed(self, rec: LeaseRecord, start: float) -> None:
         with self._state:
             self._cache = rec
-            self._seen = rec
+            self._seen, self._seen_at = rec, self._clock()
             if self._stop.is_set() or not self._leading:
                 return
             if not self._live_locked(self._term):
@@ -332,7 +340,7 @@ class LeaderElector(RecordAccess):
     def _acquired(self, rec: LeaseRecord, start: float) -> None:
         with self._state:
             self._cache = rec
-            self._seen = rec
+            self._seen, self._seen_at = rec, self._clock()
             if self._stop.is_set():
                 return
             self._leading, self._term, self._renewed_at = True, self._term + 1, start
@@ -348,7 +356,7 @@ class LeaderElector(RecordAccess):
     def _observe(self, rec: LeaseRecord) -> None:
         """Remember when this version was first seen (local clock); report a new holder."""
         with self._state:
-            self._seen = rec
+            self._seen, self._seen_at = rec, self._clock()
             key = _key(rec)
             if key != self._observed_key:
                 self._observed_key, self._observed_at = key, self._clock()

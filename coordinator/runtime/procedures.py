@@ -43,7 +43,7 @@ from coordinator.core.outcomes import SwitchoverOutcome
 from coordinator.core.rules import replica_address
 from coordinator.edge.actions import Executor, LeaseLost
 from coordinator.edge.logs import log_event
-from coordinator.edge.memgraph_errors import AlreadyReplicaError
+from coordinator.edge.memgraph import demote_while_busy
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,6 @@ def choose_target(
     return max(eligible, key=lambda p: (eligible[p].ts, -pods[p].ordinal))
 
 
-DEMOTE_ATTEMPTS = 20  # x DEMOTE_RETRY_S: a commit in flight holds the lock for milliseconds, not seconds
-DEMOTE_RETRY_S = 0.1
 IN_SYNC_WAIT_S = 30.0  # the role label is off while we wait: this bounds that write outage (review M5)
 
 
@@ -208,22 +206,9 @@ def _run(ctx: SwitchoverContext, old_main: str, to: str | None, deadline: float,
 
 
 def _demote(ctx: SwitchoverContext, old_client: Any, old_main: str) -> None:
-    """SET REPLICATION ROLE TO REPLICA on the old MAIN. Memgraph answers "Couldn't set role to replica!"
-    both on a replica and when the query cannot take the replication-state lock that a commit in flight
-    holds (replication queries only try it): while the instance still reports MAIN, that answer means
-    "busy" and the demotion is tried again, at most DEMOTE_ATTEMPTS times, DEMOTE_RETRY_S apart."""
-    for attempt in range(1, DEMOTE_ATTEMPTS + 1):
-        try:
-            old_client.demote(ctx.policy.replication_port)
-            return
-        except AlreadyReplicaError:
-            if old_client.role() is not Role.MAIN:
-                return  # it is a replica already: nothing left to do
-            if attempt == DEMOTE_ATTEMPTS:
-                raise
-            log_event(log, "demotion refused while a commit holds the lock; retrying", level=logging.INFO,
-                      pod=old_main, attempt=attempt, max_attempts=DEMOTE_ATTEMPTS)
-            ctx.sleep(DEMOTE_RETRY_S)
+    """SET REPLICATION ROLE TO REPLICA on the old MAIN, retried while a commit in flight holds the
+    replication-state lock (`coordinator.edge.memgraph.demote_while_busy`)."""
+    demote_while_busy(old_client, ctx.policy.replication_port, ctx.sleep, old_main)
 
 
 def _make_strict(ctx: SwitchoverContext, old_client: Any, target: str, rows: list[ReplicaInfo]) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from coordinator.core.identity import pod_of
 from sim import faults, leader_acts
+from sim.bench_recovery import OldMainWatch
 from sim.check_leaders import Actor, judge
 from sim.kubelet import PodRuntime
 from sim.nodes import NodeEvent
@@ -216,3 +217,34 @@ def test_an_old_incarnation_back_from_a_partition_never_coordinates_beside_its_r
     assert counts.get(str(new_actor)), f"the replacement led at the heal: {verdict.render(sc.t0)}"
     late = [a for a in gathered.acts if a.actor == old_actor and a.t >= healed_at]
     assert not late, f"the old incarnation acted after the heal: {[a.text(sc.t0) for a in late]}"
+
+
+def test_a_thawed_main_is_demoted_at_its_agents_first_check(scenario: MakeScenario) -> None:
+    """The MAIN's node freezes (a paused VM: every process of the pod stops, the kubelet too); the
+    STRICT_SYNC replica is promoted; the node thaws. The old Memgraph carries on as MAIN until its
+    agent's guard demotes it, at its first check after the thaw, not a retry period or more later:
+    - the agent's copy of the cluster record is as old as the freeze and still names it; the guard reads
+      the record afresh when its copy is that old (before: it trusted the copy and demoted only at its
+      next check, once the elector had re-read the Lease);
+    - the thawed MAIN's own writes in flight (their replicas refuse them now) hold the replication-state
+      lock, so Memgraph refuses the first SET REPLICATION ROLE ("Couldn't set role to replica!"); the
+      guard retries it at once while the instance still reports MAIN, as the switchover does (before: it
+      waited a whole guard interval, 1 s).
+    The bench's thawed-MAIN window was 2.1-2.75 s at the chart's 2 s retry period. Measured here as the
+    bench measures it (`sim.bench_recovery.OldMainWatch`: the role polled every 20 ms through the
+    emulator's admin channel) and judged against one retry period: the agent's second check."""
+    sc = scenario(seed=36)
+    old, sync = sc.main(), sc.sync_replica()
+    period = sc.cluster.timings.retry_period_s
+    watch = OldMainWatch(sc.cluster, old, bound_s=failover_bound(sc))
+    with faults.node_loss(sc.cluster, old, "freeze", flog=sc.flog):
+        lose_the_main(sc, old, sync)
+        watch.start()  # polls from just before the thaw
+    window = watch.result()
+    sc.flog.add(f"the thawed {old} answered as MAIN for {window}s (retry period {period}s)")
+    assert window is not None, f"{old} was not seen back and demoted within {failover_bound(sc):.0f}s"
+    assert window < period, f"the thawed {old} answered as MAIN for {window:.2f}s, a retry period or more"
+    sc.converge(timeout_s=60 + SLACK_S)
+    ev = sc.finish()
+    assert ev.report.ok, sc.failure_text(ev)
+    assert ev.lost_acked_writes == 0

@@ -304,6 +304,27 @@ def test_api_failing_for_says_how_long_the_lease_calls_have_failed(store, clock)
     assert e.api_failing_for() is None
 
 
+def test_seen_age_counts_from_the_last_read_or_write_of_the_lease(store, clock):
+    follower = make(store, clock, identity="memgraph-1")
+    assert follower.seen_age_s() is None  # never read: the guard has nothing to judge by
+    foreign(store, clock)
+    follower.step()
+    clock.advance(1.5)
+    assert follower.seen_age_s() == 1.5
+    follower.step()  # a follower's read every retry period keeps its copy young
+    assert follower.seen_age_s() == 0.0
+    own = MemoryLeaseStore()
+    e = lead(own, clock)
+    own.down = TransientError("HTTP 503", 503)
+    clock.advance(2)
+    e.step()  # a failed renewal refreshes nothing: the copy ages (a frozen pod's ages the same way)
+    assert e.seen_age_s() == 2.0
+    own.down = None
+    clock.advance(2)
+    e.step()
+    assert e.seen_age_s() == 0.0
+
+
 def test_stop_releases_the_lease_keeping_record_and_transitions(store, clock):
     rec = Recorder()
     e = lead(store, clock, rec)

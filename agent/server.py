@@ -3,9 +3,10 @@
 Role: one gunicorn arbiter with exactly one `gthread` worker (the agent's loops and its HTTP API share
 that worker's memory), N threads so a long preStop or switchover call never blocks the probes, a
 `post_worker_init` callback where the agent starts its loops, a `worker_exit` callback where it drains,
-a graceful timeout for SIGTERM, and gunicorn's own logs routed into the standard `logging` tree (the
-agent's logfmt/JSON formatter decides how they look). Access logs are off unless asked for; then they
-are one logfmt line per request through the same tree.
+a graceful timeout for SIGTERM, no worker timeout (the kubelet's liveness probe is the watchdog;
+gunicorn's counts a frozen pod's pause as the worker's silence), and gunicorn's own logs routed into the
+standard `logging` tree (the agent's logfmt/JSON formatter decides how they look). Access logs are off
+unless asked for; then they are one logfmt line per request through the same tree.
 
 Must never: run more than one worker (the state would split), open gunicorn's control socket (several
 agents share a machine in the simulation), bind anything the caller did not ask for, or install its
@@ -95,7 +96,11 @@ def server_options(
         "worker_class": "gthread",
         "threads": threads,
         "graceful_timeout": math.ceil(graceful_timeout),  # gunicorn takes whole seconds
-        "timeout": max(30, math.ceil(graceful_timeout)),
+        # gunicorn's worker watchdog off: the kubelet's liveness probe watches the agent (a stuck worker
+        # fails /health). The arbiter measures a worker's silence on the monotonic clock, so after a pod
+        # freeze longer than its timeout (a paused VM or node) it killed the agent's worker the moment
+        # both thawed, just when the agent must demote its thawed MAIN; the new worker took seconds.
+        "timeout": 0,
         "keepalive": 5,
         "accesslog": "-" if access_log else None,
         "access_log_format": ACCESS_LOG_FORMAT,

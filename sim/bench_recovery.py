@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from sim import faults
 from sim.cluster import SimCluster
@@ -98,14 +99,20 @@ def writes_steady(writer: Writer, quiet_s: float, timeout_s: float) -> bool:
 class OldMainWatch:
     """Started just before a lost MAIN comes back (restarted or thawed): polls its Memgraph's role every
     20 ms through the emulator's admin channel and measures how long it reports MAIN before its guard
-    demotes it (issue 16 item 9). The admin channel answers once the process restored its state, at the
-    latest when Bolt does, so this bounds what a client connecting by pod address can see. 0.0 when it
-    never reports MAIN, None when it never came back within the bound."""
+    demotes it (issue 16 item 9): the time it answered MAIN, counted from each poll that said MAIN to the
+    next poll (an upper bound). Time it did not answer at all is not counted: a thawed MAIN that a late
+    fence kills and the kubelet restarts says MAIN again only after the restart. The admin channel
+    answers once the process restored its state, at the latest when Bolt does, so this bounds what a
+    client connecting by pod address can see. 0.0 when it never reports MAIN, None when it never came
+    back within the bound."""
 
     POLL_S = 0.02
 
-    def __init__(self, cluster: SimCluster, pod: str, bound_s: float = 30.0) -> None:
+    def __init__(self, cluster: SimCluster, pod: str, bound_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.cluster, self.pod, self.bound_s = cluster, pod, bound_s
+        self.clock, self.sleep = clock, sleep
         self.window_s: float | None = None
         self._thread = threading.Thread(target=self._run, name=f"old-main-watch-{pod}", daemon=True)
 
@@ -128,14 +135,15 @@ class OldMainWatch:
             return None
 
     def _run(self) -> None:
-        deadline = time.monotonic() + self.bound_s
-        first_main: float | None = None
-        while time.monotonic() < deadline:
+        deadline = self.clock() + self.bound_s
+        answered_main_s, prev_role, prev_t = 0.0, None, self.clock()
+        while self.clock() < deadline:
             role = self._role()
-            now = time.monotonic()
-            if role == "main" and first_main is None:
-                first_main = now
-            elif role == "replica":
-                self.window_s = 0.0 if first_main is None else now - first_main
+            now = self.clock()
+            if prev_role == "main":  # it said MAIN at the last poll: count until this one (an upper bound)
+                answered_main_s += now - prev_t
+            if role == "replica":
+                self.window_s = answered_main_s
                 return
-            time.sleep(self.POLL_S)
+            prev_role, prev_t = role, now
+            self.sleep(self.POLL_S)

@@ -104,6 +104,7 @@ def test_server_runs_one_gthread_worker_without_control_socket():
     assert opts["workers"] == 1 and opts["worker_class"] == "gthread" and opts["threads"] == 6
     assert opts["bind"] == ["127.0.0.1:8080"]
     assert opts["graceful_timeout"] == 8
+    assert opts["timeout"] == 0  # no worker watchdog: it killed the agent after every long pod freeze
     assert opts["control_socket_disable"] is True
     assert opts["accesslog"] is None
     assert opts["logger_class"] is StdlibLogger

@@ -41,8 +41,9 @@ from coordinator.core.model import (
     Role,
     replica_name,
 )
+from coordinator.edge.demotion import demote_while_busy
 from coordinator.edge.logs import log_event
-from coordinator.edge.memgraph import MemgraphClient, demote_while_busy
+from coordinator.edge.memgraph import MemgraphClient
 from coordinator.edge.settings import Settings
 from coordinator.runtime.reconciler import Coordinator, CycleHooks
 from coordinator.runtime.term import Term, TermRunner

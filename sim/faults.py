@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import subprocess
 import time
@@ -433,8 +432,5 @@ def write_offline(cluster: SimCluster, pod: str, ids: list[str], label: str = "W
 
 
 def _signal(p: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
-    if p is not None and p.poll() is None and sig == signal.SIGSTOP:
-        proc.stop_group_and_wait([p.pid])
-    elif p is not None and p.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(p.pid, sig)
+    if p is not None and p.poll() is None:
+        proc.signal_group(p.pid, sig)

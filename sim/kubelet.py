@@ -39,7 +39,7 @@ from pathlib import Path
 from sim.chart import ChartPod
 from sim.memgraph.timings import MemgraphTimings
 from sim.probes import ProbeSpec, Result
-from sim.proc import kill_group, stop_group_and_wait
+from sim.proc import kill_group, signal_group, stop_group_and_wait
 from sim.sandbox import PodSandbox
 
 log = logging.getLogger(__name__)
@@ -270,11 +270,8 @@ class PodRuntime:
     def signal_container(self, name: str, sig: signal.Signals) -> None:
         """Send `sig` to one container's process group (SIGSTOP/SIGCONT: a hung process)."""
         proc = self.memgraph.proc if name == "memgraph" else self.agent
-        if proc is not None and proc.poll() is None and sig == signal.SIGSTOP:
-            stop_group_and_wait([proc.pid])
-        elif proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, sig)
+        if proc is not None and proc.poll() is None:
+            signal_group(proc.pid, sig)
         if sig == signal.SIGSTOP:
             self.hung.add(name)
         elif sig == signal.SIGCONT:

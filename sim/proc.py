@@ -123,7 +123,7 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5.0)
 
 
-def _thread_states(pid: int) -> list[str]:
+def thread_states(pid: int) -> list[str]:
     """The state letter of every thread of `pid` (`/proc/<pid>/task/*/stat`); [] once it is gone."""
     states = []
     for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
@@ -145,7 +145,7 @@ def _group_members(pgid: int) -> list[int]:
 def group_stopped(pgid: int) -> bool:
     """True when every live thread of process group `pgid` is stopped (state T; zombies count as
     stopped), or the group is gone."""
-    return all(s in ("T", "t", "Z", "X") for pid in _group_members(pgid) for s in _thread_states(pid))
+    return all(s in ("T", "t", "Z", "X") for pid in _group_members(pgid) for s in thread_states(pid))
 
 
 def stop_group_and_wait(pgids: Sequence[int], timeout_s: float = 10.0) -> None:
@@ -163,3 +163,13 @@ def stop_group_and_wait(pgids: Sequence[int], timeout_s: float = 10.0) -> None:
         if time.monotonic() >= deadline:
             raise TimeoutError(f"process groups {list(pgids)} did not stop within {timeout_s}s")
         time.sleep(0.01)
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    """Send `sig` to a process group that may be gone; a SIGSTOP returns only once the group stopped
+    (`stop_group_and_wait`)."""
+    if sig == signal.SIGSTOP:
+        stop_group_and_wait([pgid])
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)

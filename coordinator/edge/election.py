@@ -118,13 +118,6 @@ class LeaderElector(RecordAccess):
         with self._state:
             return self._clock() - self._failing_since if self._failures else None
 
-    def seen_age_s(self) -> float | None:
-        """Seconds since this elector last read or wrote the Lease (its record's age); None before the
-        first. It stays within a retry period while the API server answers; a pod frozen (a paused VM,
-        a stopped node) or cut from the API server holds an older copy."""
-        with self._state:
-            return None if self._seen_at is None else self._clock() - self._seen_at
-
     def _live_locked(self, term: int) -> bool:
         return (self._leading and term == self._term and not self._stop.is_set()
                 and self._clock() < self._renewed_at + self.config.renew_deadline_s)

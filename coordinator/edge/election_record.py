@@ -33,6 +33,7 @@ class _Elector(Protocol):
     _write: threading.Lock
     _cache: LeaseRecord | None
     _seen: LeaseRecord | None
+    _seen_at: float | None
     _term: int
     _clock: Callable[[], float]
 
@@ -57,6 +58,13 @@ class RecordAccess:
         with self._state:
             rec = self._seen
         return dict(rec.annotations) if rec is not None else None
+
+    def seen_age_s(self: _Elector) -> float | None:
+        """Seconds since this elector last read or wrote the Lease (its record's age); None before the
+        first. It stays within a retry period while the API server answers; a pod frozen (a paused VM,
+        a stopped node) or cut from the API server holds an older copy."""
+        with self._state:
+            return None if self._seen_at is None else self._clock() - self._seen_at
 
     def read_record(self: _Elector, fresh: bool = False) -> tuple[dict[str, str], str]:
         """Annotations of the Lease and their resourceVersion. A leader answers from its last write.

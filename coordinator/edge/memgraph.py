@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import neo4j
 from neo4j import exceptions as nx
@@ -355,37 +355,6 @@ class _StopAt(stop_base):
     def __call__(self, retry_state: RetryCallState) -> bool:
         next_wait = retry_state.upcoming_sleep or 0.0
         return time.monotonic() + next_wait >= self.deadline - 0.01
-
-
-DEMOTE_ATTEMPTS = 20  # x DEMOTE_RETRY_S: a commit in flight holds the lock for milliseconds, not seconds
-DEMOTE_RETRY_S = 0.1
-
-
-class Demotable(Protocol):
-    def demote(self, port: int) -> None: ...
-
-    def role(self) -> Role: ...
-
-
-def demote_while_busy(client: Demotable, port: int, sleep: Callable[[float], None], pod: str) -> None:
-    """SET REPLICATION ROLE TO REPLICA, tolerating a busy MAIN. Memgraph answers "Couldn't set role to
-    replica!" both on a replica and when the query cannot take the replication-state lock that a commit
-    in flight holds (replication queries only try it; reference memgraph-replication.md 1.3): while the
-    instance still reports MAIN, that answer means "busy" and the demotion is tried again, at most
-    DEMOTE_ATTEMPTS times, DEMOTE_RETRY_S apart; once it reports REPLICA, it is done. Other errors, and
-    the last refusal, are raised."""
-    for attempt in range(1, DEMOTE_ATTEMPTS + 1):
-        try:
-            client.demote(port)
-            return
-        except AlreadyReplicaError:
-            if client.role() is not Role.MAIN:
-                return  # it is a replica already: nothing left to do
-            if attempt == DEMOTE_ATTEMPTS:
-                raise
-            log_event(log, "demotion refused while a commit holds the lock; retrying", level=logging.INFO,
-                      pod=pod, attempt=attempt, max_attempts=DEMOTE_ATTEMPTS)
-            sleep(DEMOTE_RETRY_S)
 
 
 def _close_quietly(driver: neo4j.Driver, uri: str) -> None:

@@ -42,8 +42,8 @@ from coordinator.core.model import (
 from coordinator.core.outcomes import SwitchoverOutcome
 from coordinator.core.rules import replica_address
 from coordinator.edge.actions import Executor, LeaseLost
+from coordinator.edge.demotion import demote_while_busy
 from coordinator.edge.logs import log_event
-from coordinator.edge.memgraph import demote_while_busy
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def _run(ctx: SwitchoverContext, old_main: str, to: str | None, deadline: float,
 
 def _demote(ctx: SwitchoverContext, old_client: Any, old_main: str) -> None:
     """SET REPLICATION ROLE TO REPLICA on the old MAIN, retried while a commit in flight holds the
-    replication-state lock (`coordinator.edge.memgraph.demote_while_busy`)."""
+    replication-state lock (`coordinator.edge.demotion.demote_while_busy`)."""
     demote_while_busy(old_client, ctx.policy.replication_port, ctx.sleep, old_main)
 
 

@@ -15,7 +15,6 @@ coordinator/ code.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -171,27 +170,20 @@ class MemgraphProcess:
         """SIGSTOP, then wait (bounded) until every thread stopped. kill(2) only queues the signal: the
         group stop starts when one thread takes it, and until then the others run on (a replica would
         still answer a PrepareCommit on a loaded machine), so a test must not act before this returns."""
-        self._signal(signal.SIGSTOP)
-        self.wait_stopped(timeout_s)
+        if self.alive and self.proc is not None:
+            proc.stop_group_and_wait([self.proc.pid], timeout_s)  # its own group (proc.start_group)
 
     def resume(self) -> None:
-        self._signal(signal.SIGCONT)
-
-    def _signal(self, sig: signal.Signals) -> None:
         if self.alive and self.proc is not None:
-            os.kill(self.proc.pid, sig)
+            proc.signal_group(self.proc.pid, signal.SIGCONT)
 
     @property
     def stopped(self) -> bool:
         """True while the process is frozen: every thread in state T (group stop) in /proc."""
         if not self.alive or self.proc is None:
             return False
-        try:
-            tasks = Path(f"/proc/{self.proc.pid}/task").glob("*/stat")
-            stats = [t.read_text(encoding="ascii") for t in tasks]
-        except OSError:
-            return False
-        return bool(stats) and all(stat.rsplit(")", 1)[1].split()[0] == "T" for stat in stats)
+        states = proc.thread_states(self.proc.pid)
+        return bool(states) and all(state == "T" for state in states)
 
     def wait_stopped(self, timeout_s: float = 10.0) -> None:
         """Until the process is frozen (a `stop` commit fault fired, or `pause`); TimeoutError otherwise."""

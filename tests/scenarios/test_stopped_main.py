@@ -28,8 +28,14 @@ def test_main_whose_memgraph_is_stopped_is_fenced_and_failed_over(scenario: Make
     bound = t.failover_after_s + t.reconcile_interval_s + 3.5 + 1.0
     faults.pause_memgraph(sc.cluster, old, flog=sc.flog)
     new = sc.wait_main(lambda m: m != old, bound + SLACK_S, "failover from the stopped MAIN")
-    text = (sc.cluster.status()["cluster"].get("last_failover") or {}).get("text", "")
-    assert "fence: confirmed" in text, f"the failover did not confirm the fence of {old}: {text!r}"
+    seen: list[str] = []
+
+    def failover_reported() -> bool:  # the status document follows the record within a cycle or two
+        seen.append((sc.cluster.status()["cluster"].get("last_failover") or {}).get("text", ""))
+        return bool(seen[-1])
+
+    sc.cluster.wait_for(failover_reported, SLACK_S, "the failover in the status document")
+    assert "fence: confirmed" in seen[-1], f"the failover did not confirm the fence of {old}: {seen[-1]!r}"
     assert not sc.cluster.runtime(old).memgraph.stopped, "the fenced Memgraph is still a stopped process"
     faults.resume_memgraph(sc.cluster, old, flog=sc.flog)  # a no-op on the restarted process
     sc.converge()
